@@ -1,0 +1,25 @@
+/*
+** core.c — luaopen_duet_core: builds the module table from every concept.
+*/
+#include "duet.h"
+
+typedef int (*duet_Opener)(lua_State *L);
+
+/* Each opener adds its functions to the module table on the stack top. */
+static const duet_Opener openers[] = {
+  duet_clock_open,
+  duet_object_open,
+  //TEMP duet_transfer_open,
+  //TEMP duet_thread_open,
+  NULL
+};
+
+__attribute__((visibility("default")))
+int luaopen_duet_core(lua_State *L);
+
+int luaopen_duet_core(lua_State *L) {
+  const duet_Opener *o;
+  lua_newtable(L);
+  for (o = openers; *o; o++) (*o)(L);
+  return 1;
+}

@@ -1,0 +1,120 @@
+/*
+** duet.h — the one internal header of duet.core.
+** Shared-object base, value transfer, clock, and cancellable waits.
+*/
+#ifndef DUET_H
+#define DUET_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#pragma GCC visibility push(hidden)
+
+/* ---------------------------------------------------------------- clock.c */
+
+double duet_now(void);                    /* monotonic seconds */
+void duet_timespec(double t, struct timespec *ts);
+/* timeout argument: nil -> -1 (forever); else >= 0; error if negative/NaN */
+double duet_opt_timeout(lua_State *L, int arg);
+/* absolute deadline for a timeout from duet_opt_timeout (HUGE_VAL: none) */
+double duet_deadline(double timeout);
+void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
+int duet_clock_open(lua_State *L);
+
+/* --------------------------------------------------------------- object.c */
+
+typedef struct duet_Object duet_Object;
+
+typedef struct duet_Type {
+  const char *name;                       /* metatable name: "duet.Queue" */
+  void (*destroy)(duet_Object *o);        /* free it: last reference gone */
+  /* optional: text shown inside __tostring, e.g. "size 3/10" */
+  void (*describe)(duet_Object *o, char *buf, size_t size);
+} duet_Type;
+
+struct duet_Object {
+  atomic_long refs;
+  const duet_Type *type;
+};
+
+/* Create a proxy (left on the stack) and a zeroed native object of `size`
+** bytes with one reference held by that proxy. */
+void *duet_new_object(lua_State *L, const duet_Type *t, size_t size);
+void duet_retain(duet_Object *o);
+void duet_release(duet_Object *o);
+/* Push this state's proxy for `o` (the same userdata every time). */
+void duet_push_object(lua_State *L, duet_Object *o);
+/* The live object at `arg` of type `t`, or a standard argument error. */
+duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t);
+/* Fast check of `self` (arg 1) for methods registered by duet_new_type,
+** which carry their metatable as upvalue 1. */
+duet_Object *duet_check_self(lua_State *L, const duet_Type *t);
+/* Any duet object at `idx`, or NULL. */
+duet_Object *duet_to_object(lua_State *L, int idx);
+/* Register type `t`: metatable with methods (closures over the metatable),
+** __index, __gc, __tostring, __name; plus extra metamethods if any. */
+void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods);
+int duet_object_open(lua_State *L);
+
+/* The shared error values duet.cancelled, duet.timeout and
+** duet.broken_barrier: static objects, so they compare equal in any state. */
+enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER };
+void duet_push_error(lua_State *L, int which);
+int duet_raise(lua_State *L, int which);  /* lua_error with that value */
+
+/* ------------------------------------------------------------- transfer.c */
+
+/* An encoded value list: bytes plus the duet objects it references (one
+** reference held on each until decoded or freed). */
+typedef struct duet_Message {
+  size_t len, nrefs;
+  duet_Object **refs;
+  char *data;                             /* points just after the struct */
+} duet_Message;
+
+enum { DUET_PORTABLE = 1 };               /* no objects: for other processes */
+/* Encode `n` values starting at `first`; `where` names them in errors
+** ("args", "item"). Raises on untransferable values; nothing retained then. */
+duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
+                          int flags);
+/* Push the values of `m` (consumes its references: free it afterwards with
+** duet_message_free, which then releases nothing). Returns the count. */
+int duet_decode(lua_State *L, duet_Message *m);
+void duet_message_free(duet_Message *m);  /* releases unconsumed refs */
+int duet_transfer_open(lua_State *L);
+
+/* --------------------------------------------------------------- thread.c */
+
+/* A cancellable wait on (cond, mutex). Usage:
+**   duet_wait_begin(L, &cond, &mutex);      -- mutex NOT held
+**   pthread_mutex_lock(&mutex);
+**   while (!ready) {
+**     int r = duet_wait(L, &cond, &mutex, deadline);
+**     if (r != 0) break;                    -- DUET_TIMEDOUT / DUET_CANCELLED
+**   }
+**   pthread_mutex_unlock(&mutex);
+**   duet_wait_end(L);                       -- may raise cancelled/interrupt
+** duet_wait returns 0 after any wake-up (the caller re-checks its
+** condition), DUET_TIMEDOUT at the deadline, DUET_CANCELLED when the
+** calling thread was cancelled (checked before it ever sleeps), or
+** DUET_INTERRUPTED in the main thread when Ctrl-C arrived. */
+enum { DUET_TIMEDOUT = 1, DUET_CANCELLED, DUET_INTERRUPTED };
+void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m);
+int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
+              double deadline);
+void duet_wait_end(lua_State *L);
+/* Raise the error for a non-zero, non-timeout duet_wait result. */
+int duet_wait_error(lua_State *L, int r);
+/* Raise duet.cancelled if the calling thread has been cancelled. */
+void duet_check_cancel(lua_State *L);
+int duet_thread_open(lua_State *L);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,203 @@
+/*
+** object.c — the shared-object base.
+** A native object lives in C with an atomic reference count. Each Lua state
+** that holds it has exactly one proxy userdata for it (kept in a weak table
+** in the registry), so objects compare equal with == inside a state; the
+** proxy's __gc drops its reference.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duet.h"
+
+typedef struct Proxy {
+  duet_Object *o;                         /* NULL once collected */
+} Proxy;
+
+static const char proxies_key = 'p';      /* registry: object -> proxy */
+
+void duet_retain(duet_Object *o) {
+  atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+}
+
+void duet_release(duet_Object *o) {
+  if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+    o->type->destroy(o);
+}
+
+static void cache_proxy(lua_State *L, duet_Object *o) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, o);
+  lua_pop(L, 1);
+}
+
+void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
+  /* the proxy first, empty, so a failed allocation leaves nothing behind */
+  Proxy *p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
+  duet_Object *o;
+  p->o = NULL;
+  luaL_setmetatable(L, t->name);
+  o = (duet_Object *)calloc(1, size);
+  if (o == NULL) luaL_error(L, "not enough memory");
+  atomic_init(&o->refs, 1);
+  o->type = t;
+  p->o = o;
+  cache_proxy(L, o);
+  return o;
+}
+
+void duet_push_object(lua_State *L, duet_Object *o) {
+  Proxy *p;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  if (lua_rawgetp(L, -1, o) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 2);
+  p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
+  p->o = NULL;
+  luaL_setmetatable(L, o->type->name);
+  duet_retain(o);
+  p->o = o;
+  cache_proxy(L, o);
+}
+
+duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
+  Proxy *p = (Proxy *)luaL_checkudata(L, arg, t->name);
+  luaL_argcheck(L, p->o != NULL, arg, "object is collected");
+  return p->o;
+}
+
+duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
+  Proxy *p = (Proxy *)lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same && p->o != NULL) return p->o;
+  }
+  return duet_check_object(L, 1, t);      /* raises the standard message */
+}
+
+duet_Object *duet_to_object(lua_State *L, int idx) {
+  Proxy *p = (Proxy *)lua_touserdata(L, idx);
+  duet_Object *o;
+  if (p == NULL || lua_rawlen(L, idx) != sizeof(Proxy)
+      || !lua_getmetatable(L, idx))
+    return NULL;
+  o = p->o;
+  /* a duet metatable carries __duet = true */
+  if (lua_getfield(L, -1, "__duet") != LUA_TBOOLEAN) o = NULL;
+  lua_pop(L, 2);
+  return o;
+}
+
+static int object_gc(lua_State *L) {
+  Proxy *p = (Proxy *)lua_touserdata(L, 1);
+  if (p != NULL && p->o != NULL) {
+    duet_Object *o = p->o;
+    p->o = NULL;
+    duet_release(o);
+  }
+  return 0;
+}
+
+static int object_tostring(lua_State *L) {
+  Proxy *p = (Proxy *)lua_touserdata(L, 1);
+  const char *name;
+  char desc[128];
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__name");
+  name = lua_tostring(L, -1);
+  if (p->o == NULL)
+    lua_pushfstring(L, "%s (collected): %p", name, (void *)p);
+  else if (p->o->type->describe != NULL) {
+    desc[0] = '\0';
+    p->o->type->describe(p->o, desc, sizeof desc);
+    lua_pushfstring(L, "%s (%s): %p", name, desc, (void *)p->o);
+  }
+  else
+    lua_pushfstring(L, "%s: %p", name, (void *)p->o);
+  return 1;
+}
+
+void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods) {
+  if (!luaL_newmetatable(L, t->name)) {   /* already made in this state */
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "__duet");
+  lua_pushcfunction(L, object_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, object_tostring);
+  lua_setfield(L, -2, "__tostring");
+  if (methods != NULL) {
+    lua_newtable(L);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, methods, 1);         /* upvalue: the metatable */
+    lua_setfield(L, -2, "__index");
+  }
+  if (metamethods != NULL) {
+    lua_pushvalue(L, -1);
+    luaL_setfuncs(L, metamethods, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------- error values */
+
+typedef struct ErrorValue {
+  duet_Object base;
+  const char *text;
+} ErrorValue;
+
+static void error_destroy(duet_Object *o) { (void)o; }  /* static storage */
+
+static const duet_Type error_type = {"duet.Error", error_destroy, NULL};
+
+static ErrorValue errors[] = {
+  {{1, &error_type}, "duet.cancelled"},
+  {{1, &error_type}, "duet.timeout"},
+  {{1, &error_type}, "duet.broken_barrier"},
+};
+
+void duet_push_error(lua_State *L, int which) {
+  duet_push_object(L, &errors[which].base);
+}
+
+int duet_raise(lua_State *L, int which) {
+  duet_push_error(L, which);
+  return lua_error(L);
+}
+
+static int error_tostring(lua_State *L) {
+  ErrorValue *e = (ErrorValue *)duet_check_object(L, 1, &error_type);
+  lua_pushstring(L, e->text);
+  return 1;
+}
+
+static const luaL_Reg error_meta[] = {
+  {"__tostring", error_tostring},
+  {NULL, NULL}
+};
+
+int duet_object_open(lua_State *L) {
+  static const char *const names[] = {"cancelled", "timeout",
+                                      "broken_barrier"};
+  size_t i;
+  lua_newtable(L);                        /* the proxy cache, weak values */
+  lua_newtable(L);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  duet_new_type(L, &error_type, NULL, error_meta);
+  for (i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+    duet_push_error(L, (int)i);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 0;
+}
