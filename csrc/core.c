@@ -9,13 +9,10 @@ typedef int (*duet_Opener)(lua_State *L);
 static const duet_Opener openers[] = {
   duet_clock_open,
   duet_object_open,
-  //TEMP duet_transfer_open,
-  //TEMP duet_thread_open,
+  duet_transfer_open,
+  duet_thread_open,
   NULL
 };
-
-__attribute__((visibility("default")))
-int luaopen_duet_core(lua_State *L);
 
 int luaopen_duet_core(lua_State *L) {
   const duet_Opener *o;

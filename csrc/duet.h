@@ -13,6 +13,9 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+/* the one exported symbol; states that need duet.core open it lazily */
+__attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
+
 #pragma GCC visibility push(hidden)
 
 /* ---------------------------------------------------------------- clock.c */
@@ -78,15 +81,23 @@ typedef struct duet_Message {
   char *data;                             /* points just after the struct */
 } duet_Message;
 
-enum { DUET_PORTABLE = 1 };               /* no objects: for other processes */
+enum {
+  DUET_PORTABLE = 1,                      /* no objects: for other processes */
+  DUET_LIST = 2                           /* name values where[i] even if 1 */
+};
 /* Encode `n` values starting at `first`; `where` names them in errors
 ** ("args", "item"). Raises on untransferable values; nothing retained then. */
 duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
                           int flags);
-/* Push the values of `m` (consumes its references: free it afterwards with
-** duet_message_free, which then releases nothing). Returns the count. */
-int duet_decode(lua_State *L, duet_Message *m);
-void duet_message_free(duet_Message *m);  /* releases unconsumed refs */
+/* Push the values of `m`; returns their count. `m` stays the caller's. */
+int duet_decode(lua_State *L, const duet_Message *m);
+/* The same, then frees `m` (also when decoding raises). */
+int duet_decode_free(lua_State *L, duet_Message *m);
+void duet_message_free(duet_Message *m);  /* releases its objects */
+duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */
+/* Push a userdata owning `n` message slots (all NULL), freed by its __gc
+** unless taken out first: keeps messages safe while later steps may raise. */
+duet_Message **duet_new_box(lua_State *L, int n);
 int duet_transfer_open(lua_State *L);
 
 /* --------------------------------------------------------------- thread.c */

@@ -26,8 +26,19 @@ void duet_release(duet_Object *o) {
     o->type->destroy(o);
 }
 
+/* Push the proxy cache; a state that never required duet.core (a thread
+** whose target captured none of it) gets the module opened now. */
+static void push_cache(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    luaL_requiref(L, "duet.core", luaopen_duet_core, 0);
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  }
+}
+
 static void cache_proxy(lua_State *L, duet_Object *o) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  push_cache(L);
   lua_pushvalue(L, -2);
   lua_rawsetp(L, -2, o);
   lua_pop(L, 1);
@@ -50,7 +61,7 @@ void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
 
 void duet_push_object(lua_State *L, duet_Object *o) {
   Proxy *p;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  push_cache(L);
   if (lua_rawgetp(L, -1, o) == LUA_TUSERDATA) {
     lua_remove(L, -2);
     return;

@@ -1,0 +1,828 @@
+/*
+** thread.c — OS threads, each running a fresh lua_State.
+**
+** Finished OS threads park in a pool and take the next spawn, with a fresh
+** state they prepared while idle, so a spawn is one hand-off rather than a
+** pthread_create plus a state build. Every thread still gets a new state.
+**
+** Cancellation: a thread records the wait it is blocked in (cond + mutex,
+** under its own wait_lock), so cancel() wakes exactly that wait; a busy Lua
+** loop is stopped by a count hook installed only when cancelling.
+*/
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lualib.h"
+#include "duet.h"
+
+enum { NEW, RUNNING, DONE };
+
+typedef struct Thread {
+  duet_Object base;
+  pthread_mutex_t mu;                     /* guards the fields below */
+  pthread_cond_t done_cv;                 /* broadcast when DONE */
+  char *name;
+  lua_Integer ident;
+  int daemon, state, joiners, ok;
+  duet_Message *target, *args;            /* until it runs */
+  duet_Message *result;                   /* results, or the error value */
+  char *traceback;
+  char *path, *cpath;                     /* the creator's package paths */
+  atomic_int cancelled;
+  /* the wait it is blocked in, and its state while running */
+  pthread_mutex_t wait_lock;
+  pthread_cond_t *wait_cv;
+  pthread_mutex_t *wait_mu;
+  lua_State *L;
+  pthread_t tid;                          /* while L is set */
+  lua_Hook main_hook;                     /* main thread: hook at wait start */
+  lua_State *main_L;
+} Thread;
+
+static const duet_Type thread_type;
+
+static _Thread_local Thread *current;     /* NULL until first needed */
+static _Thread_local int in_worker;       /* a duet OS thread? */
+
+static atomic_llong next_ident = 1;
+static atomic_llong next_number = 1;      /* for "Thread-N" */
+
+/* non-daemon threads running, waited for when the main state closes */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cv;
+static long live_count;
+
+/* the replaceable excepthook, moved into each thread that needs it */
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static duet_Message *excepthook;
+
+static size_t stack_size = 1u << 20;      /* default; see stack_size() */
+
+static char *dup_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = (char *)malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* ---------------------------------------------------------- thread object */
+
+static void thread_destroy(duet_Object *o) {
+  Thread *th = (Thread *)o;
+  duet_message_free(th->target);
+  duet_message_free(th->args);
+  duet_message_free(th->result);
+  free(th->name);
+  free(th->traceback);
+  free(th->path);
+  free(th->cpath);
+  pthread_mutex_destroy(&th->mu);
+  pthread_mutex_destroy(&th->wait_lock);
+  pthread_cond_destroy(&th->done_cv);
+  free(th);
+}
+
+static void thread_describe(duet_Object *o, char *buf, size_t size) {
+  static const char *const states[] = {"initial", "started", "stopped"};
+  Thread *th = (Thread *)o;
+  pthread_mutex_lock(&th->mu);
+  snprintf(buf, size, "%s, %s%s", th->name, states[th->state],
+           th->daemon ? " daemon" : "");
+  pthread_mutex_unlock(&th->mu);
+}
+
+static const duet_Type thread_type = {"duet.Thread", thread_destroy,
+                                      thread_describe};
+
+static void thread_init(Thread *th, const char *name, int daemon) {
+  pthread_mutex_init(&th->mu, NULL);
+  pthread_mutex_init(&th->wait_lock, NULL);
+  duet_cond_init(&th->done_cv);
+  th->ident = atomic_fetch_add(&next_ident, 1);
+  th->daemon = daemon;
+  th->state = NEW;
+  th->name = dup_string(name);
+}
+
+/* The Thread of the calling OS thread; outside duet threads, a
+** "MainThread" made on first use and kept for the life of the OS thread. */
+static Thread *self_thread(lua_State *L) {
+  if (current == NULL) {
+    Thread *th = (Thread *)calloc(1, sizeof *th);
+    if (th == NULL) luaL_error(L, "not enough memory");
+    atomic_init(&th->base.refs, 1);
+    th->base.type = &thread_type;
+    thread_init(th, "MainThread", 0);
+    th->state = RUNNING;
+    current = th;
+  }
+  return current;
+}
+
+/* ------------------------------------------------------ cancellable waits */
+
+void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
+  Thread *th = self_thread(L);
+  pthread_mutex_lock(&th->wait_lock);
+  th->wait_cv = c;
+  th->wait_mu = m;
+  pthread_mutex_unlock(&th->wait_lock);
+  if (!in_worker) {                       /* main: watch for Ctrl-C */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    th->main_L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    th->main_hook = lua_gethook(th->main_L);
+  }
+}
+
+void duet_wait_end(lua_State *L) {
+  Thread *th = current;
+  (void)L;
+  pthread_mutex_lock(&th->wait_lock);
+  th->wait_cv = NULL;
+  th->wait_mu = NULL;
+  pthread_mutex_unlock(&th->wait_lock);
+}
+
+/* lua.c's SIGINT handler installs a hook on the main coroutine; the main
+** thread's waits sleep in short slices to notice it. */
+#define INTERRUPT_SLICE 0.05
+
+int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
+              double deadline) {
+  Thread *th = current;
+  struct timespec ts;
+  double until = deadline;
+  int r;
+  (void)L;
+  if (atomic_load_explicit(&th->cancelled, memory_order_acquire))
+    return DUET_CANCELLED;
+  if (!in_worker) {
+    if (lua_gethook(th->main_L) != th->main_hook) return DUET_INTERRUPTED;
+    if (until - duet_now() > INTERRUPT_SLICE)
+      until = duet_now() + INTERRUPT_SLICE;
+  }
+  if (until == HUGE_VAL) {
+    pthread_cond_wait(c, m);
+    return 0;
+  }
+  duet_timespec(until, &ts);
+  r = pthread_cond_timedwait(c, m, &ts);
+  if (r == ETIMEDOUT && until == deadline) return DUET_TIMEDOUT;
+  return 0;
+}
+
+int duet_wait_error(lua_State *L, int r) {
+  if (r == DUET_INTERRUPTED) return luaL_error(L, "interrupted!");
+  atomic_store(&current->cancelled, 0);   /* delivered once */
+  return duet_raise(L, DUET_ERR_CANCELLED);
+}
+
+void duet_check_cancel(lua_State *L) {
+  Thread *th = current;
+  if (th && atomic_load_explicit(&th->cancelled, memory_order_acquire))
+    duet_wait_error(L, DUET_CANCELLED);
+}
+
+/* Runs in the cancelled thread: raise duet.cancelled out of its Lua code. */
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (current && atomic_exchange(&current->cancelled, 0)) {
+    lua_sethook(L, NULL, 0, 0);
+    duet_raise(L, DUET_ERR_CANCELLED);
+  }
+}
+
+/* The cancel signal's handler runs in the cancelled thread itself, so it
+** may set a hook on its own state: the asynchronous use lua_sethook is
+** documented for (lua.c does the same for Ctrl-C). Setting it from the
+** cancelling thread would race with the target's own call stack. */
+static int cancel_signal;
+
+static void on_cancel_signal(int sig) {
+  Thread *th = current;
+  (void)sig;
+  if (th && th->L && atomic_load(&th->cancelled))
+    lua_sethook(th->L, cancel_hook, LUA_MASKCOUNT, 1);
+}
+
+/* ------------------------------------------------------------- the pool */
+
+typedef struct Worker {
+  pthread_cond_t cv;
+  Thread *job;                            /* set under pool_mu */
+  size_t stack;
+  lua_State *fresh;                       /* prepared while parked */
+  struct Worker *next;
+} Worker;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static Worker *idle;
+static int nidle;
+
+#define MAX_IDLE 64
+#define IDLE_SECONDS 10.0
+
+static lua_State *new_state(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_duet_core);
+  lua_setfield(L, -2, "duet.core");
+  lua_pop(L, 1);
+  return L;
+}
+
+/* Traceback handler: keeps the traceback in the thread, returns err as is. */
+static int thread_msgh(lua_State *L) {
+  Thread *th = (Thread *)lua_touserdata(L, lua_upvalueindex(1));
+  const char *msg = luaL_tolstring(L, 1, NULL);
+  luaL_traceback(L, L, msg, 1);
+  free(th->traceback);
+  th->traceback = dup_string(lua_tostring(L, -1));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Call duet.excepthook(thread, err, traceback) in this thread's state: the
+** replacement set from any state if there is one, else duet's default. */
+static int call_excepthook(lua_State *L) {
+  Thread *th = (Thread *)lua_touserdata(L, 1);
+  duet_Message *hook = NULL;
+  pthread_mutex_lock(&hook_mu);
+  if (excepthook) hook = duet_message_copy(excepthook);
+  pthread_mutex_unlock(&hook_mu);
+  if (hook) duet_decode_free(L, hook);
+  else {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "duet");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "excepthook");
+  }
+  duet_push_object(L, &th->base);
+  lua_pushvalue(L, 2);
+  lua_pushstring(L, th->traceback ? th->traceback : "");
+  lua_call(L, 3, 0);
+  return 0;
+}
+
+static void report(lua_State *L, Thread *th, int err) {
+  lua_pushcfunction(L, call_excepthook);
+  lua_pushlightuserdata(L, th);
+  lua_pushvalue(L, err);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    fprintf(stderr, "Exception in excepthook of thread %s:\n%s\n", th->name,
+            luaL_tolstring(L, -1, NULL));
+    fflush(stderr);
+  }
+}
+
+/* (err) -> the error value encoded, as a light userdata. */
+static int encode_error(lua_State *L) {
+  lua_pushlightuserdata(L, duet_encode(L, 1, 1, "error", 0));
+  return 1;
+}
+
+/* Protected: decode and run the target; leave the encoded outcome in th. */
+static int thread_body(lua_State *L) {
+  Thread *th = (Thread *)lua_touserdata(L, 1);
+  int base, n;
+  lua_settop(L, 0);
+  lua_pushlightuserdata(L, th);
+  lua_pushcclosure(L, thread_msgh, 1);    /* 1: message handler */
+  base = lua_gettop(L);
+  duet_decode(L, th->target);
+  n = duet_decode(L, th->args);
+  if (lua_pcall(L, n, LUA_MULTRET, 1) == LUA_OK) {
+    th->result = duet_encode(L, base + 1, lua_gettop(L) - base, "results",
+                             DUET_LIST);
+    th->ok = 1;
+  }
+  else {
+    lua_pushcfunction(L, encode_error);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* an unmovable error: its text */
+      lua_pushcfunction(L, encode_error);
+      luaL_tolstring(L, -2, NULL);
+      lua_call(L, 1, 1);
+    }
+    th->result = (duet_Message *)lua_touserdata(L, -1);
+    th->ok = 0;
+  }
+  return 0;
+}
+
+static void run_thread(lua_State *L, Thread *th) {
+  int need_hook;
+  current = th;
+  lua_getglobal(L, "package");
+  lua_pushstring(L, th->path);
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, th->cpath);
+  lua_setfield(L, -2, "cpath");
+  lua_pop(L, 1);
+  pthread_mutex_lock(&th->wait_lock);
+  th->L = L;
+  th->tid = pthread_self();
+  if (atomic_load(&th->cancelled))        /* cancelled before it ran */
+    lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 1);
+  pthread_mutex_unlock(&th->wait_lock);
+  lua_pushcfunction(L, thread_body);
+  lua_pushlightuserdata(L, th);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* a failure around the target */
+    if (th->traceback == NULL)
+      th->traceback = dup_string(luaL_tolstring(L, -1, NULL));
+    lua_pushcfunction(L, encode_error);
+    lua_pushstring(L, th->traceback ? th->traceback : "error in thread");
+    th->result = lua_pcall(L, 1, 1, 0) == LUA_OK
+                 ? (duet_Message *)lua_touserdata(L, -1) : NULL;
+    th->ok = 0;
+  }
+  pthread_mutex_lock(&th->mu);
+  need_hook = !th->ok && th->joiners == 0;
+  pthread_mutex_unlock(&th->mu);
+  if (need_hook) {
+    lua_settop(L, 0);
+    if (th->result) duet_decode(L, th->result);
+    else lua_pushnil(L);
+    report(L, th, 1);
+  }
+  pthread_mutex_lock(&th->wait_lock);     /* no more cancel hooks on L */
+  th->L = NULL;
+  pthread_mutex_unlock(&th->wait_lock);
+  lua_sethook(L, NULL, 0, 0);
+  pthread_mutex_lock(&th->mu);
+  th->state = DONE;
+  pthread_cond_broadcast(&th->done_cv);
+  pthread_mutex_unlock(&th->mu);
+  lua_close(L);
+  current = NULL;
+  if (!th->daemon) {
+    pthread_mutex_lock(&live_mu);
+    if (--live_count == 0) pthread_cond_broadcast(&live_cv);
+    pthread_mutex_unlock(&live_mu);
+  }
+  duet_release(&th->base);                /* the reference start() took */
+}
+
+static void *worker_main(void *arg) {
+  Worker *w = (Worker *)arg;
+  in_worker = 1;
+  for (;;) {
+    Thread *th = w->job;
+    lua_State *L = w->fresh ? w->fresh : new_state();
+    w->fresh = NULL;
+    if (L == NULL) {                      /* out of memory: fail the thread */
+      pthread_mutex_lock(&th->mu);
+      th->state = DONE;
+      th->ok = 0;
+      th->traceback = dup_string("not enough memory for a new Lua state");
+      pthread_cond_broadcast(&th->done_cv);
+      pthread_mutex_unlock(&th->mu);
+      duet_release(&th->base);
+    }
+    else run_thread(L, th);
+    w->fresh = new_state();               /* ready for the next spawn */
+    pthread_mutex_lock(&pool_mu);
+    w->job = NULL;
+    if (nidle >= MAX_IDLE || w->stack != stack_size) break;
+    w->next = idle;
+    idle = w;
+    nidle++;
+    while (w->job == NULL) {
+      struct timespec ts;
+      duet_timespec(duet_now() + IDLE_SECONDS, &ts);
+      if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
+          && w->job == NULL) {
+        Worker **p = &idle;               /* leave the idle list */
+        while (*p != w) p = &(*p)->next;
+        *p = w->next;
+        nidle--;
+        break;
+      }
+    }
+    if (w->job == NULL) break;
+    pthread_mutex_unlock(&pool_mu);
+  }
+  pthread_mutex_unlock(&pool_mu);
+  if (w->fresh) lua_close(w->fresh);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+  return NULL;
+}
+
+/* Hand `th` to a parked worker, or start a new OS thread for it. */
+static int launch(Thread *th) {
+  Worker *w, **p;
+  pthread_attr_t attr;
+  pthread_t tid;
+  int r;
+  pthread_mutex_lock(&pool_mu);
+  for (p = &idle; *p && (*p)->stack != stack_size; p = &(*p)->next) {}
+  if ((w = *p) != NULL) {
+    *p = w->next;
+    nidle--;
+    w->job = th;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&pool_mu);
+    return 0;
+  }
+  w = (Worker *)calloc(1, sizeof *w);
+  if (w == NULL) {
+    pthread_mutex_unlock(&pool_mu);
+    return ENOMEM;
+  }
+  w->job = th;
+  w->stack = stack_size;
+  pthread_mutex_unlock(&pool_mu);
+  duet_cond_init(&w->cv);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, w->stack);
+  r = pthread_create(&tid, &attr, worker_main, w);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    pthread_cond_destroy(&w->cv);
+    free(w);
+  }
+  return r;
+}
+
+/* ---------------------------------------------------------- Lua methods */
+
+#define check_thread(L) ((Thread *)duet_check_self(L, &thread_type))
+
+static void start_thread(lua_State *L, Thread *th) {
+  int r;
+  pthread_mutex_lock(&th->mu);
+  r = th->state;
+  if (r == NEW) th->state = RUNNING;
+  pthread_mutex_unlock(&th->mu);
+  if (r != NEW) luaL_error(L, "threads can only be started once");
+  if (!th->daemon) {
+    pthread_mutex_lock(&live_mu);
+    live_count++;
+    pthread_mutex_unlock(&live_mu);
+  }
+  duet_retain(&th->base);                 /* for the running thread */
+  r = launch(th);
+  if (r != 0) {
+    duet_release(&th->base);
+    pthread_mutex_lock(&th->mu);
+    th->state = NEW;
+    pthread_mutex_unlock(&th->mu);
+    if (!th->daemon) {
+      pthread_mutex_lock(&live_mu);
+      if (--live_count == 0) pthread_cond_broadcast(&live_cv);
+      pthread_mutex_unlock(&live_mu);
+    }
+    luaL_error(L, "cannot start thread: %s", strerror(r));
+  }
+}
+
+/* Make a Thread from the target at `t` and `n` args from `a`, and leave
+** its proxy on the stack top. */
+static Thread *make_thread(lua_State *L, int t, int a, int n,
+                           const char *name, int daemon) {
+  char defname[32];
+  Thread *th;
+  duet_Message **box = duet_new_box(L, 2);
+  if (name == NULL) {
+    snprintf(defname, sizeof defname, "Thread-%lld",
+             (long long)atomic_fetch_add(&next_number, 1));
+    name = defname;
+  }
+  box[0] = duet_encode(L, t, 1, "target", 0);
+  box[1] = duet_encode(L, a, n, "args", DUET_LIST);
+  th = (Thread *)duet_new_object(L, &thread_type, sizeof(Thread));
+  thread_init(th, name, daemon);
+  th->target = box[0];
+  th->args = box[1];
+  box[0] = box[1] = NULL;
+  lua_remove(L, -2);                      /* the box */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  th->path = dup_string(luaL_optstring(L, -1, ""));
+  lua_getfield(L, -2, "cpath");
+  th->cpath = dup_string(luaL_optstring(L, -1, ""));
+  lua_pop(L, 3);
+  if (!th->name || !th->path || !th->cpath) luaL_error(L, "not enough memory");
+  return th;
+}
+
+static const char *opt_field_string(lua_State *L, const char *k) {
+  const char *s = NULL;
+  int t = lua_getfield(L, 1, k);
+  if (t == LUA_TSTRING) s = lua_tostring(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': string expected, "
+                                        "got %s", k, luaL_typename(L, -1)));
+  return s;                               /* stays on the stack */
+}
+
+/* Thread{target=fn, args={...}, name=str, daemon=bool} */
+static int thread_new(lua_State *L) {
+  const char *name;
+  int daemon, n = 0, base;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (lua_getfield(L, 1, "target") != LUA_TFUNCTION)     /* 2 */
+    luaL_argerror(L, 1, lua_pushfstring(L, "field 'target': function "
+                                        "expected, got %s",
+                                        luaL_typename(L, 2)));
+  name = opt_field_string(L, "name");                     /* 3 */
+  lua_getfield(L, 1, "daemon");                           /* 4 */
+  daemon = lua_toboolean(L, 4);
+  base = lua_gettop(L);
+  switch (lua_getfield(L, 1, "args")) {
+    case LUA_TNIL: lua_pop(L, 1); break;
+    case LUA_TTABLE: {
+      int i;
+      n = (int)luaL_len(L, -1);
+      luaL_checkstack(L, n, "too many args");
+      for (i = 1; i <= n; i++) lua_geti(L, base + 1, i);
+      lua_remove(L, base + 1);
+      break;
+    }
+    default:
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'args': table "
+                                          "expected, got %s",
+                                          luaL_typename(L, -1)));
+  }
+  make_thread(L, 2, base + 1, n, name, daemon);
+  return 1;
+}
+
+/* spawn(fn, ...) -> a started Thread */
+static int thread_spawn(lua_State *L) {
+  int n = lua_gettop(L) - 1;
+  Thread *th;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  th = make_thread(L, 1, 2, n, NULL, 0);
+  start_thread(L, th);
+  return 1;
+}
+
+static int thread_start(lua_State *L) {
+  start_thread(L, check_thread(L));
+  return 0;
+}
+
+static int thread_join(lua_State *L) {
+  Thread *th = check_thread(L);
+  double deadline = duet_deadline(duet_opt_timeout(L, 2));
+  int r = 0, state;
+  if (th == current) luaL_error(L, "cannot join current thread");
+  pthread_mutex_lock(&th->mu);
+  state = th->state;
+  pthread_mutex_unlock(&th->mu);
+  if (state == NEW) luaL_error(L, "cannot join thread before it is started");
+  if (state != DONE) {
+    duet_wait_begin(L, &th->done_cv, &th->mu);
+    pthread_mutex_lock(&th->mu);
+    th->joiners++;
+    while (th->state != DONE && (r = duet_wait(L, &th->done_cv, &th->mu,
+                                               deadline)) == 0) {}
+    th->joiners--;
+    state = th->state;
+    pthread_mutex_unlock(&th->mu);
+    duet_wait_end(L);
+    if (state != DONE) {
+      if (r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+      lua_pushnil(L);
+      lua_pushliteral(L, "timeout");
+      return 2;
+    }
+  }
+  lua_settop(L, 1);
+  lua_pushboolean(L, th->ok);
+  if (th->result == NULL) {               /* no memory even for the error */
+    lua_pushliteral(L, "not enough memory");
+    return 2;
+  }
+  return 1 + duet_decode(L, th->result);
+}
+
+static int thread_is_alive(lua_State *L) {
+  Thread *th = check_thread(L);
+  pthread_mutex_lock(&th->mu);
+  lua_pushboolean(L, th->state == RUNNING);
+  pthread_mutex_unlock(&th->mu);
+  return 1;
+}
+
+static int thread_cancel(lua_State *L) {
+  Thread *th = check_thread(L);
+  atomic_store_explicit(&th->cancelled, 1, memory_order_release);
+  pthread_mutex_lock(&th->wait_lock);
+  if (th->wait_mu) {                      /* blocked: wake that wait */
+    pthread_mutex_lock(th->wait_mu);
+    pthread_cond_broadcast(th->wait_cv);
+    pthread_mutex_unlock(th->wait_mu);
+  }
+  if (th->L && th != current)             /* running Lua: stop it soon */
+    pthread_kill(th->tid, cancel_signal);
+  pthread_mutex_unlock(&th->wait_lock);
+  if (th == current) duet_check_cancel(L);
+  return 0;
+}
+
+static int thread_index(lua_State *L) {
+  Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
+  const char *k = lua_tostring(L, 2);
+  if (k == NULL) return 0;
+  pthread_mutex_lock(&th->mu);
+  if (strcmp(k, "name") == 0) lua_pushstring(L, th->name);
+  else if (strcmp(k, "ident") == 0) lua_pushinteger(L, th->ident);
+  else if (strcmp(k, "daemon") == 0) lua_pushboolean(L, th->daemon);
+  else if (strcmp(k, "traceback") == 0 && th->state == DONE && !th->ok)
+    lua_pushstring(L, th->traceback);
+  else lua_pushnil(L);
+  pthread_mutex_unlock(&th->mu);
+  if (lua_isnil(L, -1)) {                 /* a method */
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(2));
+  }
+  return 1;
+}
+
+static int thread_newindex(lua_State *L) {
+  Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "name") == 0) {
+    char *name = dup_string(luaL_checkstring(L, 3));
+    if (name == NULL) return luaL_error(L, "not enough memory");
+    pthread_mutex_lock(&th->mu);
+    free(th->name);
+    th->name = name;
+    pthread_mutex_unlock(&th->mu);
+  }
+  else if (strcmp(k, "daemon") == 0) {
+    int started;
+    pthread_mutex_lock(&th->mu);
+    started = th->state != NEW;
+    if (!started) th->daemon = lua_toboolean(L, 3);
+    pthread_mutex_unlock(&th->mu);
+    if (started)
+      return luaL_error(L, "cannot set daemon status of active thread");
+  }
+  else return luaL_error(L, "cannot set field '%s' of duet.Thread", k);
+  return 0;
+}
+
+static int thread_current(lua_State *L) {
+  duet_push_object(L, &self_thread(L)->base);
+  return 1;
+}
+
+/* sleep(seconds): a cancellable wait on a private condition. */
+static int thread_sleep(lua_State *L) {
+  double t = luaL_checknumber(L, 1), deadline;
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv;
+  int r;
+  luaL_argcheck(L, t >= 0, 1, "duration must be a non-negative number");
+  duet_check_cancel(L);
+  if (t == 0) {
+    sched_yield();
+    return 0;
+  }
+  deadline = duet_now() + t;
+  duet_cond_init(&cv);
+  duet_wait_begin(L, &cv, &mu);
+  pthread_mutex_lock(&mu);
+  while ((r = duet_wait(L, &cv, &mu, deadline)) == 0) {}
+  pthread_mutex_unlock(&mu);
+  duet_wait_end(L);
+  pthread_cond_destroy(&cv);
+  if (r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+  return 0;
+}
+
+/* stack_size([bytes]) -> the size before; 0 restores the default. */
+static int thread_stack_size(lua_State *L) {
+  size_t old;
+  pthread_mutex_lock(&pool_mu);
+  old = stack_size;
+  pthread_mutex_unlock(&pool_mu);
+  lua_pushinteger(L, (lua_Integer)old);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n == 0 || n >= 65536, 1,
+                  "size must be 0 or at least 65536");
+    pthread_mutex_lock(&pool_mu);
+    stack_size = n == 0 ? (1u << 20) : (size_t)n;
+    pthread_mutex_unlock(&pool_mu);
+  }
+  return 1;
+}
+
+/* Wait until no non-daemon thread runs (rt.run, and the main state's exit).
+** `timeout` optional; returns true when none is left. */
+static int wait_live(lua_State *L, double deadline) {
+  int r = 0;
+  duet_wait_begin(L, &live_cv, &live_mu);
+  pthread_mutex_lock(&live_mu);
+  while (live_count > 0 && (r = duet_wait(L, &live_cv, &live_mu,
+                                          deadline)) == 0) {}
+  pthread_mutex_unlock(&live_mu);
+  duet_wait_end(L);
+  return r;
+}
+
+static int thread_wait_all(lua_State *L) {
+  int r = wait_live(L, duet_deadline(duet_opt_timeout(L, 1)));
+  if (r != 0 && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+  lua_pushboolean(L, r == 0);
+  return 1;
+}
+
+/* The main state closing: join the non-daemon threads first. */
+static int exit_gc(lua_State *L) {
+  while (wait_live(L, HUGE_VAL) != 0) {}  /* Ctrl-C cannot stop it here */
+  return 0;
+}
+
+static int set_excepthook(lua_State *L) {
+  duet_Message *m = NULL, *old;
+  if (!lua_isnil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    m = duet_encode(L, 1, 1, "excepthook", 0);
+  }
+  pthread_mutex_lock(&hook_mu);
+  old = excepthook;
+  excepthook = m;
+  pthread_mutex_unlock(&hook_mu);
+  duet_message_free(old);
+  return 0;
+}
+
+static const luaL_Reg thread_methods[] = {
+  {"start", thread_start},
+  {"join", thread_join},
+  {"is_alive", thread_is_alive},
+  {"cancel", thread_cancel},
+  {NULL, NULL}
+};
+
+static const luaL_Reg thread_funcs[] = {
+  {"Thread", thread_new},
+  {"spawn", thread_spawn},
+  {"current", thread_current},
+  {"sleep", thread_sleep},
+  {"stack_size", thread_stack_size},
+  {"wait_threads", thread_wait_all},
+  {"set_excepthook", set_excepthook},
+  {NULL, NULL}
+};
+
+/* Once per process. Keep this library loaded for the life of the process:
+** daemon threads may still run its code after the main state closes (and
+** dlcloses it). */
+static void process_init(void) {
+  Dl_info info;
+  struct sigaction sa;
+  duet_cond_init(&live_cv);
+  cancel_signal = SIGRTMIN + 2;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_cancel_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(cancel_signal, &sa, NULL);
+  if (dladdr((void *)&live_count, &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
+}
+
+int duet_thread_open(lua_State *L) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, process_init);
+  duet_new_type(L, &thread_type, thread_methods, NULL);
+  luaL_getmetatable(L, thread_type.name);
+  lua_getfield(L, -1, "__index");         /* the methods table */
+  lua_pushvalue(L, -2);
+  lua_insert(L, -2);
+  lua_pushcclosure(L, thread_index, 2);   /* upvalues: metatable, methods */
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, thread_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, thread_funcs, 0);
+  if (!in_worker) {                       /* a main state: join at close */
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, exit_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "duet.exit");
+  }
+  return 0;
+}

@@ -1,0 +1,31 @@
+package = "duet"
+version = "scm-1"
+source = { url = "git+file:///dev/null" }
+description = {
+  summary = "OS threads and coroutines behind one concurrency API for Lua 5.4",
+  detailed = [[
+duet gives Lua scripts OS threads (one Lua state each, running in parallel),
+locks, events, queues, executors and a token bucket, and pairs each with a
+coroutine equivalent behind the same API.
+]],
+  license = "MIT",
+}
+dependencies = { "lua >= 5.4, < 5.5" }
+build = {
+  type = "builtin",
+  modules = {
+    ["duet.core"] = {
+      sources = {
+        "csrc/core.c",
+        "csrc/clock.c",
+        "csrc/object.c",
+        "csrc/transfer.c",
+        "csrc/thread.c",
+      },
+      libraries = { "pthread", "m", "dl" },
+      defines = { "_GNU_SOURCE" },
+    },
+    ["duet"] = "lua/duet/init.lua",
+    ["duet.threads"] = "lua/duet/threads.lua",
+  },
+}

@@ -1,0 +1,27 @@
+-- duet.threads: the OS-threads runtime, a thin layer over duet.core.
+local core = require "duet.core"
+
+local rt = {
+  name = "threads",
+  now = core.now,
+  sleep = core.sleep,
+  current = core.current,
+  Thread = core.Thread,
+  spawn = core.spawn,
+  stack_size = core.stack_size,
+}
+
+--- Run main(...) and return its results, after every non-daemon thread it
+--- started has finished. Errors in main propagate with a traceback.
+function rt.run(main, ...)
+  if type(main) ~= "function" then
+    error(("bad argument #1 to 'run' (function expected, got %s)")
+      :format(type(main) == "nil" and "no value" or type(main)), 2)
+  end
+  local res = table.pack(xpcall(main, debug.traceback, ...))
+  core.wait_threads()
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+return rt
