@@ -11,6 +11,12 @@ local rt = {
   stack_size = core.stack_size,
 }
 
+-- Every constructor of duet.core (CapWords: Lock, Queue, ...) is one of
+-- this runtime's; methods live on the C types themselves.
+for k, v in pairs(core) do
+  if k:match("^%u") then rt[k] = v end
+end
+
 --- Run main(...) and return its results, after every non-daemon thread it
 --- started has finished. Errors in main propagate with a traceback.
 function rt.run(main, ...)
