@@ -48,3 +48,11 @@ demo: deps all
 clean:
 	rm -f $(MODULE)
 	rm -rf build
+
+# ---------------------------------------------------------------- bench
+# duet beside its Python peers, one table (bench/run.lua; the full table
+# goes to bench/RESULTS.md). QUICK=1: smaller sizes, one run, about 30 s,
+# for specs and CI; its figures are not for comparison.
+.PHONY: bench
+bench: all
+	$(LUA) bench/run.lua $(if $(QUICK),--quick)

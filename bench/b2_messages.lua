@@ -1,0 +1,35 @@
+-- B2 table messages: 200,000 tables {id=i, name="item"..i, values={1,2,3}}
+-- from one producer to one consumer through an unbounded Queue (in the
+-- threads runtime every message is copied from one Lua state to another).
+-- Peers: bench/peers/b2_messages_threads.py, b2_messages_asyncio.py.
+-- Metric: messages per second (--quick: 20,000 messages), higher is better.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local bench = require "benchlib"
+
+local cases = {
+  tables = { fn = function(rt, quick, id)
+    local n = quick and 20000 or 200000
+    local q = rt.Queue()
+    local t0 = rt.now()
+    local producer = rt.spawn(function()
+      for i = 1, n do q:put({ id = i, name = "item" .. i, values = { 1, 2, 3 } }) end
+    end)
+    local consumer = rt.spawn(function()
+      local ids, values = 0, 0
+      for _ = 1, n do
+        local m = q:get()
+        ids = ids + m.id
+        values = values + m.values[3]
+        assert(m.name == "item" .. m.id, "message garbled")
+      end
+      return ids + values
+    end)
+    bench.join(producer)
+    local sum = bench.join(consumer)
+    local dt = rt.now() - t0
+    bench.check("sum", sum, n * (n + 1) // 2 + 3 * n)
+    bench.result(id, "rate", n / dt, "msgs/s")
+  end },
+}
+
+bench.main("B2", cases, { "tables" }, arg)

@@ -1,0 +1,423 @@
+-- harness: the logic of `make bench` (bench/run.lua is its command line).
+--
+-- Every workload is a case of a script: bench/<script>.lua for duet, run
+-- once per runtime, and bench/peers/<script>_threads.py and
+-- bench/peers/<script>_asyncio.py for Python. A (script, case, column) is
+-- a job; each job runs in its own process under `timeout`, and prints
+--
+--   RESULT <case> <metric> <value> <unit>
+--
+-- lines (on stdout) and `ERROR <case> <message>` (on stderr) when it fails.
+-- The harness runs every job `runs` times (run 1 of all jobs, then run 2,
+-- ...), takes the median of each metric, and renders one Markdown table.
+-- A job that failed, timed out or was never run shows "n/a" with its reason
+-- under the table: never a made-up number.
+local M = {}
+
+-- The four columns of figures, in table order.
+M.columns = {
+  { key = "threads", title = "duet threads", short = "threads", lang = "lua", runtime = "threads" },
+  { key = "coroutines", title = "duet coroutines", short = "coroutines", lang = "lua", runtime = "coroutines" },
+  { key = "pythreads", title = "Python threads", short = "Py threads", lang = "py", suffix = "_threads" },
+  { key = "asyncio", title = "asyncio", short = "asyncio", lang = "py", suffix = "_asyncio" },
+}
+
+local ALL = { "threads", "coroutines", "pythreads", "asyncio" }
+
+-- The rows. `case` is the RESULT case id "<B-number>.<case>" of script
+-- `script` (its --case argument is the part after the dot); `metric` names
+-- the RESULT's metric; a figure is shown as value * scale in `unit`;
+-- `better` is "higher", "lower" or nil (informative only, no ratio); `cols`
+-- lists the columns where the row applies (the others show "-"). Figures
+-- are as measured: nothing is subtracted.
+local function def(id, script, case, metric, unit, scale, better, label, cols)
+  return { id = id, script = script, case = case, metric = metric, unit = unit,
+    scale = scale, better = better, label = label, cols = cols }
+end
+
+M.rows = {
+  def("B1.unbounded", "b1_queue", "B1.unbounded", "rate", "M items/s", 1e-6, "higher",
+    "B1 queue 1M ints, 1 producer -> 1 consumer, unbounded"),
+  def("B1.bounded", "b1_queue", "B1.bounded", "rate", "M items/s", 1e-6, "higher",
+    "B1 queue 1M ints, 1 pair, maxsize 1000"),
+  def("B1.pairs2", "b1_queue", "B1.pairs2", "rate", "M items/s", 1e-6, "higher",
+    "B1 queue 1M ints, 2 pairs, maxsize 1000 each"),
+  def("B1.pairs4", "b1_queue", "B1.pairs4", "rate", "M items/s", 1e-6, "higher",
+    "B1 queue 1M ints, 4 pairs, maxsize 1000 each"),
+  def("B1.batch", "b1_queue", "B1.batch", "rate", "M items/s", 1e-6, "higher",
+    "B1 queue 1M ints, put_many/get_many of 100"),
+  def("B2.tables", "b2_messages", "B2.tables", "rate", "k msgs/s", 1e-3, "higher",
+    "B2 200k table messages {id, name, values}"),
+  def("B3.spawn1k", "b3_spawn", "B3.spawn1k", "per_spawn", "us each", 1, "lower",
+    "B3 spawn + join 1,000 empty threads/tasks"),
+  def("B3.spawn10k", "b3_spawn", "B3.spawn10k", "per_spawn", "us each", 1, "lower",
+    "B3 spawn + join 10,000 empty threads/tasks"),
+  def("B3.tasks100k", "b3_spawn", "B3.tasks100k", "per_spawn", "us each", 1, "lower",
+    "B3 spawn + run 100,000 trivial tasks", { "coroutines", "asyncio" }),
+  def("B4.tasks", "b4_executor", "B4.tasks", "per_task", "us/task", 1, "lower",
+    "B4 executor 100k tasks x*2, 4 workers"),
+  def("B5.uncontended", "b5_lock", "B5.uncontended", "per_pair", "ns/pair", 1, "lower",
+    "B5 lock acquire+release, uncontended, 1M"),
+  def("B5.incr", "b5_lock", "B5.incr", "total", "s", 1, "lower",
+    "B5 2 x 200k locked increments (SharedTable)"),
+  def("B6.cutlery", "b6_cutlery", "B6.cutlery", "total", "s", 1, "lower",
+    "B6 cutlery, 10 bots x 10k tables, with lock"),
+  def("B7.plain", "b7_cpu", "B7.plain", "t1", "s", 1, "lower",
+    "B7 sin sum 20M steps, plain Lua / plain Python", { "threads", "pythreads" }),
+  def("B7.t1", "b7_cpu", "B7.scaling", "t1", "s", 1, "lower",
+    "B7 sin sum 20M steps, 1 thread/task"),
+  def("B7.t2", "b7_cpu", "B7.scaling", "t2", "s", 1, "lower",
+    "B7 sin sum 20M steps, 2 threads/tasks"),
+  def("B7.speedup", "b7_cpu", "B7.scaling", "speedup", "x (t1/t2)", 1, "higher",
+    "B7 speedup, 1 -> 2 threads/tasks"),
+  def("B8.idle1k", "b8_memory", "B8.idle1k", "rss_per_thread", "KB RSS each", 1, "lower",
+    "B8 1,000 threads/tasks blocked on a queue"),
+  def("B8.idle10k", "b8_memory", "B8.idle10k", "rss_per_thread", "KB RSS each", 1, "lower",
+    "B8 10,000 threads/tasks blocked on a queue"),
+  def("B8.sleep10k", "b8_memory", "B8.sleep10k", "total", "s", 1, "lower",
+    "B8 10,000 threads/tasks each sleep 0.1 s, all done"),
+  def("B9.calls", "b9_tokenbucket", "B9.take4", "calls", "M calls/s", 1e-6, "higher",
+    "B9 TokenBucket take() from 4 threads/tasks"),
+  def("B9.granted", "b9_tokenbucket", "B9.take4", "granted", "k tokens/s", 1e-3, nil,
+    "B9 tokens granted (refill 1M/s, capacity 1000)"),
+}
+
+--- The RESULT lines of a job's stdout: { [case] = { [metric] = value } }.
+function M.parse(stdout)
+  local out = {}
+  for line in (stdout or ""):gmatch("[^\n]+") do
+    local case, metric, value = line:match("^RESULT%s+(%S+)%s+(%S+)%s+(%S+)")
+    local v = tonumber(value)
+    -- inf/nan would be a made-up number (for example a zero elapsed time).
+    if case and v and v == v and v ~= math.huge and v ~= -math.huge then
+      out[case] = out[case] or {}
+      out[case][metric] = v
+    end
+  end
+  return out
+end
+
+--- The first line of the first `ERROR <case> <message>` on stderr, or of
+--- the last non-empty line of stderr when there is none.
+function M.error_reason(stderr)
+  stderr = stderr or ""
+  local msg = stderr:match("ERROR%s+%S+%s+([^\n]*)")
+  if not msg then
+    for line in stderr:gmatch("[^\n]+") do
+      if line:match("%S") then msg = line end
+    end
+  end
+  if not msg then return nil end
+  msg = msg:gsub("^%s+", ""):gsub("[%s:]+$", "")
+  -- Paths in tracebacks make the same reason look different; keep it short.
+  if #msg > 110 then msg = msg:sub(1, 107) .. "..." end
+  return msg
+end
+
+--- Why a job failed, from its exit status (as given by io.popen():close()).
+function M.status_reason(how, code, timeout)
+  if how == "exit" and (code == 124 or code == 137) then
+    return ("timed out after %g s"):format(timeout)
+  elseif how == "signal" or (how == "exit" and code > 128) then
+    return ("killed by signal %d"):format(how == "signal" and code or code - 128)
+  end
+  return ("exit status %d"):format(code or -1)
+end
+
+--- The median of a list of numbers (nil when empty).
+function M.median(list)
+  if #list == 0 then return nil end
+  local t = {}
+  for i, v in ipairs(list) do t[i] = v end
+  table.sort(t)
+  local n = #t
+  if n % 2 == 1 then return t[(n + 1) // 2] end
+  return (t[n // 2] + t[n // 2 + 1]) / 2
+end
+
+--- A figure with 3 significant digits, without exponent for usual sizes.
+function M.fmt(v)
+  local a = math.abs(v)
+  if a == 0 then return "0" end
+  if a >= 1e6 or a < 1e-3 then return ("%.3g"):format(v) end
+  local digits = 3 - (math.floor(math.log(a, 10)) + 1)
+  if digits < 0 then digits = 0 end
+  return ("%." .. digits .. "f"):format(v)
+end
+
+local function applies(row, colkey)
+  for _, k in ipairs(row.cols or ALL) do
+    if k == colkey then return true end
+  end
+  return false
+end
+M.applies = applies
+
+local function job_key(case, col) return case .. "@" .. col.key end
+
+--- The distinct jobs the rows need: { {script=, case=, column=, key=} }.
+function M.jobs(rows, columns)
+  local list, seen = {}, {}
+  for _, r in ipairs(rows) do
+    for _, col in ipairs(columns) do
+      local key = job_key(r.case, col)
+      if applies(r, col.key) and not seen[key] then
+        seen[key] = true
+        list[#list + 1] = { script = r.script, case = r.case, column = col, key = key }
+      end
+    end
+  end
+  return list
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.shell_quote = shell_quote
+
+--- The shell command of one run of a job (without the timeout).
+function M.command(job, opts)
+  local col = job.column
+  local parts
+  if col.lang == "lua" then
+    parts = { opts.lua, opts.bench_dir .. "/" .. job.script .. ".lua", col.runtime }
+  else
+    parts = { opts.python, opts.bench_dir .. "/peers/" .. job.script .. col.suffix .. ".py" }
+  end
+  parts[#parts + 1] = "--case"
+  parts[#parts + 1] = job.case:match("%.(.+)$")
+  if opts.quick then parts[#parts + 1] = "--quick" end
+  for i, p in ipairs(parts) do parts[i] = shell_quote(p) end
+  return table.concat(parts, " ")
+end
+
+--- Run a shell command with a time limit; returns stdout, stderr, how, code.
+function M.run_command(cmd, timeout)
+  local errfile = os.tmpname()
+  local full = ("timeout -k 3 %d %s 2>%s"):format(math.max(1, math.ceil(timeout)), cmd, shell_quote(errfile))
+  local p = assert(io.popen(full, "r"))
+  local stdout = p:read("a")
+  local _, how, code = p:close()
+  local f = io.open(errfile, "r")
+  local stderr = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(errfile)
+  return stdout, stderr, how, code
+end
+
+-- The wall clock for the time budget: duet's monotonic clock if it loads.
+local okcore, core = pcall(require, "duet.core")
+M.clock = okcore and core.now or os.time
+
+--- Run every job `opts.runs` times within `opts.budget` seconds.
+--- opts: runs, budget, job_timeout, quick, lua, python, bench_dir,
+--- runner (default M.run_command), clock (default M.clock), log (a
+--- function given each job's command and output, or nil).
+--- Returns { [job.key] = { values = {[metric] = {...}}, runs = n, reason = str } }.
+function M.collect(jobs, opts)
+  local runner = opts.runner or M.run_command
+  local clock = opts.clock or M.clock
+  local start = clock()
+  local results = {}
+  for _, job in ipairs(jobs) do
+    results[job.key] = { values = {}, runs = 0, failed = false }
+  end
+  for run = 1, opts.runs do
+    for _, job in ipairs(jobs) do
+      local r = results[job.key]
+      if not r.failed then
+        local remaining = opts.budget - (clock() - start)
+        if remaining < 1 then
+          if r.runs == 0 then r.reason = "not run: time budget spent" end
+          r.failed = r.runs == 0
+          r.short = true
+        else
+          local timeout = math.min(opts.job_timeout, remaining)
+          local cmd = M.command(job, opts)
+          local stdout, stderr, how, code = runner(cmd, timeout)
+          if opts.log then opts.log(run, job, cmd, stdout, stderr, how, code) end
+          local got = M.parse(stdout)[job.case] or {}
+          for metric, v in pairs(got) do
+            r.values[metric] = r.values[metric] or {}
+            table.insert(r.values[metric], v)
+          end
+          local ok = how == "exit" and code == 0
+          if ok and next(got) then
+            r.runs = r.runs + 1
+          else
+            -- Not implemented yet, crashed or hung: running it again only
+            -- spends the budget. Figures it printed before failing count.
+            r.failed = true
+            r.reason = M.error_reason(stderr)
+            if not r.reason or how ~= "exit" or code >= 124 then
+              r.reason = M.status_reason(how, code, timeout)
+                .. (r.reason and (": " .. r.reason) or "")
+            end
+            if ok then r.reason = "no RESULT line" end
+            if next(got) then r.runs = r.runs + 1 end
+          end
+        end
+      end
+    end
+  end
+  return results
+end
+
+--- The figure of one cell: value (scaled) or nil, text, and whether it
+--- rests on fewer runs than asked.
+function M.cell(results, row, col, runs)
+  if not applies(row, col.key) then return nil, "-" end
+  local r = results[job_key(row.case, col)]
+  local vals = r and r.values[row.metric]
+  local m = vals and M.median(vals)
+  if not m then return nil, "n/a" end
+  local v = m * row.scale
+  local short = #vals < runs
+  return v, M.fmt(v) .. (short and "*" or ""), short
+end
+
+--- The "duet / best peer" cell of a row.
+function M.ratio(results, row, columns, runs)
+  if not row.better then return "-" end
+  local function best(lang)
+    local bv, bcol
+    for _, col in ipairs(columns) do
+      if col.lang == lang then
+        local v = M.cell(results, row, col, runs)
+        if v and (not bv or (row.better == "higher" and v > bv) or (row.better == "lower" and v < bv)) then
+          bv, bcol = v, col
+        end
+      end
+    end
+    return bv, bcol
+  end
+  local dv, dcol = best("lua")
+  local pv, pcol = best("py")
+  if not dv or not pv or pv == 0 then return "n/a" end
+  return ("%s (%s / %s)"):format(M.fmt(dv / pv), dcol.short, pcol.short)
+end
+
+local function pad(s, w, right)
+  local n = utf8.len(s) or #s
+  if n >= w then return s end
+  return right and (string.rep(" ", w - n) .. s) or (s .. string.rep(" ", w - n))
+end
+
+--- The whole report (Markdown): header, the table, the legend and the
+--- reasons for every n/a. meta: date, machine, nproc, loadavg, lua, python,
+--- runs, quick, elapsed (seconds, optional).
+function M.render(results, meta, rows, columns)
+  rows, columns = rows or M.rows, columns or M.columns
+  local runs = meta.runs
+  local head = { "workload", "unit", "better" }
+  for _, col in ipairs(columns) do head[#head + 1] = col.title end
+  head[#head + 1] = "duet / best peer"
+  local body = {}
+  for _, row in ipairs(rows) do
+    local line = { row.label, row.unit, row.better or "-" }
+    for _, col in ipairs(columns) do
+      local _, text = M.cell(results, row, col, runs)
+      line[#line + 1] = text
+    end
+    line[#line + 1] = M.ratio(results, row, columns, runs)
+    body[#body + 1] = line
+  end
+  local widths = {}
+  for i, h in ipairs(head) do widths[i] = #h end
+  for _, line in ipairs(body) do
+    for i, s in ipairs(line) do widths[i] = math.max(widths[i], utf8.len(s) or #s) end
+  end
+  local function render_line(cells)
+    local out = {}
+    for i, s in ipairs(cells) do out[i] = pad(s, widths[i], i > 3) end
+    return "| " .. table.concat(out, " | ") .. " |"
+  end
+  local lines = {}
+  local function add(s) lines[#lines + 1] = s end
+  add("# duet benchmarks" .. (meta.quick and " (quick: smaller sizes, 1 run; not for comparison)" or ""))
+  add("")
+  add(("- date: %s"):format(meta.date))
+  add(("- machine: %s, %s cores (nproc); load average at start: %s"):format(
+    meta.machine, meta.nproc, meta.loadavg))
+  add(("- %s; %s; each figure is the median of %d run%s%s"):format(meta.lua, meta.python, runs,
+    runs == 1 and "" or "s", meta.elapsed and (", whole run %.0f s"):format(meta.elapsed) or ""))
+  add("")
+  add(render_line(head))
+  local sep = {}
+  for i = 1, #head do
+    sep[i] = i > 3 and (string.rep("-", widths[i] - 1) .. ":") or string.rep("-", widths[i])
+  end
+  add(render_line(sep))
+  for _, line in ipairs(body) do add(render_line(line)) end
+  add("")
+  add("better: which direction is better for that unit. duet / best peer: the best duet figure")
+  add("divided by the best Python figure (threads or asyncio), so above 1 favours duet where higher")
+  add("is better, below 1 where lower is better. n/a: not implemented yet, failed or not run")
+  add("(reasons below); -: does not apply; *: from fewer runs than asked.")
+  -- The reasons, grouped by column and reason.
+  local groups, order = {}, {}
+  for _, col in ipairs(columns) do
+    for _, row in ipairs(rows) do
+      local _, text = M.cell(results, row, col, runs)
+      local r = results[job_key(row.case, col)]
+      local reason = r and r.reason
+      if (text == "n/a" or (text:sub(-1) == "*")) and reason then
+        local key = col.title .. "\0" .. reason
+        if not groups[key] then
+          groups[key] = { col = col.title, reason = reason, ids = {}, seen = {} }
+          order[#order + 1] = key
+        end
+        local g = groups[key]
+        if not g.seen[row.id] then
+          g.seen[row.id] = true
+          g.ids[#g.ids + 1] = row.id
+        end
+      end
+    end
+  end
+  if #order > 0 then
+    add("")
+    add("Why figures are missing or short:")
+    add("")
+    for _, key in ipairs(order) do
+      local g = groups[key]
+      add(("- %s, %s: %s"):format(g.col, table.concat(g.ids, ", "), g.reason))
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function first_line(cmd)
+  local p = io.popen(cmd .. " 2>/dev/null")
+  if not p then return nil end
+  local s = p:read("l")
+  p:close()
+  return s
+end
+
+--- Facts about the machine for the header, read now (at the start).
+function M.machine_meta(opts)
+  local cpuinfo = read_file("/proc/cpuinfo") or ""
+  local loadavg = read_file("/proc/loadavg") or ""
+  return {
+    date = os.date("!%Y-%m-%d %H:%M UTC"),
+    machine = (cpuinfo:match("model name%s*:%s*([^\n]+)") or "unknown CPU")
+      .. ", " .. (first_line("uname -sr") or "unknown OS"),
+    nproc = first_line("nproc") or "?",
+    loadavg = loadavg:match("^(%S+ %S+ %S+)") or "?",
+    lua = first_line(opts.lua .. " -v") and (first_line(opts.lua .. " -v"):match("^(Lua %S+)") or opts.lua) or opts.lua,
+    python = (first_line(opts.python .. " -V") or "python: missing"):gsub("\n", ""),
+    runs = opts.runs,
+    quick = opts.quick,
+  }
+end
+
+return M
