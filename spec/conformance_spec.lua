@@ -1,0 +1,39 @@
+-- The conformance suite: every family in spec/conformance/ runs once per
+-- runtime, and the same cases must pass on both (see /work/shared/API.md).
+-- A runtime whose module does not exist yet is pending; one that exists but
+-- fails to load is an error.
+
+local busted = require "busted"
+local describe, it, pending = busted.describe, busted.it, busted.pending
+local duet = require "duet"
+
+local families = {
+  "runtime", "errors", "thread", "lock", "semaphore", "condition", "event",
+  "barrier", "queue", "sharedtable", "executor", "tokenbucket", "badargs",
+}
+
+-- Threads in these specs raise on purpose and are joined afterwards; keep
+-- the default hook from printing each of them. (The excepthook cases set
+-- their own hook and put this one back.)
+duet.excepthook = function() end
+
+for _, name in ipairs { "threads", "coroutines" } do
+  describe(name, function()
+    local ok, rt = pcall(duet.runtime, name)
+    if not ok and tostring(rt):find("module 'duet%." .. name .. "' not found") then
+      pending(name .. " runtime does not exist yet")
+      return
+    end
+    if not ok then
+      it("loads", function() error(rt, 0) end)
+      return
+    end
+    if rt.run == nil then
+      pending(name .. " has no run yet")
+      return
+    end
+    for _, family in ipairs(families) do
+      require("conformance." .. family)(rt)
+    end
+  end)
+end
