@@ -182,7 +182,8 @@ function M.command(job, opts)
   if col.lang == "lua" then
     parts = { opts.lua, opts.bench_dir .. "/" .. job.script .. ".lua", col.runtime }
   else
-    parts = { opts.python, opts.bench_dir .. "/peers/" .. job.script .. col.suffix .. ".py" }
+    -- -B: no __pycache__ next to the peers.
+    parts = { opts.python, "-B", opts.bench_dir .. "/peers/" .. job.script .. col.suffix .. ".py" }
   end
   parts[#parts + 1] = "--case"
   parts[#parts + 1] = job.case:match("%.(.+)$")
@@ -228,9 +229,9 @@ function M.collect(jobs, opts)
       if not r.failed then
         local remaining = opts.budget - (clock() - start)
         if remaining < 1 then
-          if r.runs == 0 then r.reason = "not run: time budget spent" end
+          r.reason = r.reason or (r.runs == 0 and "not run: time budget spent"
+            or "fewer runs: time budget spent")
           r.failed = r.runs == 0
-          r.short = true
         else
           local timeout = math.min(opts.job_timeout, remaining)
           local cmd = M.command(job, opts)
@@ -248,12 +249,14 @@ function M.collect(jobs, opts)
             -- Not implemented yet, crashed or hung: running it again only
             -- spends the budget. Figures it printed before failing count.
             r.failed = true
-            r.reason = M.error_reason(stderr)
-            if not r.reason or how ~= "exit" or code >= 124 then
-              r.reason = M.status_reason(how, code, timeout)
-                .. (r.reason and (": " .. r.reason) or "")
+            local msg = M.error_reason(stderr)
+            if ok then
+              r.reason = "no RESULT line"
+            elseif how == "exit" and code < 124 and stderr:match("ERROR%s") then
+              r.reason = msg -- the script's own account of what failed
+            else
+              r.reason = M.status_reason(how, code, timeout) .. (msg and (": " .. msg) or "")
             end
-            if ok then r.reason = "no RESULT line" end
             if next(got) then r.runs = r.runs + 1 end
           end
         end

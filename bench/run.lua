@@ -1,14 +1,15 @@
 -- bench/run.lua: `make bench` — duet beside its Python peers, one table.
 --
 --   lua5.4 bench/run.lua [--quick] [--runs N] [--only PATTERN] [--out FILE]
---                        [--budget SECONDS] [--timeout SECONDS]
+--                        [--log FILE] [--budget SECONDS] [--timeout SECONDS]
 --
 -- Runs every workload of bench/harness.lua on duet threads, duet
 -- coroutines, Python threads and asyncio, each job in its own process under
 -- `timeout`, and prints one Markdown table of medians. A full run (not
 -- --quick, not --only) also writes the table to bench/RESULTS.md (or to
 -- --out FILE). --quick: smaller sizes, 1 run, about 30 s; its figures are
--- not for comparison. Every job's output goes to bench/out/last-run.log.
+-- not for comparison. Every job's output goes to bench/out/last-run.log (or
+-- --log FILE).
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = here .. "/?.lua;" .. package.path
 local harness = require "harness"
@@ -16,7 +17,7 @@ local harness = require "harness"
 local function usage(msg)
   io.stderr:write("run.lua: " .. msg .. "\n"
     .. "usage: lua5.4 bench/run.lua [--quick] [--runs N] [--only PATTERN] [--out FILE]"
-    .. " [--budget SECONDS] [--timeout SECONDS]\n")
+    .. " [--log FILE] [--budget SECONDS] [--timeout SECONDS]\n")
   os.exit(2)
 end
 
@@ -32,6 +33,7 @@ while i <= #arg do
   elseif a == "--runs" then opts.runs = tonumber(value()) or usage("--runs needs a number")
   elseif a == "--only" then opts.only = value()
   elseif a == "--out" then opts.out = value()
+  elseif a == "--log" then opts.log_path = value()
   elseif a == "--budget" then opts.budget = tonumber(value()) or usage("--budget needs a number")
   elseif a == "--timeout" then opts.job_timeout = tonumber(value()) or usage("--timeout needs a number")
   else usage("unknown argument " .. a) end
@@ -71,8 +73,11 @@ local meta = harness.machine_meta(opts)
 io.stderr:write(("bench: %s; nproc %s; load average %s; %d run(s)%s\n"):format(
   meta.date, meta.nproc, meta.loadavg, opts.runs, opts.quick and ", quick" or ""))
 
-os.execute("mkdir -p " .. harness.shell_quote(here .. "/out"))
-local log = io.open(here .. "/out/last-run.log", "w")
+if not opts.log_path then
+  os.execute("mkdir -p " .. harness.shell_quote(here .. "/out"))
+  opts.log_path = here .. "/out/last-run.log"
+end
+local log = io.open(opts.log_path, "w")
 opts.runner = runner
 opts.log = function(run, job, cmd, stdout, stderr, how, code)
   io.stderr:write(("  run %d  %-18s %-16s %s\n"):format(run, job.case, job.column.title,

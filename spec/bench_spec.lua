@@ -1,0 +1,275 @@
+-- The `make bench` driver (bench/harness.lua, bench/run.lua): parsing,
+-- medians, n/a for what fails, the table. Never asserts a timing.
+package.path = "./bench/?.lua;" .. package.path
+local harness = require "harness"
+
+local function by_key(list)
+  local t = {}
+  for _, x in ipairs(list) do t[x.key] = x end
+  return t
+end
+
+-- A fake runner: `script(cmd, run)` gives stdout, stderr, how, code.
+local function fake_runner(script)
+  local calls = {}
+  local runs = {}
+  return function(cmd, timeout)
+    runs[cmd] = (runs[cmd] or 0) + 1
+    calls[#calls + 1] = { cmd = cmd, timeout = timeout }
+    return script(cmd, runs[cmd])
+  end, calls
+end
+
+local META = {
+  date = "2026-01-02 03:04 UTC", machine = "Test CPU, Linux", nproc = "2",
+  loadavg = "0.10 0.20 0.30", lua = "Lua 5.4.4", python = "Python 3.11.7", runs = 3,
+}
+
+local OPTS = { runs = 3, budget = 1000, job_timeout = 40, lua = "lua5.4",
+  python = "python3", bench_dir = "bench" }
+
+local function with_opts(extra)
+  local o = {}
+  for k, v in pairs(OPTS) do o[k] = v end
+  for k, v in pairs(extra) do o[k] = v end
+  return o
+end
+
+describe("bench harness", function()
+  describe("parse()", function()
+    it("reads RESULT lines and ignores everything else", function()
+      local got = harness.parse(table.concat({
+        "hello",
+        "RESULT B1.unbounded rate 3.5e+06 items/s",
+        "RESULT B7.scaling t1 0.5 s",
+        "RESULT B7.scaling t2 0.25 s",
+        "RESULT broken",
+        "RESULT B5.incr total nan s",
+        "RESULT B5.incr total2 inf s",
+      }, "\n"))
+      assert.same({
+        ["B1.unbounded"] = { rate = 3.5e6 },
+        ["B7.scaling"] = { t1 = 0.5, t2 = 0.25 },
+      }, got)
+    end)
+
+    it("gives an empty table for no output", function()
+      assert.same({}, harness.parse(nil))
+      assert.same({}, harness.parse(""))
+    end)
+  end)
+
+  describe("median()", function()
+    it("takes the middle of an odd count and the mean of the two middles of an even one", function()
+      assert.equal(2, harness.median({ 3, 1, 2 }))
+      assert.equal(2.5, harness.median({ 4, 1, 2, 3 }))
+      assert.equal(7, harness.median({ 7 }))
+      assert.is_nil(harness.median({}))
+    end)
+
+    it("leaves its argument unsorted", function()
+      local l = { 3, 1, 2 }
+      harness.median(l)
+      assert.same({ 3, 1, 2 }, l)
+    end)
+  end)
+
+  describe("fmt()", function()
+    it("shows three significant digits", function()
+      assert.equal("3.50", harness.fmt(3.5))
+      assert.equal("123", harness.fmt(123.4))
+      assert.equal("12346", harness.fmt(12345.6))
+      assert.equal("0.0123", harness.fmt(0.012345))
+      assert.equal("1.23e+07", harness.fmt(12345678))
+      assert.equal("0", harness.fmt(0))
+    end)
+  end)
+
+  describe("error_reason()", function()
+    it("takes the first line of the ERROR message", function()
+      assert.equal("bench/b1_queue.lua:33: attempt to call a nil value (field 'Queue')",
+        harness.error_reason("ERROR B1.unbounded bench/b1_queue.lua:33: attempt to call a nil value"
+          .. " (field 'Queue')\nstack traceback:\n\t[C]: in ?\n"))
+    end)
+
+    it("falls back to the last line of stderr and drops a trailing colon", function()
+      assert.equal("module 'duet.coroutines' not found",
+        harness.error_reason("lua5.4: oops\nmodule 'duet.coroutines' not found:\n\n"))
+      assert.is_nil(harness.error_reason(""))
+    end)
+
+    it("keeps a long message short", function()
+      assert.equal(110, #harness.error_reason("ERROR X " .. string.rep("x", 300)))
+    end)
+  end)
+
+  describe("status_reason()", function()
+    it("names timeouts and signals", function()
+      assert.equal("timed out after 40 s", harness.status_reason("exit", 124, 40))
+      assert.equal("timed out after 40 s", harness.status_reason("exit", 137, 40))
+      assert.equal("killed by signal 11", harness.status_reason("exit", 139, 40))
+      assert.equal("killed by signal 6", harness.status_reason("signal", 6, 40))
+      assert.equal("exit status 1", harness.status_reason("exit", 1, 40))
+    end)
+  end)
+
+  describe("jobs() and command()", function()
+    it("makes one job per case and applicable column, shared by rows of one case", function()
+      local jobs = by_key(harness.jobs(harness.rows, harness.columns))
+      assert.truthy(jobs["B7.scaling@threads"])
+      assert.truthy(jobs["B3.tasks100k@coroutines"])
+      assert.is_nil(jobs["B3.tasks100k@threads"])
+      assert.is_nil(jobs["B7.plain@asyncio"])
+      local n = 0
+      for k in pairs(jobs) do if k:match("^B7%.scaling@") then n = n + 1 end end
+      assert.equal(4, n)
+    end)
+
+    it("runs duet scripts per runtime and peers per flavour, one case each", function()
+      local jobs = by_key(harness.jobs(harness.rows, harness.columns))
+      assert.equal("'lua5.4' 'bench/b1_queue.lua' 'coroutines' '--case' 'unbounded'",
+        harness.command(jobs["B1.unbounded@coroutines"], OPTS))
+      assert.equal("'python3' '-B' 'bench/peers/b1_queue_asyncio.py' '--case' 'batch' '--quick'",
+        harness.command(jobs["B1.batch@asyncio"], with_opts{ quick = true }))
+    end)
+
+    it("has a script and a peer for every job", function()
+      for _, job in ipairs(harness.jobs(harness.rows, harness.columns)) do
+        local path = job.column.lang == "lua" and ("bench/" .. job.script .. ".lua")
+          or ("bench/peers/" .. job.script .. job.column.suffix .. ".py")
+        local f = io.open(path, "r")
+        assert(f, "missing " .. path)
+        local src = f:read("a")
+        f:close()
+        local case = job.case:match("%.(.+)$")
+        assert(src:find('"' .. case .. '"', 1, true) or src:find(case .. " =", 1, true),
+          path .. " has no case " .. case)
+      end
+    end)
+  end)
+
+  describe("collect() and render()", function()
+    local rows = {
+      harness.rows[1], -- B1.unbounded, higher is better
+      harness.rows[7], -- B3.spawn1k, lower is better
+      harness.rows[9], -- B3.tasks100k, coroutines and asyncio only
+    }
+    local jobs = harness.jobs(rows, harness.columns)
+
+    local function script(cmd, run)
+      if cmd:find("'threads'", 1, true) then
+        return "", "ERROR B1.unbounded bench/b1_queue.lua:33: attempt to call a nil value (field 'Queue')\n"
+          .. "stack traceback:\n", "exit", 1
+      elseif cmd:find("'coroutines'", 1, true) then
+        if cmd:find("unbounded", 1, true) then return "", "", "exit", 124 end
+        local case = cmd:match("'%-%-case' '(%w+)'")
+        return ("RESULT B3.%s per_spawn %d us\n"):format(case, ({ 2, 1, 3 })[run]), "", "exit", 0
+      elseif cmd:find("_threads.py", 1, true) then
+        return ("RESULT B1.unbounded rate %d items/s\nRESULT B3.spawn1k per_spawn %d us\n")
+          :format(({ 100000, 300000, 200000 })[run], ({ 100, 120, 80 })[run]), "", "exit", 0
+      else
+        local case = cmd:match("'%-%-case' '(%w+)'")
+        if case == "unbounded" then
+          return ("RESULT B1.unbounded rate %d items/s\n"):format(({ 900000, 800000, 1000000 })[run]),
+            "", "exit", 0
+        end
+        return ("RESULT B3.%s per_spawn %d us\n"):format(case, ({ 90, 80, 100 })[run]), "", "exit", 0
+      end
+    end
+
+    it("takes medians, runs a failing job once, and never makes up a figure", function()
+      local runner, calls = fake_runner(script)
+      local results = harness.collect(jobs, with_opts{ runner = runner })
+      local r = results["B1.unbounded@threads"]
+      assert.same({}, r.values)
+      assert.matches("field 'Queue'", r.reason)
+      assert.equal("timed out after 40 s", results["B1.unbounded@coroutines"].reason)
+      assert.same({ 100000, 300000, 200000 }, results["B1.unbounded@pythreads"].values.rate)
+      assert.equal(3, results["B3.spawn1k@coroutines"].runs)
+      local per = {}
+      for _, c in ipairs(calls) do per[c.cmd] = (per[c.cmd] or 0) + 1 end
+      for cmd, n in pairs(per) do
+        local failing = cmd:find("'threads'", 1, true) or
+          (cmd:find("'coroutines'", 1, true) and cmd:find("unbounded", 1, true))
+        assert.equal(failing and 1 or 3, n, cmd)
+      end
+    end)
+
+    it("prints one table with the machine, n/a, -, medians and ratios", function()
+      local runner = fake_runner(script)
+      local results = harness.collect(jobs, with_opts{ runner = runner })
+      local out = harness.render(results, META, rows, harness.columns)
+      assert.matches("2026%-01%-02 03:04 UTC", out)
+      assert.matches("2 cores %(nproc%); load average at start: 0.10 0.20 0.30", out)
+      assert.matches("median of 3 runs", out)
+      local lines = {}
+      for line in out:gmatch("[^\n]+") do
+        if line:match("^| B") then
+          local cells = {}
+          for c in line:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = c end
+          lines[#lines + 1] = cells
+        end
+      end
+      assert.equal(3, #lines)
+      -- workload, unit, better, threads, coroutines, Python threads, asyncio, ratio
+      assert.same({ "M items/s", "higher", "n/a", "n/a", "0.200", "0.900" }, { table.unpack(lines[1], 2, 7) })
+      assert.equal("n/a", lines[1][8])
+      assert.same({ "lower", "n/a", "2.00", "100", "90.0", "0.0222 (coroutines / asyncio)" },
+        { table.unpack(lines[2], 3, 8) })
+      assert.same({ "-", "2.00", "-", "90.0" }, { table.unpack(lines[3], 4, 7) })
+      assert.matches("duet threads, B1.unbounded, B3.spawn1k: bench/b1_queue.lua:33: attempt to call", out)
+      assert.matches("duet coroutines, B1.unbounded: timed out after 40 s", out)
+    end)
+
+    it("stops starting jobs when the time budget is spent", function()
+      local t = 0
+      local runner = fake_runner(function(cmd, run)
+        t = t + 10
+        return script(cmd, run)
+      end)
+      local results = harness.collect(jobs, with_opts{ runner = runner, budget = 35, clock = function() return t end })
+      local ran, skipped = 0, 0
+      for _, r in pairs(results) do
+        if r.reason == "not run: time budget spent" then skipped = skipped + 1 end
+        if r.runs > 0 then ran = ran + 1 end
+      end
+      assert.equal(2, ran)
+      assert.equal(#jobs - 4, skipped) -- 4 started: 2 gave figures, 2 failed
+      local out = harness.render(results, META, rows, harness.columns)
+      assert.matches("not run: time budget spent", out)
+    end)
+
+    it("marks a figure from fewer runs than asked", function()
+      local runner = fake_runner(function(cmd, run)
+        if run == 2 and cmd:find("_asyncio", 1, true) then return "", "boom\n", "exit", 1 end
+        return script(cmd, run)
+      end)
+      local results = harness.collect(jobs, with_opts{ runner = runner })
+      local out = harness.render(results, META, rows, harness.columns)
+      assert.matches("| +90%.0%* |", out)
+      assert.matches("asyncio, B1.unbounded, B3.spawn1k, B3.tasks100k: exit status 1: boom", out)
+    end)
+  end)
+
+  describe("bench/run.lua --quick", function()
+    it("runs the real scripts and prints the table, n/a where a runtime lacks the workload", function()
+      local log = os.tmpname()
+      local p = io.popen("lua5.4 bench/run.lua --quick --only B5.uncontended --log " .. log .. " 2>/dev/null")
+      local out = p:read("a")
+      local ok = p:close()
+      os.remove(log)
+      assert.is_true(ok)
+      assert.matches("| workload", out)
+      local line = out:match("\n(| B5 lock[^\n]*)")
+      assert.truthy(line, out)
+      local cells = {}
+      for c in line:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = c end
+      for i = 4, 7 do
+        assert(cells[i] == "n/a" or cells[i]:match("^[%d.e+-]+%*?$"), "cell " .. i .. ": " .. cells[i])
+      end
+      -- Python is always there on this project's machines.
+      assert.matches("^[%d.]+$", cells[6])
+      assert.matches("^[%d.]+$", cells[7])
+    end)
+  end)
+end)
