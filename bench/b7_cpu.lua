@@ -1,6 +1,7 @@
 -- B7 CPU scaling: midpoint Riemann sum of sin over [0, pi] in 20,000,000
 -- steps (--quick: 1,000,000); the answer is 2.
--- Peers: bench/peers/b7_cpu_threads.py, b7_cpu_asyncio.py.
+-- Peer: bench/peers/b7_cpu_threads.py (asyncio has none: 2 tasks on one
+-- core are plain Python run twice, as the coroutines runtime shows).
 --
 -- Cases:
 --   plain    the loop in plain Lua, no duet, no thread: the baseline

@@ -79,3 +79,12 @@ def main(prefix, cases, order):
             sys.stderr.flush()
     sys.stdout.flush()
     os._exit(1 if failed else 0)
+
+
+def hwm_kb():
+    """Peak resident set size of this process in KB (VmHWM of /proc/self/status)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
