@@ -1,0 +1,282 @@
+-- Conformance: bad arguments. Every one raises a standard Lua error,
+--   bad argument #n to 'name' (explanation)
+-- (n counts `self` out for methods) and changes nothing.
+local busted = require "busted"
+local assert = require "luassert"
+local H = require "helpers"
+local duet = require "duet"
+local it, describe, pending = busted.it, busted.describe, busted.pending
+
+-- The objects the method rows are called on. `make(rt)` builds a fresh one
+-- in a known state; `probe(obj)` describes what a bad call must not change;
+-- `finish(obj)` disposes of it.
+local OBJECTS = {
+  Queue = {
+    make = function(rt) local q = rt.Queue(2); q:put("a"); return q end,
+    probe = function(q) return ("%d %s %s"):format(q:size(), q:empty(), q:full()) end,
+  },
+  LifoQueue = {
+    make = function(rt) local q = rt.LifoQueue(2); q:put("a"); return q end,
+    probe = function(q) return ("%d %s %s"):format(q:size(), q:empty(), q:full()) end,
+  },
+  PriorityQueue = {
+    make = function(rt) local q = rt.PriorityQueue(2); q:put(1); return q end,
+    probe = function(q) return ("%d %s %s"):format(q:size(), q:empty(), q:full()) end,
+  },
+  Lock = {
+    make = function(rt) return rt.Lock() end,
+    probe = function(l) return tostring(l:locked()) end,
+  },
+  RLock = {
+    make = function(rt) return rt.RLock() end,
+    probe = function(l, rt) return tostring(H.free_elsewhere(rt, l)) end,
+  },
+  Semaphore = {
+    make = function(rt) return rt.Semaphore(2) end,
+    probe = function(s) return tostring(H.permits(s)) end,
+  },
+  BoundedSemaphore = {
+    make = function(rt) local s = rt.BoundedSemaphore(2); s:acquire(); return s end,
+    probe = function(s) return tostring(H.permits(s)) end,
+  },
+  Condition = {  -- held by the caller, so wait and notify may be called
+    make = function(rt) local c = rt.Condition(); c:acquire(); return c end,
+    probe = function(c, rt) return tostring(H.free_elsewhere(rt, c)) end,
+  },
+  Event = {
+    make = function(rt) return rt.Event() end,
+    probe = function(ev) return tostring(ev:is_set()) end,
+  },
+  Barrier = {
+    make = function(rt) return rt.Barrier(2) end,
+    probe = function(b) return ("%s %d"):format(b.broken, b.n_waiting) end,
+  },
+  Thread = {
+    make = function(rt) local th = rt.spawn(function() end); th:join(); return th end,
+    probe = function(th) return tostring(th:is_alive()) end,
+  },
+  SharedTable = {
+    make = function(rt) return rt.SharedTable{n = 1} end,
+    probe = function(t)
+      local keys = {}
+      for k, v in pairs(t:snapshot()) do keys[#keys + 1] = tostring(k) .. "=" .. tostring(v) end
+      table.sort(keys)
+      return table.concat(keys, ",")
+    end,
+  },
+  Executor = {
+    make = function(rt) return rt.Executor{max_workers = 1} end,
+    probe = function() return "" end,
+    finish = function(ex) ex:shutdown() end,
+  },
+  Future = {
+    needs = "Executor",
+    make = function(rt)
+      local ex = rt.Executor{max_workers = 1}
+      local fut = ex:submit(function() return 1 end)
+      ex:shutdown()
+      return fut
+    end,
+    probe = function(f) return ("%s %s"):format(f:done(), f:cancelled()) end,
+  },
+  TokenBucket = {
+    make = function(rt) return rt.TokenBucket{capacity = 5, rate = 1e-6} end,
+    probe = function(tb) return tostring(math.floor(tb:tokens())) end,
+  },
+}
+
+-- The cases, one per row: { object, call, expected error message }.
+--   object   a key of OBJECTS: the call is a method call on a fresh one,
+--            written ":method(args)"; or nil: the call is a whole
+--            expression such as "rt.sleep(-1)" (rt and duet in scope).
+--   expected the exact message, except that a final "(...)" accepts any
+--            explanation: "bad argument #1 to 'put' (...)".
+-- Rows marked outside = true run outside rt.run.
+local N, S, T = "number expected, got ", "string expected, got ", "table expected, got "
+local F = "function expected, got "
+local CASES = {
+  -- the runtime's functions
+  { nil, "duet.runtime(42)",            "bad argument #1 to 'runtime' (" .. S .. "number)" },
+  { nil, "rt.run(42)",                  "bad argument #1 to 'run' (" .. F .. "number)", outside = true },
+  { nil, "rt.run()",                    "bad argument #1 to 'run' (" .. F .. "no value)", outside = true },
+  { nil, "rt.sleep()",                  "bad argument #1 to 'sleep' (" .. N .. "no value)" },
+  { nil, "rt.sleep('x')",               "bad argument #1 to 'sleep' (" .. N .. "string)" },
+  { nil, "rt.sleep(-1)",                "bad argument #1 to 'sleep' (...)" },
+  { nil, "rt.sleep(0/0)",               "bad argument #1 to 'sleep' (...)" },
+  { nil, "rt.spawn()",                  "bad argument #1 to 'spawn' (" .. F .. "no value)" },
+  { nil, "rt.spawn(42)",                "bad argument #1 to 'spawn' (" .. F .. "number)" },
+  { nil, "rt.wait(42)",                 "bad argument #1 to 'wait' (" .. T .. "number)" },
+  { nil, "rt.wait({}, 42)",             "bad argument #2 to 'wait' (" .. T .. "number)" },
+  { nil, "rt.wait({}, {timeout = -1})", "bad argument #2 to 'wait' (...)" },
+  { nil, "rt.wait({}, {return_when = 'SOMETIMES'})", "bad argument #2 to 'wait' (...)" },
+  { nil, "rt.as_completed(42)",         "bad argument #1 to 'as_completed' (" .. T .. "number)" },
+  { nil, "rt.as_completed({}, -1)",     "bad argument #2 to 'as_completed' (...)" },
+
+  -- constructors
+  { nil, "rt.Thread(42)",               "bad argument #1 to 'Thread' (" .. T .. "number)" },
+  { nil, "rt.Thread{}",                 "bad argument #1 to 'Thread' (...)" },
+  { nil, "rt.Thread{target = 42}",      "bad argument #1 to 'Thread' (...)" },
+  { nil, "rt.Queue('x')",               "bad argument #1 to 'Queue' (" .. N .. "string)" },
+  { nil, "rt.Queue({})",                "bad argument #1 to 'Queue' (" .. N .. "table)" },
+  { nil, "rt.Queue(1.5)",               "bad argument #1 to 'Queue' (...)" },
+  { nil, "rt.LifoQueue('x')",           "bad argument #1 to 'LifoQueue' (" .. N .. "string)" },
+  { nil, "rt.PriorityQueue({})",        "bad argument #1 to 'PriorityQueue' (" .. N .. "table)" },
+  { nil, "rt.Semaphore('x')",           "bad argument #1 to 'Semaphore' (" .. N .. "string)" },
+  { nil, "rt.Semaphore(-1)",            "bad argument #1 to 'Semaphore' (...)" },
+  { nil, "rt.BoundedSemaphore(-1)",     "bad argument #1 to 'BoundedSemaphore' (...)" },
+  { nil, "rt.Condition(42)",            "bad argument #1 to 'Condition' (...)" },
+  { nil, "rt.Barrier()",                "bad argument #1 to 'Barrier' (" .. N .. "no value)" },
+  { nil, "rt.Barrier('x')",             "bad argument #1 to 'Barrier' (" .. N .. "string)" },
+  { nil, "rt.Barrier(0)",               "bad argument #1 to 'Barrier' (...)" },
+  { nil, "rt.Barrier(2, 42)",           "bad argument #2 to 'Barrier' (...)" },
+  { nil, "rt.SharedTable(42)",          "bad argument #1 to 'SharedTable' (" .. T .. "number)" },
+  { nil, "rt.Executor(42)",             "bad argument #1 to 'Executor' (" .. T .. "number)" },
+  { nil, "rt.Executor{max_workers = 0}",   "bad argument #1 to 'Executor' (...)" },
+  { nil, "rt.Executor{max_workers = 'x'}", "bad argument #1 to 'Executor' (...)" },
+  { nil, "rt.TokenBucket()",            "bad argument #1 to 'TokenBucket' (" .. T .. "no value)" },
+  { nil, "rt.TokenBucket{}",            "bad argument #1 to 'TokenBucket' (...)" },
+  { nil, "rt.TokenBucket{capacity = -1, rate = 1}",  "bad argument #1 to 'TokenBucket' (...)" },
+  { nil, "rt.TokenBucket{capacity = 1, rate = 'x'}", "bad argument #1 to 'TokenBucket' (...)" },
+  { nil, "rt.TokenBucket{capacity = 1, rate = 1, tokens = -1}", "bad argument #1 to 'TokenBucket' (...)" },
+  { nil, "rt.TokenBucket{max_tokens = 1, refill_tokens = 1, refill_period = 0}",
+                                        "bad argument #1 to 'TokenBucket' (...)" },
+
+  -- Queue (holds one item, maxsize 2)
+  { "Queue", ":put()",             "bad argument #1 to 'put' (...)" },
+  { "Queue", ":put(nil)",          "bad argument #1 to 'put' (...)" },
+  { "Queue", ":put(1, -1)",        "bad argument #2 to 'put' (...)" },
+  { "Queue", ":put(1, 0/0)",       "bad argument #2 to 'put' (...)" },
+  { "Queue", ":put(1, 'x')",       "bad argument #2 to 'put' (" .. N .. "string)" },
+  { "Queue", ":put(1, {})",        "bad argument #2 to 'put' (" .. N .. "table)" },
+  { "Queue", ":get(-1)",           "bad argument #1 to 'get' (...)" },
+  { "Queue", ":get(0/0)",          "bad argument #1 to 'get' (...)" },
+  { "Queue", ":get({})",           "bad argument #1 to 'get' (" .. N .. "table)" },
+  { "Queue", ":get(true)",         "bad argument #1 to 'get' (" .. N .. "boolean)" },
+  { "Queue", ":put_nowait(nil)",   "bad argument #1 to 'put_nowait' (...)" },
+  { "Queue", ":put_many()",        "bad argument #1 to 'put_many' (" .. T .. "no value)" },
+  { "Queue", ":put_many(42)",      "bad argument #1 to 'put_many' (" .. T .. "number)" },
+  { "Queue", ":put_many({1}, -1)", "bad argument #2 to 'put_many' (...)" },
+  { "Queue", ":get_many()",        "bad argument #1 to 'get_many' (" .. N .. "no value)" },
+  { "Queue", ":get_many('x')",     "bad argument #1 to 'get_many' (" .. N .. "string)" },
+  { "Queue", ":get_many(0)",       "bad argument #1 to 'get_many' (...)" },
+  { "Queue", ":get_many(1, -1)",   "bad argument #2 to 'get_many' (...)" },
+  { "Queue", ":join(-1)",          "bad argument #1 to 'join' (...)" },
+  { "Queue", ":join('x')",         "bad argument #1 to 'join' (" .. N .. "string)" },
+  { "LifoQueue", ":put(nil)",      "bad argument #1 to 'put' (...)" },
+  { "LifoQueue", ":get(-1)",       "bad argument #1 to 'get' (...)" },
+  { "PriorityQueue", ":put(nil)",  "bad argument #1 to 'put' (...)" },
+  { "PriorityQueue", ":put(true)", "bad argument #1 to 'put' (...)" },
+  { "PriorityQueue", ":put({})",   "bad argument #1 to 'put' (...)" },
+  { "PriorityQueue", ":put({true})", "bad argument #1 to 'put' (...)" },
+  { "PriorityQueue", ":put_many({2, true})", "bad argument #1 to 'put_many' (...)" },
+  { "PriorityQueue", ":get(-1)",   "bad argument #1 to 'get' (...)" },
+
+  -- locks and signals
+  { "Lock", ":acquire(-1)",        "bad argument #1 to 'acquire' (...)" },
+  { "Lock", ":acquire(0/0)",       "bad argument #1 to 'acquire' (...)" },
+  { "Lock", ":acquire('x')",       "bad argument #1 to 'acquire' (" .. N .. "string)" },
+  { "Lock", ":with()",             "bad argument #1 to 'with' (" .. F .. "no value)" },
+  { "Lock", ":with(42)",           "bad argument #1 to 'with' (" .. F .. "number)" },
+  { "RLock", ":acquire(-1)",       "bad argument #1 to 'acquire' (...)" },
+  { "RLock", ":with(42)",          "bad argument #1 to 'with' (" .. F .. "number)" },
+  { "Semaphore", ":acquire(-1)",   "bad argument #1 to 'acquire' (...)" },
+  { "Semaphore", ":acquire('x')",  "bad argument #1 to 'acquire' (" .. N .. "string)" },
+  { "Semaphore", ":release('x')",  "bad argument #1 to 'release' (" .. N .. "string)" },
+  { "Semaphore", ":release(-1)",   "bad argument #1 to 'release' (...)" },
+  { "Semaphore", ":with(42)",      "bad argument #1 to 'with' (" .. F .. "number)" },
+  { "BoundedSemaphore", ":acquire(-1)",  "bad argument #1 to 'acquire' (...)" },
+  { "BoundedSemaphore", ":release('x')", "bad argument #1 to 'release' (" .. N .. "string)" },
+  { "Condition", ":acquire(-1)",   "bad argument #1 to 'acquire' (...)" },
+  { "Condition", ":wait(-1)",      "bad argument #1 to 'wait' (...)" },
+  { "Condition", ":wait(0/0)",     "bad argument #1 to 'wait' (...)" },
+  { "Condition", ":wait('x')",     "bad argument #1 to 'wait' (" .. N .. "string)" },
+  { "Condition", ":wait_for()",    "bad argument #1 to 'wait_for' (" .. F .. "no value)" },
+  { "Condition", ":wait_for(42)",  "bad argument #1 to 'wait_for' (" .. F .. "number)" },
+  { "Condition", ":wait_for(function() return false end, -1)", "bad argument #2 to 'wait_for' (...)" },
+  { "Condition", ":notify('x')",   "bad argument #1 to 'notify' (" .. N .. "string)" },
+  { "Condition", ":with(42)",      "bad argument #1 to 'with' (" .. F .. "number)" },
+  { "Event", ":wait(-1)",          "bad argument #1 to 'wait' (...)" },
+  { "Event", ":wait(0/0)",         "bad argument #1 to 'wait' (...)" },
+  { "Event", ":wait('x')",         "bad argument #1 to 'wait' (" .. N .. "string)" },
+  { "Barrier", ":wait(-1)",        "bad argument #1 to 'wait' (...)" },
+  { "Barrier", ":wait('x')",       "bad argument #1 to 'wait' (" .. N .. "string)" },
+
+  -- threads
+  { "Thread", ":join(-1)",         "bad argument #1 to 'join' (...)" },
+  { "Thread", ":join(0/0)",        "bad argument #1 to 'join' (...)" },
+  { "Thread", ":join('x')",        "bad argument #1 to 'join' (" .. N .. "string)" },
+
+  -- shared state
+  { "SharedTable", ":incr()",          "bad argument #1 to 'incr' (...)" },
+  { "SharedTable", ":incr({})",        "bad argument #1 to 'incr' (...)" },
+  { "SharedTable", ":incr('n', 'x')",  "bad argument #2 to 'incr' (" .. N .. "string)" },
+  { "SharedTable", ":update('n')",     "bad argument #2 to 'update' (" .. F .. "no value)" },
+  { "SharedTable", ":update('n', 42)", "bad argument #2 to 'update' (" .. F .. "number)" },
+
+  -- executors and futures
+  { "Executor", ":submit()",           "bad argument #1 to 'submit' (" .. F .. "no value)" },
+  { "Executor", ":submit(42)",         "bad argument #1 to 'submit' (" .. F .. "number)" },
+  { "Executor", ":map(42, {})",        "bad argument #1 to 'map' (" .. F .. "number)" },
+  { "Executor", ":map(print, 42)",     "bad argument #2 to 'map' (" .. T .. "number)" },
+  { "Executor", ":map(print, {}, -1)", "bad argument #3 to 'map' (...)" },
+  { "Executor", ":shutdown(42)",       "bad argument #1 to 'shutdown' (" .. T .. "number)" },
+  { "Future", ":result(-1)",           "bad argument #1 to 'result' (...)" },
+  { "Future", ":result('x')",          "bad argument #1 to 'result' (" .. N .. "string)" },
+  { "Future", ":exception(-1)",        "bad argument #1 to 'exception' (...)" },
+  { "Future", ":wait(-1)",             "bad argument #1 to 'wait' (...)" },
+  { "Future", ":add_done_callback()",  "bad argument #1 to 'add_done_callback' (" .. F .. "no value)" },
+  { "Future", ":add_done_callback(42)", "bad argument #1 to 'add_done_callback' (" .. F .. "number)" },
+
+  -- token bucket
+  { "TokenBucket", ":take('x')",       "bad argument #1 to 'take' (" .. N .. "string)" },
+  { "TokenBucket", ":take(-1)",        "bad argument #1 to 'take' (...)" },
+  { "TokenBucket", ":take(0/0)",       "bad argument #1 to 'take' (...)" },
+  { "TokenBucket", ":wait(-1)",        "bad argument #1 to 'wait' (...)" },
+  { "TokenBucket", ":wait(1, -1)",     "bad argument #2 to 'wait' (...)" },
+  { "TokenBucket", ":wait(1, 'x')",    "bad argument #2 to 'wait' (" .. N .. "string)" },
+}
+
+-- Compile a row's call. It must be a plain call statement (not a tail
+-- call), so the error names the function the way Lua's own errors do.
+local function compile(row, rt)
+  local code = row[1] and ("local obj = ...; obj" .. row[2]) or row[2]
+  local env = setmetatable({rt = rt, duet = duet}, {__index = _G})
+  return assert(load(code, "=badargs", "t", env))
+end
+
+-- The constructor a row needs, if `rt` lacks it.
+local function missing(row, rt)
+  local need = row[1] and (OBJECTS[row[1]].needs or row[1])
+            or row[2]:match("^rt%.([%w_]+)")
+  if need and rt[need] == nil then return need end
+end
+
+return function(rt)
+  describe("bad arguments", function()
+    for _, row in ipairs(CASES) do
+      local object, call, expected = row[1], row[2], row[3]
+      local title = ("%s%s raises %s"):format(object or "", call, expected)
+      local need = missing(row, rt)
+      if need then
+        pending(("%s (%s has no %s yet)"):format(title, rt.name, need))
+      else
+        it(title, function()
+          local fn = compile(row, rt)
+          local function check()
+            local spec = object and OBJECTS[object]
+            local obj = spec and spec.make(rt)
+            local before = spec and spec.probe(obj, rt)
+            local msg = H.errmsg(fn, obj)
+            local after = spec and spec.probe(obj, rt)
+            if spec and spec.finish then spec.finish(obj) end
+            assert.is_true(H.message_fits(msg, expected),
+              ("expected error %q, got %s"):format(expected,
+                msg == nil and "no error" or ("%q"):format(tostring(msg))))
+            assert.are.equal(before, after, "the bad call changed the object")
+          end
+          if row.outside then check() else H.run(rt, check) end
+        end)
+      end
+    end
+  end)
+end
