@@ -1,0 +1,150 @@
+-- duet.check: argument checks for duet's pure-Lua functions.
+-- Messages read exactly like luaL_check* ones, e.g.
+--   bad argument #1 to 'put' (number expected, got string)
+-- Methods count `self` out, as luaL_argerror does for colon calls. Errors
+-- point at the first caller outside duet's own Lua files, wherever inside
+-- duet the check sits.
+-- Lua cannot tell a missing argument from an explicit nil, so a missing one
+-- reads "got nil" where luaL would say "got no value".
+local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawget
+local mathtype, format, error, getinfo = math.type, string.format, error, debug.getinfo
+local sub = string.sub
+
+local check = {}
+
+-- The type name luaL_typeerror shows: a metatable's __name when it has one.
+local function typename(v)
+  local mt = getmetatable(v)
+  if type(mt) == "table" then
+    local name = rawget(mt, "__name")
+    if type(name) == "string" then return name end
+  end
+  return type(v)
+end
+check.typename = typename
+
+-- Every duet Lua file lives under the directory of this one.
+local home = getinfo(1, "S").source:match("^(.*[/\\])check%.lua$") or "\0"
+
+-- The error() level of the first frame outside duet, seen from our caller.
+local function userlevel()
+  local level = 3
+  while true do
+    local info = getinfo(level, "S")
+    if info == nil then return 1 end
+    if sub(info.source, 1, #home) ~= home then return level - 1 end
+    level = level + 1
+  end
+end
+
+-- Raise `msg` (a string) at the user's call into duet, with its position.
+function check.error(msg)
+  error(msg, userlevel())
+end
+
+-- Raise "bad argument #n to 'fname' (msg)".
+function check.argerror(fname, n, msg)
+  error(format("bad argument #%d to '%s' (%s)", n, fname, msg), userlevel())
+end
+local argerror = check.argerror
+
+local function typeerror(fname, n, expected, v)
+  argerror(fname, n, expected .. " expected, got " .. typename(v))
+end
+
+-- luaL_checknumber also accepts strings that convert to numbers.
+local function tonum(v)
+  if type(v) == "string" then return tonumber(v) end
+  return nil
+end
+
+function check.number(fname, n, v)
+  if type(v) == "number" then return v end
+  local x = tonum(v)
+  if x == nil then typeerror(fname, n, "number", v) end
+  return x
+end
+
+function check.opt_number(fname, n, v, default)
+  if v == nil then return default end
+  if type(v) == "number" then return v end
+  local x = tonum(v)
+  if x == nil then typeerror(fname, n, "number", v) end
+  return x
+end
+
+local function tointeger(fname, n, v)
+  local x = v
+  if type(x) ~= "number" then
+    x = tonum(x)
+    if x == nil then typeerror(fname, n, "number", v) end
+  end
+  if mathtype(x) == "integer" then return x end
+  local i = math.tointeger(x)
+  if i == nil then argerror(fname, n, "number has no integer representation") end
+  return i
+end
+
+function check.integer(fname, n, v)
+  if mathtype(v) == "integer" then return v end
+  return tointeger(fname, n, v)
+end
+
+function check.opt_integer(fname, n, v, default)
+  if v == nil then return default end
+  if mathtype(v) == "integer" then return v end
+  return tointeger(fname, n, v)
+end
+
+-- A timeout: nil (forever) or a number >= 0; NaN and negatives are refused
+-- with the message the C runtime uses.
+function check.timeout(fname, n, v)
+  if v == nil then return nil end
+  local t = v
+  if type(t) ~= "number" then
+    t = tonum(t)
+    if t == nil then typeerror(fname, n, "number", v) end
+  end
+  if not (t >= 0) then
+    argerror(fname, n, "timeout must be a non-negative number")
+  end
+  return t
+end
+
+function check.func(fname, n, v)
+  if type(v) ~= "function" then typeerror(fname, n, "function", v) end
+  return v
+end
+
+function check.opt_func(fname, n, v)
+  if v ~= nil and type(v) ~= "function" then typeerror(fname, n, "function", v) end
+  return v
+end
+
+function check.table(fname, n, v)
+  if type(v) ~= "table" then typeerror(fname, n, "table", v) end
+  return v
+end
+
+function check.opt_table(fname, n, v)
+  if v ~= nil and type(v) ~= "table" then typeerror(fname, n, "table", v) end
+  return v
+end
+
+function check.opt_string(fname, n, v)
+  if v == nil or type(v) == "string" then return v end
+  if type(v) == "number" then return tostring(v) end  -- as luaL_optstring
+  typeerror(fname, n, "string", v)
+end
+
+-- luaL_checkoption: `v` must be one of the strings in `options`.
+function check.option(fname, n, v, options, default)
+  if v == nil and default ~= nil then v = default end
+  if type(v) ~= "string" then typeerror(fname, n, "string", v) end
+  for i = 1, #options do
+    if options[i] == v then return v end
+  end
+  argerror(fname, n, format("invalid option '%s'", v))
+end
+
+return check

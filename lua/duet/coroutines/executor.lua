@@ -1,0 +1,374 @@
+-- duet.coroutines.executor: Executor, Future, wait() and as_completed().
+--
+-- An executor runs its tasks on at most max_workers worker tasks. A worker
+-- takes submitted work in order until there is none left, then ends; the
+-- next submit starts workers again. So an idle executor holds no tasks and
+-- never keeps rt.run from returning, and a burst of tiny tasks runs on one
+-- coroutine per worker with no switch between them.
+local core = require "duet.core"
+local check = require "duet.check"
+local S = require "duet.coroutines.scheduler"
+local thread = require "duet.coroutines.thread"
+local class = require "duet.coroutines.class"
+
+local setmetatable, select, pack, unpack, type, error, xpcall, pcall =
+  setmetatable, select, table.pack, table.unpack, type, error, xpcall, pcall
+local tostring, traceback, huge = tostring, debug.traceback, math.huge
+local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
+local list, block, deadline, wake_all, wake_first = S.list, S.block,
+  S.deadline, S.wake_all, S.wake_first
+
+local M = {}
+
+------------------------------------------------------------------- Future
+
+local PENDING, RUNNING, FINISHED, CANCELLED = 0, 1, 2, 3
+local state_names = { [PENDING] = "pending", [RUNNING] = "running",
+  [FINISHED] = "finished", [CANCELLED] = "cancelled" }
+
+-- Fields: _state; _fn, _args (until it runs); _res (results) or _err and
+-- traceback; _failed; _waiters (tasks in wait/result); _cbs (callbacks).
+local Future = class("duet.Future", function(self)
+  return state_names[self._state]
+end)
+
+local function new_future(fn, args)
+  return setmetatable({ _state = PENDING, _fn = fn, _args = args, _res = false,
+    _failed = false, _err = nil, _waiters = false, _cbs = false }, Future)
+end
+
+-- The traceback of the last error caught by handler().
+local last_tb
+local function handler(err)
+  local msg = err
+  if type(msg) ~= "string" then
+    local ok, s = pcall(tostring, err)
+    msg = ok and s or "(error object is not a string)"
+  end
+  last_tb = traceback(msg, 2)
+  return err
+end
+
+-- Callbacks must not break whoever completes the future: report and go on.
+local function call_back(fn, fut)
+  local ok, err = xpcall(fn, handler, fut)
+  if not ok then S.report(S.current(), err, last_tb) end
+end
+
+local function complete(fut, state)
+  fut._state = state
+  fut._fn, fut._args = false, false
+  local w = fut._waiters
+  if w then wake_all(w) end
+  local cbs = fut._cbs
+  if cbs then
+    fut._cbs = false
+    for i = 1, #cbs do call_back(cbs[i], fut) end
+  end
+end
+
+local function settle(fut, ok, ...)
+  if ok then
+    if select("#", ...) > 0 then fut._res = pack(...) end
+  else
+    fut._failed, fut._err, fut.traceback = true, (...), last_tb
+  end
+  complete(fut, FINISHED)
+end
+
+local function run(fut)
+  fut._state = RUNNING
+  local args = fut._args
+  if args then
+    return settle(fut, xpcall(fut._fn, handler, unpack(args, 1, args.n)))
+  end
+  return settle(fut, xpcall(fut._fn, handler))
+end
+
+-- Wait until done; false on timeout.
+local function await(fut, fname, timeout)
+  timeout = check.timeout(fname, 1, timeout)
+  if fut._state >= FINISHED then return true end
+  if timeout == 0 then return false end
+  local w = fut._waiters
+  if not w then w = list(); fut._waiters = w end
+  return block(w, deadline(timeout))
+end
+
+function Future:result(timeout)
+  if not await(self, "result", timeout) then error(timeout_err) end
+  if self._state == CANCELLED then error(cancelled) end
+  if self._failed then error(self._err, 0) end
+  local res = self._res
+  if res then return unpack(res, 1, res.n) end
+end
+
+function Future:exception(timeout)
+  if not await(self, "exception", timeout) then error(timeout_err) end
+  if self._state == CANCELLED then error(cancelled) end
+  return self._err
+end
+
+function Future:wait(timeout)
+  return await(self, "wait", timeout)
+end
+
+function Future:done()
+  return self._state >= FINISHED
+end
+
+function Future:running()
+  return self._state == RUNNING
+end
+
+function Future:cancelled()
+  return self._state == CANCELLED
+end
+
+-- Only work that has not started can be cancelled (as in Python).
+function Future:cancel()
+  local state = self._state
+  if state == PENDING then
+    complete(self, CANCELLED)
+    return true
+  end
+  return state == CANCELLED
+end
+
+function Future:add_done_callback(fn)
+  check.func("add_done_callback", 1, fn)
+  if self._state >= FINISHED then return call_back(fn, self) end
+  local cbs = self._cbs
+  if not cbs then cbs = {}; self._cbs = cbs end
+  cbs[#cbs + 1] = fn
+end
+
+----------------------------------------------------------------- Executor
+
+-- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);
+-- _workers started and not ended; _busy running a task; _shutdown; _exit
+-- wait list for shutdown{wait=true}.
+local Executor = class("duet.Executor", function(self)
+  return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
+    self._wt - self._wh + 1, self._shutdown and ", shut down" or "")
+end)
+
+function M.Executor(opts)
+  check.opt_table("Executor", 1, opts)
+  local max = opts and opts.max_workers
+  if max == nil then
+    max = 100
+  elseif math.type(max) ~= "integer" then
+    check.argerror("Executor", 1, "field 'max_workers': integer expected, got "
+      .. (type(max) == "number" and "float" or check.typename(max)))
+  elseif max < 1 then
+    check.argerror("Executor", 1, "max_workers must be at least 1")
+  end
+  return setmetatable({ max_workers = max, _work = {}, _wh = 1, _wt = 0,
+    _workers = 0, _busy = 0, _shutdown = false, _exit = list() }, Executor)
+end
+
+local function take_work(ex)
+  local h = ex._wh
+  if h > ex._wt then return nil end
+  local work = ex._work
+  local fut = work[h]
+  work[h] = nil
+  if h == ex._wt then ex._wh, ex._wt = 1, 0 else ex._wh = h + 1 end
+  return fut
+end
+
+local function worker(ex)
+  while true do
+    local fut = take_work(ex)
+    if not fut then break end
+    if fut._state == PENDING then   -- else cancelled while queued
+      ex._busy = ex._busy + 1
+      run(fut)
+      ex._busy = ex._busy - 1
+    end
+  end
+  local n = ex._workers - 1
+  ex._workers = n
+  if n == 0 then wake_all(ex._exit) end
+end
+
+function Executor:submit(fn, ...)
+  if self._shutdown then check.error("cannot schedule new futures after shutdown") end
+  check.func("submit", 1, fn)
+  if not S.active() then
+    check.error("duet.coroutines: cannot start a task outside rt.run")
+  end
+  local fut = new_future(fn, select("#", ...) > 0 and pack(...) or false)
+  local t = self._wt + 1
+  self._wt = t
+  self._work[t] = fut
+  -- a new worker only when the idle ones cannot cover the queued work
+  local workers = self._workers
+  if workers < self.max_workers and t - self._wh + 1 > workers - self._busy then
+    self._workers = workers + 1
+    thread.spawn(worker, self)
+  end
+  return fut
+end
+
+function Executor:map(fn, items, timeout)
+  check.func("map", 1, fn)
+  check.table("map", 2, items)
+  timeout = check.timeout("map", 3, timeout)
+  local n = items.n or #items
+  local futs = {}
+  for i = 1, n do futs[i] = self:submit(fn, items[i]) end
+  local dl = deadline(timeout)
+  local out = { n = n }
+  for i = 1, n do
+    local fut = futs[i]
+    local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil
+    if not ok then err = timeout_err
+    elseif fut._state == CANCELLED then ok, err = false, cancelled
+    elseif fut._failed then ok, err = false, fut._err end
+    if not ok then
+      for j = i + 1, n do futs[j]:cancel() end
+      error(err, 0)
+    end
+    local res = fut._res
+    out[i] = res and res[1]
+  end
+  return out
+end
+
+function Executor:shutdown(opts)
+  check.opt_table("shutdown", 1, opts)
+  local wait, cancel_futures = true, false
+  if opts then
+    if opts.wait ~= nil then wait = opts.wait and true end
+    cancel_futures = opts.cancel_futures and true or false
+  end
+  self._shutdown = true
+  if cancel_futures then
+    while true do
+      local fut = take_work(self)
+      if not fut then break end
+      fut:cancel()
+    end
+  end
+  if wait and self._workers > 0 then
+    while self._workers > 0 do block(self._exit) end
+  end
+end
+
+function Executor:__close()
+  self:shutdown()
+end
+
+---------------------------------------------------- wait and as_completed
+
+local options = { "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION" }
+
+local function unique_futures(fname, futures)
+  check.table(fname, 1, futures)
+  local seen, out = {}, {}
+  for i = 1, #futures do
+    local f = futures[i]
+    if getmetatable(f) ~= Future then
+      check.argerror(fname, 1, ("duet.Future expected at index %d, got %s")
+        :format(i, check.typename(f)))
+    end
+    if not seen[f] then
+      seen[f] = true
+      out[#out + 1] = f
+    end
+  end
+  return out
+end
+
+local function failed(f)
+  return f._state == FINISHED and f._failed
+end
+
+-- Is the wait over, given the futures done so far?
+local function satisfied(futs, return_when)
+  local ndone, all = 0, #futs
+  for i = 1, all do
+    local f = futs[i]
+    if f._state >= FINISHED then
+      ndone = ndone + 1
+      if return_when == "FIRST_COMPLETED" then return true end
+      if return_when == "FIRST_EXCEPTION" and failed(f) then return true end
+    end
+  end
+  return ndone == all
+end
+
+function M.wait(futures, opts)
+  local futs = unique_futures("wait", futures)
+  check.opt_table("wait", 2, opts)
+  local timeout = check.timeout("wait", 2, opts and opts.timeout)
+  local return_when = check.option("wait", 2, opts and opts.return_when,
+    options, "ALL_COMPLETED")
+  if not satisfied(futs, return_when) and timeout ~= 0 then
+    -- completions re-test the condition and wake us when it holds
+    local wl, live = list(), true
+    local function on_done()
+      if live and satisfied(futs, return_when) then wake_first(wl) end
+    end
+    for i = 1, #futs do
+      local f = futs[i]
+      if f._state < FINISHED then f:add_done_callback(on_done) end
+    end
+    local ok, err = pcall(block, wl, deadline(timeout))
+    live = false
+    if not ok then error(err, 0) end
+  end
+  local done, not_done = {}, {}
+  for i = 1, #futs do
+    local f = futs[i]
+    if f._state >= FINISHED then done[#done + 1] = f
+    else not_done[#not_done + 1] = f end
+  end
+  return done, not_done
+end
+
+-- Yields futures as they complete (those already done first, in list
+-- order); raises duet.timeout if the next one is not done by the deadline.
+function M.as_completed(futures, timeout)
+  local futs = unique_futures("as_completed", futures)
+  timeout = check.timeout("as_completed", 2, timeout)
+  local dl = deadline(timeout) or huge
+  local finished, head, tail, left = {}, 1, 0, #futs
+  local wl, live = list(), true
+  local function on_done(f)
+    tail = tail + 1
+    finished[tail] = f
+    if live then wake_first(wl) end
+  end
+  for i = 1, #futs do
+    local f = futs[i]
+    if f._state >= FINISHED then
+      tail = tail + 1
+      finished[tail] = f
+    end
+  end
+  for i = 1, #futs do
+    local f = futs[i]
+    if f._state < FINISHED then f:add_done_callback(on_done) end
+  end
+  return function()
+    if left == 0 then live = false; return nil end
+    while head > tail do
+      local t = dl - now()
+      if t <= 0 or not block(wl, dl < huge and dl or nil) then
+        live = false
+        error(timeout_err)
+      end
+    end
+    local f = finished[head]
+    finished[head] = nil
+    head = head + 1
+    left = left - 1
+    if left == 0 then live = false end
+    return f
+  end
+end
+
+return M

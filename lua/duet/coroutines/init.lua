@@ -1,0 +1,40 @@
+-- duet.coroutines: the coroutines runtime. One OS thread, cooperative tasks
+-- on a scheduler written in Lua; tasks switch only where they block in a
+-- duet call, so plain Lua code between two such calls is never interleaved.
+local core = require "duet.core"
+local check = require "duet.check"
+local S = require "duet.coroutines.scheduler"
+local thread = require "duet.coroutines.thread"
+
+local rt = { name = "coroutines" }
+
+--- Run main(...) as the main task; return its results once it and every
+--- non-daemon task have finished (daemons still alive are cancelled).
+function rt.run(main, ...)
+  check.func("run", 1, main)
+  return S.run(main, ...)
+end
+
+function rt.sleep(seconds)
+  local s = check.number("sleep", 1, seconds)
+  if not (s >= 0) then
+    check.argerror("sleep", 1, "duration must be a non-negative number")
+  end
+  return S.sleep(s)
+end
+
+rt.now = core.now
+rt.current = S.current
+rt.Thread = thread.Thread
+rt.spawn = thread.spawn
+
+local function export(mod)
+  for k, v in pairs(require(mod)) do rt[k] = v end
+end
+export "duet.coroutines.sync"
+export "duet.coroutines.queue"
+export "duet.coroutines.sharedtable"
+export "duet.coroutines.executor"
+export "duet.coroutines.tokenbucket"
+
+return rt

@@ -1,0 +1,415 @@
+-- duet.coroutines.queue: Queue (FIFO), LifoQueue and PriorityQueue.
+--
+-- Hand-offs never switch tasks by themselves. A put that finds a getter
+-- waiting (so the queue is empty) hands it the item and marks it ready; a
+-- get that frees room moves the first waiting putter's items in and marks
+-- it ready. Either way the caller keeps running until it has to block, so a
+-- producer fills the queue for many items per switch. Waiters are served in
+-- FIFO order and a waiter that times out or is cancelled has moved nothing.
+local core = require "duet.core"
+local check = require "duet.check"
+local S = require "duet.coroutines.scheduler"
+local class = require "duet.coroutines.class"
+
+local setmetatable, getmetatable, type, error, huge = setmetatable,
+  getmetatable, type, error, math.huge
+local cancelled = core.cancelled
+local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
+  S.take_val
+local wake_first, wake_all, wake, current = S.wake_first, S.wake_all, S.wake,
+  S.current
+local WOKEN, TIMEDOUT = S.WOKEN, S.TIMEDOUT
+local timeout_check, argerror = check.timeout, check.argerror
+
+local CLOSED = {}   -- handed to waiters released by close()
+local COMPACT = 4096
+
+local M = {}
+
+local function describe(self)
+  local size = self.maxsize > 0 and ("size %d/%d"):format(self._n, self.maxsize)
+    or ("size %d"):format(self._n)
+  return self._closed and size .. ", closed" or size
+end
+
+local Queue = class("duet.Queue", describe)
+local LifoQueue = class("duet.LifoQueue", describe)
+local PriorityQueue = class("duet.PriorityQueue", describe)
+
+-- Fields: maxsize (public); _n items held; _cap the limit puts check
+-- (huge when unbounded, -1 once closed, so one comparison covers both);
+-- _getters, _putters, _joiners wait lists; _unfinished for task_done/join.
+local function new(fname, cls, maxsize, fields)
+  maxsize = check.opt_integer(fname, 1, maxsize, 0)
+  if maxsize < 0 then maxsize = 0 end
+  fields.maxsize = maxsize
+  fields._cap = maxsize > 0 and maxsize or huge
+  fields._n = 0
+  fields._closed = false
+  fields._unfinished = 0
+  fields._getters = list()
+  fields._putters = list()
+  fields._joiners = list()
+  return setmetatable(fields, cls)
+end
+
+function M.Queue(maxsize)
+  return new("Queue", Queue, maxsize, { _items = {}, _h = 1, _t = 0 })
+end
+
+function M.LifoQueue(maxsize)
+  return new("LifoQueue", LifoQueue, maxsize, { _items = {} })
+end
+
+function M.PriorityQueue(maxsize)
+  return new("PriorityQueue", PriorityQueue, maxsize,
+    { _items = {}, _keys = {}, _seqs = {}, _seq = 0 })
+end
+
+------------------------------------------------------------------ storage
+-- Each class: _push(item) and _pop() on a queue known to have room / items.
+
+-- FIFO: items[_h.._t]; indexes restart at 1 whenever it empties, and the
+-- live part moves back to 1 when the dead prefix outgrows it, so the table
+-- keeps its array part.
+local function compact(self)
+  local items, h, t = self._items, self._h, self._t
+  table.move(items, h, t, 1)
+  for i = h, t do items[i] = nil end   -- h > live count: no overlap
+  self._h, self._t = 1, t - h + 1
+end
+
+function Queue:_push(item)
+  local t = self._t + 1
+  if t > COMPACT and self._h > self._n then
+    compact(self)
+    t = self._t + 1
+  end
+  self._t = t
+  self._items[t] = item
+  self._n = self._n + 1
+end
+
+function Queue:_pop()
+  local h, items = self._h, self._items
+  local item = items[h]
+  items[h] = nil
+  local n = self._n - 1
+  self._n = n
+  if n == 0 then self._h, self._t = 1, 0 else self._h = h + 1 end
+  return item
+end
+
+function LifoQueue:_push(item)
+  local n = self._n + 1
+  self._n = n
+  self._items[n] = item
+end
+
+function LifoQueue:_pop()
+  local n, items = self._n, self._items
+  local item = items[n]
+  items[n] = nil
+  self._n = n - 1
+  return item
+end
+
+-- Priority: a binary heap over three parallel arrays (item, priority key,
+-- arrival number); lowest key first, FIFO among equal keys. Numbers order
+-- before strings, so mixed keys never raise mid-heap.
+local function before(ka, sa, kb, sb)
+  if ka == kb then return sa < sb end
+  local ta, tb = type(ka), type(kb)
+  if ta == tb then return ka < kb end
+  return ta == "number"
+end
+
+local function keyof(item)
+  if type(item) == "table" then return item[1] end
+  return item
+end
+
+-- Refuse an item PriorityQueue cannot order (before anything changes).
+local function check_priority(fname, n, item)
+  local key, t = item, type(item)
+  if t == "table" then
+    key = item[1]
+    t = type(key)
+    if t ~= "number" and t ~= "string" then
+      argerror(fname, n, "priority (item[1]) must be a number or a string, got "
+        .. check.typename(key))
+    end
+  elseif t ~= "number" and t ~= "string" then
+    argerror(fname, n, "number, string or table expected, got "
+      .. check.typename(item))
+  end
+  if key ~= key then argerror(fname, n, "priority is NaN") end
+end
+
+function PriorityQueue:_push(item)
+  local items, keys, seqs = self._items, self._keys, self._seqs
+  local key, seq = keyof(item), self._seq + 1
+  local i = self._n + 1
+  self._n, self._seq = i, seq
+  while i > 1 do
+    local p = i // 2
+    if not before(key, seq, keys[p], seqs[p]) then break end
+    items[i], keys[i], seqs[i] = items[p], keys[p], seqs[p]
+    i = p
+  end
+  items[i], keys[i], seqs[i] = item, key, seq
+end
+
+function PriorityQueue:_pop()
+  local items, keys, seqs = self._items, self._keys, self._seqs
+  local n = self._n
+  local top = items[1]
+  local item, key, seq = items[n], keys[n], seqs[n]
+  items[n], keys[n], seqs[n] = nil, nil, nil
+  n = n - 1
+  self._n = n
+  if n > 0 then
+    local i = 1
+    while true do
+      local c = i * 2
+      if c > n then break end
+      if c < n and before(keys[c + 1], seqs[c + 1], keys[c], seqs[c]) then
+        c = c + 1
+      end
+      if not before(keys[c], seqs[c], key, seq) then break end
+      items[i], keys[i], seqs[i] = items[c], keys[c], seqs[c]
+      i = c
+    end
+    items[i], keys[i], seqs[i] = item, key, seq
+  end
+  return top
+end
+
+-------------------------------------------------------------- waiting
+
+-- Move the first waiting putters' items in while they fit, in order.
+local function refill(self)
+  local putters = self._putters
+  local th = putters.head
+  while th do
+    local need = th._need
+    if self._n + need > self._cap then return end
+    local v = th._val
+    if need == 1 then
+      self:_push(v)
+    else
+      for i = 1, need do self:_push(v[i]) end
+    end
+    self._unfinished = self._unfinished + need
+    wake(th, true)
+    th = putters.head
+  end
+end
+
+-- Wait for room for `need` items; `v` is the item, or the list of them.
+local function put_wait(self, v, need, timeout)
+  if self._closed then check.error("put on a closed queue") end
+  if timeout == 0 then return nil, "full" end
+  S.check_block()
+  local th = current()
+  th._val, th._need = v, need
+  local why = suspend(self._putters, deadline(timeout))
+  if why == WOKEN then
+    if take_val() == CLOSED then check.error("put on a closed queue") end
+    return true
+  end
+  th._val = nil
+  if why == TIMEDOUT then return nil, "full" end
+  error(cancelled)
+end
+
+-- Wait for an item (handed over directly by a put).
+local function get_wait(self, timeout)
+  if self._closed then return nil, "closed" end
+  if timeout == 0 then return nil, "empty" end
+  local why = suspend(self._getters, deadline(timeout))
+  if why == WOKEN then
+    local item = take_val()
+    if item == CLOSED then return nil, "closed" end
+    return item
+  end
+  if why == TIMEDOUT then return nil, "empty" end
+  error(cancelled)
+end
+
+local function nil_item(fname)
+  argerror(fname, 1, "non-nil value expected")
+end
+
+---------------------------------------------------------------- put / get
+
+-- The generic forms, over _push/_pop.
+local function put(self, item, timeout)
+  if item == nil then nil_item("put") end
+  if timeout ~= nil then timeout = timeout_check("put", 2, timeout) end
+  if self._n >= self._cap then return put_wait(self, item, 1, timeout) end
+  if not wake_first(self._getters, item) then self:_push(item) end
+  self._unfinished = self._unfinished + 1
+  return true
+end
+
+local function get(self, timeout)
+  if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
+  if self._n == 0 then return get_wait(self, timeout) end
+  local item = self:_pop()
+  if self._putters.head then refill(self) end
+  return item
+end
+
+LifoQueue.put, LifoQueue.get, PriorityQueue.get = put, get, get
+
+function PriorityQueue:put(item, timeout)
+  if item == nil then nil_item("put") end
+  check_priority("put", 1, item)
+  return put(self, item, timeout)
+end
+
+-- Queue's own put/get: the same, with the FIFO storage written inline.
+function Queue:put(item, timeout)
+  if item == nil then nil_item("put") end
+  if timeout ~= nil then timeout = timeout_check("put", 2, timeout) end
+  local n = self._n
+  if n >= self._cap then return put_wait(self, item, 1, timeout) end
+  local getters = self._getters
+  if getters.head then
+    wake_first(getters, item)
+  else
+    local t = self._t + 1
+    if t > COMPACT and self._h > n then
+      compact(self)
+      t = self._t + 1
+    end
+    self._t = t
+    self._items[t] = item
+    self._n = n + 1
+  end
+  self._unfinished = self._unfinished + 1
+  return true
+end
+
+function Queue:get(timeout)
+  if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
+  local n = self._n
+  if n == 0 then return get_wait(self, timeout) end
+  local h, items = self._h, self._items
+  local item = items[h]
+  items[h] = nil
+  n = n - 1
+  self._n = n
+  if n == 0 then self._h, self._t = 1, 0 else self._h = h + 1 end
+  if self._putters.head then refill(self) end
+  return item
+end
+
+------------------------------------------------------------ the rest, shared
+
+local methods = {}
+
+function methods:put_nowait(item)
+  return self:put(item, 0)
+end
+
+function methods:get_nowait()
+  return self:get(0)
+end
+
+-- All or nothing: either every item goes in, in order, or none does.
+function methods:put_many(items, timeout)
+  check.table("put_many", 1, items)
+  timeout = timeout_check("put_many", 2, timeout)
+  local n = items.n or #items
+  local prio = getmetatable(self) == PriorityQueue
+  for i = 1, n do
+    local item = items[i]
+    if item == nil then argerror("put_many", 1, "nil item at index " .. i) end
+    if prio then check_priority("put_many", 1, item) end
+  end
+  if self.maxsize > 0 and n > self.maxsize then
+    argerror("put_many", 1, "more items than maxsize")
+  end
+  if self._closed then check.error("put on a closed queue") end
+  if n == 0 then return true end
+  if self._n + n > self._cap or self._putters.head then
+    if n == 1 then return put_wait(self, items[1], 1, timeout) end
+    return put_wait(self, { table.unpack(items, 1, n) }, n, timeout)
+  end
+  local getters, i = self._getters, 1
+  while i <= n and wake_first(getters, items[i]) do i = i + 1 end
+  for j = i, n do self:_push(items[j]) end
+  self._unfinished = self._unfinished + n
+  return true
+end
+
+-- 1..max items in queue order, waiting (up to timeout) only for the first.
+function methods:get_many(max, timeout)
+  max = check.integer("get_many", 1, max)
+  if max < 1 then argerror("get_many", 1, "max must be at least 1") end
+  timeout = timeout_check("get_many", 2, timeout)
+  local out, k = {}, 0
+  if self._n == 0 then
+    local item, why = get_wait(self, timeout)
+    if item == nil then return nil, why end
+    out[1], k = item, 1
+  end
+  while k < max and self._n > 0 do
+    k = k + 1
+    out[k] = self:_pop()
+  end
+  if self._putters.head then refill(self) end
+  return out
+end
+
+function methods:size()
+  return self._n
+end
+
+function methods:empty()
+  return self._n == 0
+end
+
+function methods:full()
+  return self.maxsize > 0 and self._n >= self.maxsize
+end
+
+function methods:task_done()
+  local u = self._unfinished
+  if u <= 0 then check.error("task_done() called too many times") end
+  self._unfinished = u - 1
+  if u == 1 then wake_all(self._joiners) end
+end
+
+function methods:join(timeout)
+  timeout = timeout_check("join", 1, timeout)
+  if self._unfinished == 0 then return true end
+  if timeout == 0 then return false end
+  return S.block(self._joiners, deadline(timeout))
+end
+
+-- No more puts. Waiting putters raise; waiting getters (the queue is empty,
+-- or they would not wait) get nil, "closed"; later getters drain first.
+function methods:close()
+  if self._closed then return end
+  self._closed = true
+  self._cap = -1
+  wake_all(self._getters, CLOSED)
+  wake_all(self._putters, CLOSED)
+end
+
+local function next_item(self)
+  return (self:get())
+end
+
+function methods:iter()
+  return next_item, self
+end
+
+for _, cls in ipairs({ Queue, LifoQueue, PriorityQueue }) do
+  for k, f in pairs(methods) do cls[k] = f end
+end
+
+return M

@@ -1,0 +1,503 @@
+-- duet.coroutines.scheduler: the engine of the coroutines runtime.
+--
+-- A task is a Lua coroutine that runs until it blocks in suspend(). Waking a
+-- task only marks it ready; whoever woke it keeps running until it blocks
+-- itself, so a producer can fill a queue for many items per switch.
+--
+--   ready queue  two arrays swapped once per pass: appends go to one while
+--                the other is being run
+--   timers       a binary heap of the suspended tasks, keyed on deadline;
+--                every due timer fires in the same pass
+--   wait lists   each object keeps its waiters in an intrusive FIFO list;
+--                a task waits on at most one list at a time, so the links
+--                live in the task itself and removal is O(1)
+--
+-- Fields the scheduler keeps on a task (see thread.lua for the public ones):
+--   _co, _state, _target, _args       the coroutine and what it runs
+--   _wake     false when not suspended; WAITING while suspended; then why
+--             it was woken (WOKEN, TIMEDOUT, CANCELLED)
+--   _wl, _prev, _next                 wait-list links
+--   _hi, _dl                          heap index (false: no timer), deadline
+--   _val      a value handed over by whoever woke it (queue item, ...)
+--   _res / _err, traceback            results, or error and traceback
+--   _joiners  wait list of the tasks joining it
+local core = require "duet.core"
+local check = require "duet.check"
+
+local now, os_sleep, cancelled = core.now, core.os_sleep, core.cancelled
+local create, resume, yield, running, coclose = coroutine.create,
+  coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
+local traceback = debug.traceback
+local pack, unpack, select, type, tostring, pcall, pairs =
+  table.pack, table.unpack, select, type, tostring, pcall, pairs
+local huge = math.huge
+
+local S = {}
+
+-- Task states.
+local NEW, ALIVE, DONE, FAILED = 0, 1, 2, 3
+S.NEW, S.ALIVE, S.DONE, S.FAILED = NEW, ALIVE, DONE, FAILED
+
+-- Why a suspended task resumed.
+local WAITING, WOKEN, TIMEDOUT, CANCELLED = 0, 1, 2, 3
+S.WOKEN, S.TIMEDOUT, S.CANCELLED = WOKEN, TIMEDOUT, CANCELLED
+
+local mainthread       -- runs rt.run's main; stands for the caller outside run
+local current          -- the running task (mainthread outside rt.run)
+local active = false   -- inside rt.run
+local shutting = false -- non-daemon work is over: every blocking call cancels
+local atomic = 0       -- > 0 inside SharedTable:update, where blocking is banned
+local ready, nready, spare = {}, 0, {}
+local heap, nheap = {}, 0
+local alive, nalive, nlive = {}, 0, 0  -- alive[th] = 1 (non-daemon) or 2 (daemon)
+local pending = {}     -- pending[th]: cancelled while not suspended
+
+-------------------------------------------------------------------- wait lists
+
+function S.list()
+  return { head = false, tail = false, n = 0 }
+end
+
+local function link(wl, th, front)
+  th._wl = wl
+  if front then
+    local h = wl.head
+    th._prev = false
+    th._next = h
+    if h then h._prev = th else wl.tail = th end
+    wl.head = th
+  else
+    local t = wl.tail
+    th._next = false
+    th._prev = t
+    if t then t._next = th else wl.head = th end
+    wl.tail = th
+  end
+  wl.n = wl.n + 1
+end
+
+local function unlink(wl, th)
+  local p, nx = th._prev, th._next
+  if p then p._next = nx else wl.head = nx end
+  if nx then nx._prev = p else wl.tail = p end
+  th._wl = false
+  th._prev = false
+  th._next = false
+  wl.n = wl.n - 1
+end
+
+------------------------------------------------------------------------ timers
+
+local function heap_up(th, i, dl)
+  while i > 1 do
+    local p = i // 2
+    local pt = heap[p]
+    if pt._dl <= dl then break end
+    heap[i] = pt
+    pt._hi = i
+    i = p
+  end
+  heap[i] = th
+  th._hi = i
+end
+
+local function heap_down(th, i, dl)
+  local n = nheap
+  while true do
+    local c = i * 2
+    if c > n then break end
+    local ct = heap[c]
+    if c < n then
+      local rt = heap[c + 1]
+      if rt._dl < ct._dl then c = c + 1; ct = rt end
+    end
+    if ct._dl >= dl then break end
+    heap[i] = ct
+    ct._hi = i
+    i = c
+  end
+  heap[i] = th
+  th._hi = i
+end
+
+local function heap_push(th, dl)
+  th._dl = dl
+  nheap = nheap + 1
+  heap_up(th, nheap, dl)
+end
+
+local function heap_remove(th)
+  local i = th._hi
+  local last = heap[nheap]
+  th._hi = false
+  heap[nheap] = nil
+  nheap = nheap - 1
+  if last ~= th then
+    local dl = last._dl
+    if i > 1 and heap[i // 2]._dl > dl then heap_up(last, i, dl)
+    else heap_down(last, i, dl) end
+  end
+end
+
+-- Wake every task whose deadline is at or before t, earliest first.
+local function fire(t)
+  repeat
+    local th = heap[1]
+    if th._dl > t then return end
+    heap_remove(th)
+    local wl = th._wl
+    if wl then unlink(wl, th) end
+    th._wake = TIMEDOUT
+    nready = nready + 1
+    ready[nready] = th
+  until nheap == 0
+end
+
+--------------------------------------------------------------------- waking
+
+local function wake(th, why)
+  local wl = th._wl
+  if wl then unlink(wl, th) end
+  if th._hi then heap_remove(th) end
+  th._wake = why
+  nready = nready + 1
+  ready[nready] = th
+end
+
+-- Wake the first waiter of `wl` (handing it `val`, if any); return it.
+function S.wake_first(wl, val)
+  local th = wl.head
+  if th then
+    if val ~= nil then th._val = val end
+    wake(th, WOKEN)
+  end
+  return th
+end
+
+-- Wake every waiter of `wl`, handing each `val` (if any).
+local function wake_all(wl, val)
+  local th = wl.head
+  while th do
+    if val ~= nil then th._val = val end
+    wake(th, WOKEN)
+    th = wl.head
+  end
+end
+S.wake_all = wake_all
+
+-- Wake a task known to be suspended.
+function S.wake(th, val)
+  if val ~= nil then th._val = val end
+  wake(th, WOKEN)
+end
+
+-- The value handed to the running task by whoever woke it.
+function S.take_val()
+  local th = current
+  local v = th._val
+  th._val = nil
+  return v
+end
+
+-------------------------------------------------------------------- blocking
+
+local function misuse()
+  if atomic > 0 then
+    check.error("duet.coroutines: a SharedTable:update function must not block")
+  elseif not active then
+    check.error("duet.coroutines: blocking call outside rt.run")
+  end
+  check.error("duet.coroutines: blocking call from a coroutine that is not a duet task")
+end
+
+-- Raise unless the caller may block (a task's own coroutine, inside run).
+function S.check_block()
+  if current._co ~= running() or atomic > 0 then misuse() end
+end
+
+-- Suspend the running task on wait list `wl` (or none) until woken or until
+-- `deadline` (nil: none). Returns WOKEN, TIMEDOUT or CANCELLED; a cancel that
+-- arrived earlier returns CANCELLED at once. On return the task is off the
+-- list and the heap.
+local function suspend(wl, deadline, front)
+  local th = current
+  if th._co ~= running() or atomic > 0 then misuse() end
+  if shutting or pending[th] then
+    pending[th] = nil
+    return CANCELLED
+  end
+  if wl then link(wl, th, front) end
+  if deadline and deadline < huge then heap_push(th, deadline) end
+  th._wake = WAITING
+  yield()
+  local why = th._wake
+  th._wake = false
+  return why
+end
+S.suspend = suspend
+
+-- Suspend on `wl` until woken, ignoring cancellation (which stays pending
+-- for the next blocking call): for re-taking a lock that must be held again.
+function S.suspend_nocancel(wl)
+  local th = current
+  if th._co ~= running() or atomic > 0 then misuse() end
+  link(wl, th)
+  th._nocancel = true
+  th._wake = WAITING
+  yield()
+  th._nocancel = false
+  th._wake = false
+end
+
+-- suspend(), as the answer most calls want: true when woken, false on
+-- timeout; raises duet.cancelled.
+function S.block(wl, deadline, front)
+  local why = suspend(wl, deadline, front)
+  if why == WOKEN then return true end
+  if why == TIMEDOUT then return false end
+  error(cancelled)
+end
+
+-- The absolute deadline for a checked timeout (nil: none).
+function S.deadline(timeout)
+  if timeout then return now() + timeout end
+  return nil
+end
+
+function S.sleep(seconds)
+  local th = current
+  if seconds > 0 then
+    if suspend(nil, now() + seconds) == CANCELLED then error(cancelled) end
+    return
+  end
+  -- sleep(0): go to the back of the ready queue
+  if th._co ~= running() or atomic > 0 then misuse() end
+  if not (shutting or pending[th]) then
+    nready = nready + 1
+    ready[nready] = th
+    yield()
+    if not pending[th] then return end
+  end
+  pending[th] = nil
+  error(cancelled)
+end
+
+-- Forbid blocking while fn runs (SharedTable:update's atomicity).
+function S.atomic(fn, v)
+  atomic = atomic + 1
+  local ok, r = pcall(fn, v)
+  atomic = atomic - 1
+  return ok, r
+end
+
+----------------------------------------------------------------------- tasks
+
+-- Report an error that ended a task nobody was joining.
+function S.report(th, err, tb)
+  local hook = require("duet").excepthook
+  local ok, e = pcall(hook, th, err, tb)
+  if not ok then
+    io.stderr:write("duet: excepthook failed: ", tostring(e), "\n",
+      tb or tostring(err), "\n")
+  end
+end
+
+local function retire(th)
+  if alive[th] == 1 then nlive = nlive - 1 end
+  alive[th] = nil
+  nalive = nalive - 1
+  pending[th] = nil
+  th._co = false
+  th._target = false
+  th._args = false
+  local j = th._joiners
+  if j then wake_all(j) end
+end
+
+local function finish(th, ...)
+  if select("#", ...) > 0 then th._res = pack(...) end
+  th._state = DONE
+  retire(th)
+end
+
+local function body(th)
+  if pending[th] then
+    pending[th] = nil
+    error(cancelled)     -- cancelled before it ever ran
+  end
+  local args = th._args
+  if args then return finish(th, th._target(unpack(args, 1, args.n))) end
+  return finish(th, th._target())
+end
+
+-- A task's coroutine raised `err`: keep it, with the coroutine's traceback.
+local function fail(th, err)
+  local msg = err
+  if type(msg) ~= "string" then
+    local ok, s = pcall(tostring, err)
+    msg = ok and s or "(error object is not a string)"
+  end
+  local tb = traceback(th._co, msg)
+  local j = th._joiners
+  local watched = j and j.head
+  th._err = err
+  th.traceback = tb
+  th._state = FAILED
+  retire(th)
+  if not watched and err ~= cancelled and th ~= mainthread then
+    S.report(th, err, tb)
+  end
+end
+
+-- Start task `th` (a new Thread): it runs when the scheduler gets to it.
+function S.start(th, daemon)
+  if not active then
+    check.error("duet.coroutines: cannot start a task outside rt.run")
+  end
+  th._co = create(body)
+  th._state = ALIVE
+  if daemon then
+    alive[th] = 2
+  else
+    alive[th] = 1
+    nlive = nlive + 1
+  end
+  nalive = nalive + 1
+  nready = nready + 1
+  ready[nready] = th
+end
+
+-- Ask `th` to stop: its current or next blocking call raises duet.cancelled.
+function S.cancel(th)
+  if th._wake == WAITING and not th._nocancel then
+    wake(th, CANCELLED)
+  else
+    pending[th] = true
+  end
+end
+
+function S.current()
+  return current
+end
+
+S.now = now
+
+function S.active()
+  return active
+end
+
+------------------------------------------------------------------- the loop
+
+-- Run every task that is ready now, in order.
+local function step()
+  local batch, n = ready, nready
+  ready, nready, spare = spare, 0, batch
+  for i = 1, n do
+    local th = batch[i]
+    batch[i] = nil
+    current = th
+    local ok, err = resume(th._co, th)
+    if not ok then fail(th, err) end
+  end
+  current = mainthread
+end
+
+-- The one place the scheduler waits for the outside world: no task is
+-- ready, so sleep until the next timer is due. (Waiting on file descriptors
+-- slots in here, as a poll with this deadline.)
+local function idle(deadline)
+  local d = deadline - now()
+  if d > 0 then os_sleep(d) end
+end
+
+local function names(max)
+  local list = {}
+  for th in pairs(alive) do
+    if #list == max then list[#list + 1] = "..."; break end
+    list[#list + 1] = th.name
+  end
+  return table.concat(list, ", ")
+end
+
+local function loop()
+  while true do
+    if nlive == 0 then
+      if nalive == 0 then return end
+      if not shutting then
+        -- only daemons are left: cancel them and let them unwind
+        shutting = true
+        for th in pairs(alive) do S.cancel(th) end
+      end
+    end
+    if nheap > 0 then
+      local t = now()
+      if heap[1]._dl <= t then fire(t) end
+    end
+    if nready > 0 then
+      step()
+    elseif nheap > 0 then
+      idle(heap[1]._dl)
+    elseif shutting then
+      return             -- daemons that cannot unwind: closed by cleanup()
+    else
+      error(("duet.coroutines: deadlock: %d task(s) blocked forever (%s)")
+        :format(nalive, names(8)), 0)
+    end
+  end
+end
+
+-- After the loop, however it ended: close what is left, reset the state.
+local function cleanup()
+  local left = {}
+  for th in pairs(alive) do left[#left + 1] = th end
+  for i = 1, #left do
+    local th = left[i]
+    local wl = th._wl
+    if wl then unlink(wl, th) end
+    local co = th._co
+    th._hi = false
+    th._wake = false
+    th._err = cancelled
+    th._state = FAILED
+    th._co = false
+    local j = th._joiners
+    if j then j.head, j.tail, j.n = false, false, 0 end
+    -- runs the task's pending to-be-closed variables (lock guards, ...)
+    if co then coclose(co) end
+  end
+  alive, nalive, nlive, pending = {}, 0, 0, {}
+  ready, nready, spare = {}, 0, {}
+  heap, nheap = {}, 0
+  shutting, atomic, active = false, 0, false
+  current = mainthread
+end
+
+-- Run main(...) as the main task and drive the scheduler until main and
+-- every non-daemon task are done. Returns main's results.
+function S.run(main, ...)
+  if active then check.error("duet.coroutines: rt.run is already running") end
+  local m = mainthread
+  m._target = main
+  m._args = select("#", ...) > 0 and pack(...) or false
+  m._res, m._err, m.traceback = false, nil, nil
+  active = true
+  S.start(m, false)
+  local ok, err = pcall(loop)
+  cleanup()
+  local state, res, merr = m._state, m._res, m._err
+  m._state, m._res, m._err = ALIVE, false, nil
+  if not ok then error(err, 0) end
+  if state == FAILED then
+    if type(merr) == "string" then error(m.traceback, 0) end
+    error(merr, 0)
+  end
+  if res then return unpack(res, 1, res.n) end
+end
+
+-- `th` becomes the main task (set up once by thread.lua).
+function S.set_main(th)
+  mainthread = th
+  current = th
+end
+
+return S
