@@ -4,8 +4,8 @@
 -- Methods count `self` out, as luaL_argerror does for colon calls. Errors
 -- point at the first caller outside duet's own Lua files, wherever inside
 -- duet the check sits.
--- Lua cannot tell a missing argument from an explicit nil, so a missing one
--- reads "got nil" where luaL would say "got no value".
+-- Lua cannot tell a missing argument from an explicit nil; a nil where a
+-- value is required reads "got no value", as luaL says for a missing one.
 local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawget
 local mathtype, format, error, getinfo = math.type, string.format, error, debug.getinfo
 local sub = string.sub
@@ -49,7 +49,8 @@ end
 local argerror = check.argerror
 
 local function typeerror(fname, n, expected, v)
-  argerror(fname, n, expected .. " expected, got " .. typename(v))
+  local got = v == nil and "no value" or typename(v)
+  argerror(fname, n, expected .. " expected, got " .. got)
 end
 
 -- luaL_checknumber also accepts strings that convert to numbers.

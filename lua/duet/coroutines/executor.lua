@@ -220,7 +220,7 @@ function Executor:map(fn, items, timeout)
   local futs = {}
   for i = 1, n do futs[i] = self:submit(fn, items[i]) end
   local dl = deadline(timeout)
-  local out = { n = n }
+  local out = {}
   for i = 1, n do
     local fut = futs[i]
     local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil

@@ -311,6 +311,7 @@ end
 local methods = {}
 
 function methods:put_nowait(item)
+  if item == nil then nil_item("put_nowait") end
   return self:put(item, 0)
 end
 

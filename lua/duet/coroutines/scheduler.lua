@@ -12,8 +12,14 @@
 --                a task waits on at most one list at a time, so the links
 --                live in the task itself and removal is O(1)
 --
+-- A task's coroutine is taken when it first runs, from a pool of parked
+-- ones when possible: a finished task parks its coroutine for the next, so
+-- a spawn does not create one, and tasks waiting for their first turn hold
+-- none.
+--
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones):
 --   _co, _state, _target, _args       the coroutine and what it runs
+--   _ai       its index in the array of live tasks
 --   _wake     false when not suspended; WAITING while suspended; then why
 --             it was woken (WOKEN, TIMEDOUT, CANCELLED)
 --   _wl, _prev, _next                 wait-list links
@@ -28,15 +34,16 @@ local now, os_sleep, cancelled = core.now, core.os_sleep, core.cancelled
 local create, resume, yield, running, coclose = coroutine.create,
   coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
 local traceback = debug.traceback
-local pack, unpack, select, type, tostring, pcall, pairs =
-  table.pack, table.unpack, select, type, tostring, pcall, pairs
+local pack, unpack, select, type, tostring, pcall =
+  table.pack, table.unpack, select, type, tostring, pcall
 local huge = math.huge
 
 local S = {}
 
--- Task states.
-local NEW, ALIVE, DONE, FAILED = 0, 1, 2, 3
-S.NEW, S.ALIVE, S.DONE, S.FAILED = NEW, ALIVE, DONE, FAILED
+-- Task states: ALIVE and DAEMON are both started and not finished; only
+-- ALIVE ones keep rt.run going.
+local NEW, ALIVE, DAEMON, DONE, FAILED = 0, 1, 2, 3, 4
+S.NEW, S.ALIVE, S.DAEMON, S.DONE, S.FAILED = NEW, ALIVE, DAEMON, DONE, FAILED
 
 -- Why a suspended task resumed.
 local WAITING, WOKEN, TIMEDOUT, CANCELLED = 0, 1, 2, 3
@@ -49,8 +56,12 @@ local shutting = false -- non-daemon work is over: every blocking call cancels
 local atomic = 0       -- > 0 inside SharedTable:update, where blocking is banned
 local ready, nready, spare = {}, 0, {}
 local heap, nheap = {}, 0
-local alive, nalive, nlive = {}, 0, 0  -- alive[th] = 1 (non-daemon) or 2 (daemon)
+local alive, nalive = {}, 0   -- every started, unfinished task (th._ai)
+local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
+local pool, npool = {}, 0     -- parked coroutines, ready for another task
+local POOL_MAX = 256
+local PARKED = {}      -- what a coroutine yields when its task is over
 
 -------------------------------------------------------------------- wait lists
 
@@ -303,8 +314,11 @@ function S.report(th, err, tb)
 end
 
 local function retire(th)
-  if alive[th] == 1 then nlive = nlive - 1 end
-  alive[th] = nil
+  if th._state == ALIVE then nlive = nlive - 1 end
+  local i, last = th._ai, alive[nalive]
+  alive[i] = last
+  last._ai = i
+  alive[nalive] = nil
   nalive = nalive - 1
   pending[th] = nil
   th._co = false
@@ -316,55 +330,71 @@ end
 
 local function finish(th, ...)
   if select("#", ...) > 0 then th._res = pack(...) end
-  th._state = DONE
   retire(th)
+  th._state = DONE
 end
 
+-- A coroutine runs one task after another, parking in between.
 local function body(th)
-  if pending[th] then
-    pending[th] = nil
-    error(cancelled)     -- cancelled before it ever ran
+  while true do
+    if pending[th] then
+      pending[th] = nil
+      error(cancelled)     -- cancelled before it ever ran
+    end
+    local args = th._args
+    if args then finish(th, th._target(unpack(args, 1, args.n)))
+    else finish(th, th._target()) end
+    th = nil             -- a parked coroutine keeps no task alive
+    th = yield(PARKED)
   end
-  local args = th._args
-  if args then return finish(th, th._target(unpack(args, 1, args.n))) end
-  return finish(th, th._target())
 end
 
 -- A task's coroutine raised `err`: keep it, with the coroutine's traceback.
-local function fail(th, err)
+local function fail(th, co, err)
   local msg = err
   if type(msg) ~= "string" then
     local ok, s = pcall(tostring, err)
     msg = ok and s or "(error object is not a string)"
   end
-  local tb = traceback(th._co, msg)
+  local tb = traceback(co, msg)
   local j = th._joiners
   local watched = j and j.head
   th._err = err
   th.traceback = tb
-  th._state = FAILED
   retire(th)
+  th._state = FAILED
   if not watched and err ~= cancelled and th ~= mainthread then
     S.report(th, err, tb)
   end
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
-function S.start(th, daemon)
+local function start(th, daemon)
   if not active then
     check.error("duet.coroutines: cannot start a task outside rt.run")
   end
-  th._co = create(body)
-  th._state = ALIVE
   if daemon then
-    alive[th] = 2
+    th._state = DAEMON
   else
-    alive[th] = 1
+    th._state = ALIVE
     nlive = nlive + 1
   end
   nalive = nalive + 1
+  alive[nalive] = th
+  th._ai = nalive
   nready = nready + 1
   ready[nready] = th
+end
+S.start = start
+
+-- Start `th` as a task of the running one: a daemon's tasks are daemons.
+function S.spawn(th)
+  if current._state == DAEMON then
+    th.daemon = true
+    start(th, true)
+  else
+    start(th, false)
+  end
 end
 
 -- Ask `th` to stop: its current or next blocking call raises duet.cancelled.
@@ -396,8 +426,24 @@ local function step()
     local th = batch[i]
     batch[i] = nil
     current = th
-    local ok, err = resume(th._co, th)
-    if not ok then fail(th, err) end
+    local co = th._co
+    if not co then       -- its first turn
+      if npool > 0 then
+        co = pool[npool]
+        pool[npool] = nil
+        npool = npool - 1
+      else
+        co = create(body)
+      end
+      th._co = co
+    end
+    local ok, r = resume(co, th)
+    if not ok then
+      fail(th, co, r)
+    elseif r == PARKED and npool < POOL_MAX then
+      npool = npool + 1
+      pool[npool] = co
+    end
   end
   current = mainthread
 end
@@ -412,9 +458,9 @@ end
 
 local function names(max)
   local list = {}
-  for th in pairs(alive) do
-    if #list == max then list[#list + 1] = "..."; break end
-    list[#list + 1] = th.name
+  for i = 1, nalive do
+    if i > max then list[#list + 1] = "..."; break end
+    list[#list + 1] = alive[i].name
   end
   return table.concat(list, ", ")
 end
@@ -426,7 +472,7 @@ local function loop()
       if not shutting then
         -- only daemons are left: cancel them and let them unwind
         shutting = true
-        for th in pairs(alive) do S.cancel(th) end
+        for i = 1, nalive do S.cancel(alive[i]) end
       end
     end
     if nheap > 0 then
@@ -448,8 +494,9 @@ end
 
 -- After the loop, however it ended: close what is left, reset the state.
 local function cleanup()
-  local left = {}
-  for th in pairs(alive) do left[#left + 1] = th end
+  local left = alive
+  alive, nalive, nlive, pending = {}, 0, 0, {}
+  active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]
     local wl = th._wl
@@ -465,10 +512,9 @@ local function cleanup()
     -- runs the task's pending to-be-closed variables (lock guards, ...)
     if co then coclose(co) end
   end
-  alive, nalive, nlive, pending = {}, 0, 0, {}
   ready, nready, spare = {}, 0, {}
   heap, nheap = {}, 0
-  shutting, atomic, active = false, 0, false
+  shutting, atomic = false, 0
   current = mainthread
 end
 
@@ -481,7 +527,7 @@ function S.run(main, ...)
   m._args = select("#", ...) > 0 and pack(...) or false
   m._res, m._err, m.traceback = false, nil, nil
   active = true
-  S.start(m, false)
+  start(m, false)
   local ok, err = pcall(loop)
   cleanup()
   local state, res, merr = m._state, m._res, m._err

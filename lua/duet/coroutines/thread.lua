@@ -6,7 +6,7 @@ local S = require "duet.coroutines.scheduler"
 local setmetatable, select, pack, unpack = setmetatable, select, table.pack,
   table.unpack
 local format = string.format
-local NEW, ALIVE, DONE = S.NEW, S.ALIVE, S.DONE
+local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
 
 local Thread = { __name = "duet.Thread" }
 local methods = {}
@@ -25,8 +25,8 @@ function Thread.__index(th, k)
   end
 end
 
-local states = { [NEW] = "initial", [ALIVE] = "started", [DONE] = "stopped",
-  [S.FAILED] = "stopped" }
+local states = { [NEW] = "initial", [ALIVE] = "started",
+  [DAEMON] = "started daemon", [DONE] = "stopped", [S.FAILED] = "stopped" }
 
 function Thread.__tostring(th)
   return format("duet.Thread (%s, %s): %p", th.name, states[th._state], th)
@@ -39,7 +39,8 @@ local idents = 0
 local function new(target, args)
   idents = idents + 1
   return setmetatable({ ident = idents, _target = target, _args = args,
-    _state = NEW, _co = false, _wake = false, _joiners = false }, Thread)
+    _state = NEW, _co = false, _wake = false, _joiners = false, _ai = false },
+    Thread)
 end
 
 local M = {}
@@ -63,7 +64,7 @@ function M.Thread(opts)
   local th = new(target, args or false)
   if name then th.name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
-  if daemon == nil then daemon = S.current().daemon end
+  if daemon == nil then daemon = S.current()._state == DAEMON end
   if daemon then th.daemon = true end
   return th
 end
@@ -71,9 +72,7 @@ end
 function M.spawn(fn, ...)
   check.func("spawn", 1, fn)
   local th = new(fn, select("#", ...) > 0 and pack(...) or false)
-  local daemon = S.current().daemon
-  if daemon then th.daemon = true end
-  S.start(th, daemon)
+  S.spawn(th)
   return th
 end
 
@@ -81,7 +80,7 @@ end
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
 local main = setmetatable({ ident = 0, name = "MainThread", daemon = false,
   _target = false, _args = false, _state = ALIVE, _co = false, _wake = false,
-  _joiners = false }, Thread)
+  _joiners = false, _ai = false }, Thread)
 S.set_main(main)
 M.main = main
 
@@ -96,7 +95,7 @@ function methods:join(timeout)
   if self == S.current() then check.error("cannot join current thread") end
   local state = self._state
   if state == NEW then check.error("cannot join thread before it is started") end
-  if state == ALIVE then
+  if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
     local j = self._joiners
     if not j then j = S.list(); self._joiners = j end
@@ -112,13 +111,14 @@ function methods:join(timeout)
 end
 
 function methods:is_alive()
-  return self._state == ALIVE
+  local state = self._state
+  return state == ALIVE or state == DAEMON
 end
 
 -- Returns true when the request was recorded (the task had not finished).
 function methods:cancel()
   local state = self._state
-  if state ~= NEW and state ~= ALIVE then return false end
+  if state >= DONE then return false end
   S.cancel(self)
   return true
 end
