@@ -23,7 +23,14 @@ end
 -- their own hook and put this one back.)
 duet.excepthook = function() end
 
-for _, name in ipairs { "threads", "coroutines" } do
+-- DUET_RUNTIMES=coroutines runs the families for that runtime only.
+local runtimes = { "threads", "coroutines" }
+if os.getenv("DUET_RUNTIMES") then
+  runtimes = {}
+  for r in os.getenv("DUET_RUNTIMES"):gmatch("[^,%s]+") do runtimes[#runtimes + 1] = r end
+end
+
+for _, name in ipairs(runtimes) do
   describe(name, function()
     local ok, rt = pcall(duet.runtime, name)
     if not ok and tostring(rt):find("module 'duet%." .. name .. "' not found") then

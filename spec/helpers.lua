@@ -143,6 +143,14 @@ function H.failsafe(rt, gate)
   end
 end
 
+--- The list part 1..n of `t` (n = #t by default) as a plain list, leaving
+--- out extra fields such as table.pack's `n`; checks that #t == n.
+function H.list(t, n)
+  n = n or #t
+  assert(#t == n, ("list of %d items expected, got %d"):format(n, #t))
+  return { table.unpack(t, 1, n) }
+end
+
 --- Sorted copy of a list (numbers or strings).
 function H.sorted(list)
   local c = {}

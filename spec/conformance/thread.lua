@@ -76,10 +76,10 @@ local WAITS = {
       q:put("full")
       return function() q:put("more") end
     end },
-  { name = "Queue:put_many() on a full queue", needs = {"Queue"},
+  { name = "Queue:put_many() without room for all", needs = {"Queue"},
     setup = function(rt)
-      local q = rt.Queue(1)
-      q:put("full")
+      local q = rt.Queue(2)
+      q:put("one")  -- room for one more: not for both
       return function() q:put_many({"a", "b"}) end
     end },
   { name = "Queue:join()", needs = {"Queue"},
@@ -311,7 +311,8 @@ return function(rt)
       it("raises when a thread joins itself", function()
         H.run(rt, function()
           local th = rt.spawn(function()
-            return pcall(function() return rt.current():join() end)
+            -- with a timeout, so a runtime that misses the error cannot hang
+            return pcall(function() return rt.current():join(SHORT) end)
           end)
           local ok, caught = th:join()
           assert.is_true(ok)
@@ -321,7 +322,7 @@ return function(rt)
 
       it("raises when main joins itself", function()
         H.run(rt, function()
-          assert.has_error(function() rt.current():join() end)
+          assert.has_error(function() rt.current():join(SHORT) end)
         end)
       end)
 

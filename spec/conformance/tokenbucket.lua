@@ -78,7 +78,6 @@ return function(rt)
           rt.sleep(SHORT)  -- 20 tokens' worth of refill
           assert.are.equal(3, tb:tokens())
           assert.is_true(tb:take(3))
-          assert.is_false(tb:take(4))
         end)
       end)
     end)
