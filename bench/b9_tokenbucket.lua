@@ -1,4 +1,4 @@
--- B9 token bucket: 4 threads (tasks) at once each call take() 100,000
+-- B9 token bucket: 4 threads (tasks) at once each call take() 50,000
 -- times (--quick: 10,000) on one TokenBucket{capacity = 1000, rate = 1e6}.
 -- Peers: bench/peers/b9_tokenbucket_threads.py (the seed's TokenBucket with
 -- its refill thread, 1,000 tokens every 1 ms), b9_tokenbucket_asyncio.py.
@@ -12,7 +12,7 @@ local CAPACITY, RATE, THREADS = 1000, 1e6, 4
 
 local cases = {
   take4 = { fn = function(rt, quick, id)
-    local n = quick and 10000 or 100000
+    local n = quick and 10000 or 50000
     local created = rt.now()
     local tb = rt.TokenBucket{ capacity = CAPACITY, rate = RATE }
     local taker = function()

@@ -62,8 +62,9 @@ M.rows = {
     "B5 2 x 200k locked increments (SharedTable)"),
   def("B6.cutlery", "b6_cutlery", "B6.cutlery", "total", "s", 1, "lower",
     "B6 cutlery, 10 bots x 10k tables, with lock"),
+  -- The baseline of "1 duet thread within 3% of plain Lua"; it has no peer.
   def("B7.plain", "b7_cpu", "B7.plain", "t1", "s", 1, "lower",
-    "B7 sin sum 20M steps, plain Lua / plain Python", { "threads", "pythreads" }),
+    "B7 sin sum 20M steps, plain Lua 5.4, no duet", { "threads" }),
   -- asyncio is left out of B7: 2 tasks on one core are plain Python twice.
   def("B7.t1", "b7_cpu", "B7.scaling", "t1", "s", 1, "lower",
     "B7 sin sum 20M steps, 1 thread/task", { "threads", "coroutines", "pythreads" }),
@@ -132,9 +133,10 @@ function M.error_reason(stderr)
 end
 
 --- Why a job failed, from its exit status (as given by io.popen():close()).
-function M.status_reason(how, code, timeout)
+function M.status_reason(how, code, timeout, cut_by_budget)
   if how == "exit" and (code == 124 or code == 137) then
-    return ("timed out after %g s"):format(timeout)
+    return (cut_by_budget and "cut off by the time budget after %.0f s" or "timed out after %.0f s")
+      :format(timeout)
   elseif how == "signal" or (how == "exit" and code > 128) then
     return ("killed by signal %d"):format(how == "signal" and code or code - 128)
   end
@@ -229,8 +231,8 @@ M.clock = okcore and core.now or os.time
 
 --- Run every job `opts.runs` times within `opts.budget` seconds.
 --- opts: runs, budget, job_timeout, quick, lua, python, bench_dir,
---- runner (default M.run_command), clock (default M.clock), log (a
---- function given each job's command and output, or nil).
+--- runner (default M.run_command), clock (default M.clock), log (nil, or
+--- a function given run, job, command, stdout, stderr, how, code, seconds).
 --- Returns { [job.key] = { values = {[metric] = {...}}, runs = n, reason = str } }.
 function M.collect(jobs, opts)
   local runner = opts.runner or M.run_command
@@ -252,8 +254,9 @@ function M.collect(jobs, opts)
         else
           local timeout = math.min(opts.job_timeout, remaining)
           local cmd = M.command(job, opts)
+          local t0 = clock()
           local stdout, stderr, how, code = runner(cmd, timeout)
-          if opts.log then opts.log(run, job, cmd, stdout, stderr, how, code) end
+          if opts.log then opts.log(run, job, cmd, stdout, stderr, how, code, clock() - t0) end
           local got = M.parse(stdout)[job.case] or {}
           for metric, v in pairs(got) do
             r.values[metric] = r.values[metric] or {}
@@ -272,7 +275,8 @@ function M.collect(jobs, opts)
             elseif how == "exit" and code < 124 and stderr:match("ERROR%s") then
               r.reason = msg -- the script's own account of what failed
             else
-              r.reason = M.status_reason(how, code, timeout) .. (msg and (": " .. msg) or "")
+              r.reason = M.status_reason(how, code, timeout, timeout < opts.job_timeout)
+                .. (msg and (": " .. msg) or "")
             end
             if next(got) then r.runs = r.runs + 1 end
           end

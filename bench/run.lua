@@ -79,11 +79,12 @@ if not opts.log_path then
 end
 local log = io.open(opts.log_path, "w")
 opts.runner = runner
-opts.log = function(run, job, cmd, stdout, stderr, how, code)
-  io.stderr:write(("  run %d  %-18s %-16s %s\n"):format(run, job.case, job.column.title,
-    (how == "exit" and code == 0) and "ok" or ("failed (" .. tostring(how) .. " " .. tostring(code) .. ")")))
+opts.log = function(run, job, cmd, stdout, stderr, how, code, seconds)
+  local status = (how == "exit" and code == 0) and "ok" or ("failed (" .. tostring(how) .. " " .. tostring(code) .. ")")
+  io.stderr:write(("  run %d  %-14s %-16s %6.2f s  %s\n"):format(run, job.case, job.column.title, seconds, status))
   if log then
-    log:write(("== run %d: %s\n-- %s %s\n%s-- stderr\n%s\n"):format(run, cmd, how, code, stdout, stderr))
+    log:write(("== run %d: %s\n-- %s %s, %.2f s\n%s-- stderr\n%s\n"):format(
+      run, cmd, how, code, seconds, stdout, stderr))
     log:flush()
   end
 end

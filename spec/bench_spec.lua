@@ -120,6 +120,7 @@ describe("bench harness", function()
       assert.truthy(jobs["B3.tasks100k@coroutines"])
       assert.is_nil(jobs["B3.tasks100k@threads"])
       assert.is_nil(jobs["B7.plain@asyncio"])
+      assert.is_nil(jobs["B7.plain@pythreads"])
       local n = 0
       for k in pairs(jobs) do if k:match("^B7%.scaling@") then n = n + 1 end end
       assert.equal(3, n) -- asyncio has no B7

@@ -2,7 +2,7 @@
 
 The seed's refill-thread TokenBucket made asyncio: an asyncio.Queue of
 tokens filled by a refill task (1,000 tokens every 1 ms), request() =
-get_nowait(). 4 tasks each call request() 100,000 times (--quick: 10,000);
+get_nowait(). 4 tasks each call request() 50,000 times (--quick: 10,000);
 they never await in between, so (as in any cooperative runtime) the refill
 task only runs between them. Metrics: request() calls/s, tokens granted/s.
 """
@@ -50,7 +50,7 @@ PERIOD, TOKENS, TASKS = 0.001, 1000, 4
 
 
 async def take4(quick, case_id):
-    n = 10000 if quick else 100000
+    n = 10000 if quick else 50000
     created = peerlib.now()
     tb = TokenBucket(refill_period=PERIOD, refill_tokens=TOKENS, max_tokens=TOKENS)
     tb.start()

@@ -5,7 +5,7 @@ a queue.Queue(maxsize=max_tokens) of tokens filled by a refill thread,
 request() = get(block=False); logging is left at its default level so the
 refill messages are not printed. Here 1,000 tokens every 1 ms (the same
 1,000,000 tokens/s as the duet bucket), and 4 threads at once each call
-request() 100,000 times (--quick: 10,000). Metrics: request() calls/s over
+request() 50,000 times (--quick: 10,000). Metrics: request() calls/s over
 all threads, and tokens granted/s (checked against what the refills allow).
 """
 import logging
@@ -68,7 +68,7 @@ PERIOD, TOKENS, THREADS = 0.001, 1000, 4
 
 
 def take4(quick, case_id):
-    n = 10000 if quick else 100000
+    n = 10000 if quick else 50000
     created = peerlib.now()
     tb = TokenBucket(refill_period=PERIOD, refill_tokens=TOKENS, max_tokens=TOKENS)
     tb.start()
