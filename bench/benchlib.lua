@@ -16,7 +16,7 @@ local M = {}
 
 --- Parse the command line: runtime name, --case NAME, --quick.
 function M.parse_args(argv)
-  local opts = { quick = os.getenv("QUICK") ~= nil and os.getenv("QUICK") ~= "" }
+  local opts = { quick = false }
   local i = 1
   while i <= #argv do
     local a = argv[i]

@@ -170,7 +170,6 @@ local function applies(row, colkey)
   end
   return false
 end
-M.applies = applies
 
 local function job_key(case, col) return case .. "@" .. col.key end
 
@@ -287,8 +286,8 @@ function M.collect(jobs, opts)
   return results
 end
 
---- The figure of one cell: value (scaled) or nil, text, and whether it
---- rests on fewer runs than asked.
+--- The figure of one cell: value (scaled) or nil, and its text ("*" when
+--- it rests on fewer runs than asked).
 function M.cell(results, row, col, runs)
   if not applies(row, col.key) then return nil, "-" end
   local r = results[job_key(row.case, col)]
@@ -296,8 +295,7 @@ function M.cell(results, row, col, runs)
   local m = vals and M.median(vals)
   if not m then return nil, "n/a" end
   local v = m * row.scale
-  local short = #vals < runs
-  return v, M.fmt(v) .. (short and "*" or ""), short
+  return v, M.fmt(v) .. (#vals < runs and "*" or "")
 end
 
 --- The "duet / best peer" cell of a row.
