@@ -22,20 +22,17 @@ local M = {}
 
 ------------------------------------------------------------------- Future
 
-local PENDING, RUNNING, FINISHED, CANCELLED = 0, 1, 2, 3
+local PENDING, RUNNING, FINISHED, FAILED, CANCELLED = 0, 1, 2, 3, 4
 local state_names = { [PENDING] = "pending", [RUNNING] = "running",
-  [FINISHED] = "finished", [CANCELLED] = "cancelled" }
+  [FINISHED] = "finished", [FAILED] = "finished", [CANCELLED] = "cancelled" }
 
--- Fields: _state; _fn, _args (until it runs); _res (results) or _err and
--- traceback; _failed; _waiters (tasks in wait/result); _cbs (callbacks).
+-- One table per task: its array part holds fn and the arguments until it
+-- runs (_n arguments), then the results (_n of them), so a submit costs a
+-- single allocation. Other fields: _state; _err and traceback once FAILED;
+-- _waiters (tasks in wait/result) and _cbs (callbacks), made when needed.
 local Future = class("duet.Future", function(self)
   return state_names[self._state]
 end)
-
-local function new_future(fn, args)
-  return setmetatable({ _state = PENDING, _fn = fn, _args = args, _res = false,
-    _failed = false, _err = nil, _waiters = false, _cbs = false }, Future)
-end
 
 -- The traceback of the last error caught by handler().
 local last_tb
@@ -57,7 +54,6 @@ end
 
 local function complete(fut, state)
   fut._state = state
-  fut._fn, fut._args = false, false
   local w = fut._waiters
   if w then wake_all(w) end
   local cbs = fut._cbs
@@ -67,27 +63,36 @@ local function complete(fut, state)
   end
 end
 
+-- Replace fn and the arguments with the results (or the error).
 local function settle(fut, ok, ...)
+  local used = fut._n + 1
+  local m = 0
   if ok then
-    if select("#", ...) > 0 then fut._res = pack(...) end
+    m = select("#", ...)
+    if m == 1 then
+      fut[1] = (...)
+    elseif m > 1 then
+      table.move({ ... }, 1, m, 1, fut)
+    end
   else
-    fut._failed, fut._err, fut.traceback = true, (...), last_tb
+    fut._err, fut.traceback = (...), last_tb
   end
-  complete(fut, FINISHED)
+  for i = m + 1, used do fut[i] = nil end
+  fut._n = m
+  complete(fut, ok and FINISHED or FAILED)
 end
 
 local function run(fut)
   fut._state = RUNNING
-  local args = fut._args
-  if args then
-    return settle(fut, xpcall(fut._fn, handler, unpack(args, 1, args.n)))
-  end
-  return settle(fut, xpcall(fut._fn, handler))
+  local n = fut._n
+  if n == 0 then return settle(fut, xpcall(fut[1], handler)) end
+  if n == 1 then return settle(fut, xpcall(fut[1], handler, fut[2])) end
+  return settle(fut, xpcall(fut[1], handler, unpack(fut, 2, n + 1)))
 end
 
 -- Wait until done; false on timeout.
 local function await(fut, fname, timeout)
-  timeout = check.timeout(fname, 1, timeout)
+  if timeout ~= nil then timeout = check.timeout(fname, 1, timeout) end
   if fut._state >= FINISHED then return true end
   if timeout == 0 then return false end
   local w = fut._waiters
@@ -96,11 +101,16 @@ local function await(fut, fname, timeout)
 end
 
 function Future:result(timeout)
-  if not await(self, "result", timeout) then error(timeout_err) end
-  if self._state == CANCELLED then error(cancelled) end
-  if self._failed then error(self._err, 0) end
-  local res = self._res
-  if res then return unpack(res, 1, res.n) end
+  local state = self._state
+  if state < FINISHED then
+    if not await(self, "result", timeout) then error(timeout_err) end
+    state = self._state
+  elseif timeout ~= nil then
+    check.timeout("result", 1, timeout)
+  end
+  if state == FINISHED then return unpack(self, 1, self._n) end
+  if state == CANCELLED then error(cancelled) end
+  error(self._err, 0)
 end
 
 function Future:exception(timeout)
@@ -129,6 +139,8 @@ end
 function Future:cancel()
   local state = self._state
   if state == PENDING then
+    for i = 1, self._n + 1 do self[i] = nil end
+    self._n = 0
     complete(self, CANCELLED)
     return true
   end
@@ -178,34 +190,49 @@ local function take_work(ex)
   return fut
 end
 
-local function worker(ex)
-  while true do
-    local fut = take_work(ex)
-    if not fut then break end
-    if fut._state == PENDING then   -- else cancelled while queued
-      ex._busy = ex._busy + 1
-      run(fut)
-      ex._busy = ex._busy - 1
-    end
-  end
+-- A worker's bookkeeping, as a to-be-closed value so that it also holds
+-- when the worker's coroutine is closed by rt.run giving up on it.
+local Shift = { __name = "duet.ExecutorShift" }
+Shift.__index = Shift
+
+function Shift:__close()
+  local ex = self[1]
+  if self[2] then ex._busy = ex._busy - 1 end
   local n = ex._workers - 1
   ex._workers = n
   if n == 0 then wake_all(ex._exit) end
 end
 
+local function worker(ex)
+  local shift <close> = setmetatable({ ex, false }, Shift)
+  while true do
+    local fut = take_work(ex)
+    if not fut then break end
+    if fut._state == PENDING then   -- else cancelled while queued
+      ex._busy = ex._busy + 1
+      shift[2] = true
+      run(fut)
+      shift[2] = false
+      ex._busy = ex._busy - 1
+    end
+  end
+end
+
 function Executor:submit(fn, ...)
   if self._shutdown then check.error("cannot schedule new futures after shutdown") end
-  check.func("submit", 1, fn)
-  if not S.active() then
-    check.error("duet.coroutines: cannot start a task outside rt.run")
-  end
-  local fut = new_future(fn, select("#", ...) > 0 and pack(...) or false)
+  if type(fn) ~= "function" then check.func("submit", 1, fn) end
+  local fut = setmetatable({ _state = PENDING, _n = select("#", ...), fn, ... },
+    Future)
   local t = self._wt + 1
   self._wt = t
   self._work[t] = fut
   -- a new worker only when the idle ones cannot cover the queued work
   local workers = self._workers
   if workers < self.max_workers and t - self._wh + 1 > workers - self._busy then
+    if not S.active() then
+      self._work[t], self._wt = nil, t - 1
+      check.error("duet.coroutines: cannot start a task outside rt.run")
+    end
     self._workers = workers + 1
     thread.spawn(worker, self)
   end
@@ -226,13 +253,12 @@ function Executor:map(fn, items, timeout)
     local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil
     if not ok then err = timeout_err
     elseif fut._state == CANCELLED then ok, err = false, cancelled
-    elseif fut._failed then ok, err = false, fut._err end
+    elseif fut._state == FAILED then ok, err = false, fut._err end
     if not ok then
       for j = i + 1, n do futs[j]:cancel() end
       error(err, 0)
     end
-    local res = fut._res
-    out[i] = res and res[1]
+    out[i] = fut[1]
   end
   return out
 end
@@ -282,9 +308,6 @@ local function unique_futures(fname, futures)
   return out
 end
 
-local function failed(f)
-  return f._state == FINISHED and f._failed
-end
 
 -- Is the wait over, given the futures done so far?
 local function satisfied(futs, return_when)
@@ -294,7 +317,9 @@ local function satisfied(futs, return_when)
     if f._state >= FINISHED then
       ndone = ndone + 1
       if return_when == "FIRST_COMPLETED" then return true end
-      if return_when == "FIRST_EXCEPTION" and failed(f) then return true end
+      if return_when == "FIRST_EXCEPTION" and f._state == FAILED then
+        return true
+      end
     end
   end
   return ndone == all
