@@ -9,7 +9,8 @@ local duet = require "duet"
 
 local families = {
   "runtime", "errors", "thread", "lock", "semaphore", "condition", "event",
-  "barrier", "queue", "sharedtable", "executor", "tokenbucket", "badargs",
+  "barrier", "queue", "sharedtable", "executor", "tokenbucket", "socket",
+  "badargs",
 }
 
 -- DUET_CONFORMANCE=queue,lock runs only those families (while working on one).

@@ -75,6 +75,7 @@ return function(rt)
           assert.is_true(ev:wait())
           assert.is_true(ev:wait(0))
           assert.is_true(ev:wait(SHORT))
+          assert.is_true(ev:wait(1))  -- an integer timeout
         end)
       end)
 

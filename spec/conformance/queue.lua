@@ -152,6 +152,8 @@ local function common(rt, kind)
         assert.are.same({nil, "empty"}, {q:get(0)})
         q:put(5)
         assert.are.equal(5, q:get(0))
+        q:put(6, 1)                   -- integer timeouts
+        assert.are.equal(6, q:get(1))
       end)
     end)
 

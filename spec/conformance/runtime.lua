@@ -183,6 +183,13 @@ return function(rt)
         end)
       end)
 
+      it("outside rt.run is the main thread too", function()
+        local main = rt.current()
+        assert.is_not_nil(main)
+        assert.are.equal("MainThread", main.name)
+        assert.are.equal(main, H.run(rt, function() return rt.current() end))
+      end)
+
       it("in a thread is that Thread object", function()
         H.run(rt, function()
           local th = rt.Thread{target = function()

@@ -1,0 +1,176 @@
+-- Conformance: sockets (rt.wrap, rt.wait_readable, rt.wait_writable).
+-- Every exchange runs over 127.0.0.1 with the server in main and the client
+-- in a spawned thread, so whichever side blocks, the other must keep running.
+-- (Moving a duet socket between threads is a threads-runtime transfer rule,
+-- checked by spec/transfer_spec.lua, not here.)
+local busted = require "busted"
+local assert = require "luassert"
+local H = require "helpers"
+local describe, it, pending = busted.describe, busted.it, busted.pending
+local SHORT, LONG = H.SHORT, H.LONG
+
+return function(rt)
+  describe("sockets", function()
+    local has_socket, socket = pcall(require, "socket")
+    if not has_socket then
+      pending("LuaSocket is not installed")
+      return
+    end
+    if not H.has(rt, "wrap") then return end
+
+    -- A wrapped listening socket on a free loopback port, and that port.
+    local function listen()
+      local srv = rt.wrap(assert(socket.bind("127.0.0.1", 0)))
+      srv:settimeout(LONG)  -- LuaSocket's own safety bound: no hang on a bug
+      local _, port = srv:getsockname()
+      return srv, port
+    end
+
+    -- A thread that connects to `port`, calls talk(c) and returns its results.
+    -- (No luassert in here: the thread may run in another Lua state.)
+    local function client(port, talk)
+      return rt.spawn(function()
+        local c = rt.wrap(require("socket").tcp())
+        c:settimeout(LONG)
+        local ok, err = c:connect("127.0.0.1", port)
+        if not ok then error("connect: " .. tostring(err)) end
+        local r = table.pack(talk(c))
+        c:close()
+        return table.unpack(r, 1, r.n)
+      end)
+    end
+
+    describe("rt.wrap()", function()
+      it("keeps LuaSocket's methods; accept gives a duet socket", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local th = client(port, function(c)
+            c:send("hello\n")
+            return c:receive("*l")
+          end)
+          local conn = assert(srv:accept())
+          conn:settimeout(LONG)
+          local got = conn:receive("*l")
+          local sent = conn:send("world\n")
+          assert.are.same({true, "world"}, {th:join(LONG)})
+          assert.are.equal("hello", got)
+          assert.are.equal(6, sent)
+          assert.matches("^duet%.", H.typename(conn))
+          conn:close()
+          srv:close()
+        end)
+      end)
+
+      it("keeps receive's patterns and partial results", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local th = client(port, function(c)
+            c:send("line one\nline two\nrest")
+          end)
+          local conn = assert(srv:accept())
+          conn:settimeout(LONG)
+          assert.are.equal("line one", conn:receive("*l"))
+          assert.are.equal("line", conn:receive(4))
+          assert.are.equal(" two", conn:receive("*l"))
+          th:join(LONG)  -- the client has closed its end
+          assert.are.same({nil, "closed", "rest"}, {conn:receive(10)})
+          conn:close()
+          srv:close()
+        end)
+      end)
+
+      it("receive('*a') reads until the peer closes", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local th = client(port, function(c)
+            c:send("all ")
+            c:send("of it")
+          end)
+          local conn = assert(srv:accept())
+          conn:settimeout(LONG)
+          assert.are.equal("all of it", conn:receive("*a"))
+          th:join(LONG)
+          conn:close()
+          srv:close()
+        end)
+      end)
+
+      it("a blocked receive blocks only its own thread", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local sent = rt.Event()
+          local th = client(port, function(c)
+            return c:receive("*l")      -- blocks until main sends
+          end)
+          local conn = assert(srv:accept())
+          local other = rt.spawn(function() sent:set() end)
+          assert.is_true(sent:wait(LONG))  -- ran while the client blocked
+          other:join()
+          conn:send("late\n")
+          assert.are.same({true, "late"}, {th:join(LONG)})
+          conn:close()
+          srv:close()
+        end)
+      end)
+    end)
+
+    describe("rt.wait_readable()", function()
+      it("(timeout) gives a false value when nothing arrives", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local go = rt.Event()
+          local th = client(port, function(c)
+            go:wait(LONG)
+            c:send("now\n")
+          end)
+          local conn = assert(srv:accept())
+          assert.is_falsy(rt.wait_readable(conn, SHORT))
+          assert.is_falsy(rt.wait_readable(conn, 0))
+          go:set()
+          th:join(LONG)
+          conn:close()
+          srv:close()
+        end)
+      end)
+
+      it("returns a true value once data arrives, for a socket or a raw descriptor", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local go = rt.Event()
+          local th = client(port, function(c)
+            go:wait(LONG)
+            c:send("now\n")
+          end)
+          local conn = assert(srv:accept())
+          go:set()
+          assert.is_truthy(rt.wait_readable(conn, LONG))
+          assert.is_truthy(rt.wait_readable(conn:getfd(), LONG))
+          assert.is_truthy(rt.wait_readable(conn))
+          conn:settimeout(LONG)
+          assert.are.equal("now", conn:receive("*l"))
+          th:join(LONG)
+          conn:close()
+          srv:close()
+        end)
+      end)
+    end)
+
+    describe("rt.wait_writable()", function()
+      it("returns a true value for a connected socket or its descriptor", function()
+        H.run(rt, function()
+          local srv, port = listen()
+          local go = rt.Event()
+          local th = client(port, function() go:wait(LONG) end)
+          local conn = assert(srv:accept())
+          assert.is_truthy(rt.wait_writable(conn, LONG))
+          assert.is_truthy(rt.wait_writable(conn:getfd(), LONG))
+          assert.is_truthy(rt.wait_writable(conn))
+          go:set()
+          th:join(LONG)
+          conn:close()
+          srv:close()
+        end)
+      end)
+    end)
+  end)
+end
