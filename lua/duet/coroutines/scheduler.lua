@@ -18,14 +18,15 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones):
---   _co, _state, _target, _args       the coroutine and what it runs
+--   _co, _state, _target              the coroutine and what it runs
+--   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
 --   _wake     false when not suspended; WAITING while suspended; then why
 --             it was woken (WOKEN, TIMEDOUT, CANCELLED)
 --   _wl, _prev, _next                 wait-list links
 --   _hi, _dl                          heap index (false: no timer), deadline
 --   _val      a value handed over by whoever woke it (queue item, ...)
---   _res / _err, traceback            results, or error and traceback
+--   _err, traceback                   the error that ended it
 --   _joiners  wait list of the tasks joining it
 local core = require "duet.core"
 local check = require "duet.check"
@@ -323,13 +324,12 @@ local function retire(th)
   pending[th] = nil
   th._co = false
   th._target = false
-  th._args = false
   local j = th._joiners
   if j then wake_all(j) end
 end
 
 local function finish(th, ...)
-  if select("#", ...) > 0 then th._res = pack(...) end
+  th._vals = select("#", ...) > 0 and pack(...) or false
   retire(th)
   th._state = DONE
 end
@@ -341,7 +341,7 @@ local function body(th)
       pending[th] = nil
       error(cancelled)     -- cancelled before it ever ran
     end
-    local args = th._args
+    local args = th._vals
     if args then finish(th, th._target(unpack(args, 1, args.n)))
     else finish(th, th._target()) end
     th = nil             -- a parked coroutine keeps no task alive
@@ -361,11 +361,23 @@ local function fail(th, co, err)
   local watched = j and j.head
   th._err = err
   th.traceback = tb
+  th._vals = false
   retire(th)
   th._state = FAILED
   if not watched and err ~= cancelled and th ~= mainthread then
     S.report(th, err, tb)
   end
+end
+
+local Thread             -- the tasks' metatable (thread.lua)
+local idents = 0
+
+-- A new task, not started. The fields read on the hot paths are present
+-- from the start, so they never go through Thread's __index function.
+function S.new(target, vals)
+  idents = idents + 1
+  return setmetatable({ ident = idents, _target = target, _vals = vals,
+    _state = NEW, _co = false, _joiners = false, _ai = false }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -387,14 +399,29 @@ local function start(th, daemon)
 end
 S.start = start
 
--- Start `th` as a task of the running one: a daemon's tasks are daemons.
-function S.spawn(th)
-  if current._state == DAEMON then
-    th.daemon = true
-    start(th, true)
-  else
-    start(th, false)
+-- rt.spawn: a task of the running one (a daemon's tasks are daemons), made
+-- and started in one go since it is the commonest way to make one.
+function S.spawn(fn, ...)
+  if type(fn) ~= "function" then check.func("spawn", 1, fn) end
+  if not active then
+    check.error("duet.coroutines: cannot start a task outside rt.run")
   end
+  idents = idents + 1
+  local n = nalive + 1
+  local th = setmetatable({ ident = idents, _target = fn,
+    _vals = select("#", ...) > 0 and pack(...) or false,
+    _state = ALIVE, _co = false, _joiners = false, _ai = n }, Thread)
+  if current._state == DAEMON then
+    th._state = DAEMON
+    th.daemon = true
+  else
+    nlive = nlive + 1
+  end
+  nalive = n
+  alive[n] = th
+  nready = nready + 1
+  ready[nready] = th
+  return th
 end
 
 -- Ask `th` to stop: its current or next blocking call raises duet.cancelled.
@@ -448,12 +475,16 @@ local function step()
   current = mainthread
 end
 
--- The one place the scheduler waits for the outside world: no task is
--- ready, so sleep until the next timer is due. (Waiting on file descriptors
--- slots in here, as a poll with this deadline.)
+-- The one place the scheduler waits for the outside world, when no task is
+-- ready: sleep until `deadline`, the next timer (nil: there is none).
+-- Returns false when nothing at all could wake a task. (Waiting on file
+-- descriptors slots in here: a poll on the watched ones with this deadline,
+-- and "nothing could wake" then also needs no descriptor watched.)
 local function idle(deadline)
+  if not deadline then return false end
   local d = deadline - now()
   if d > 0 then os_sleep(d) end
+  return true
 end
 
 local function names(max)
@@ -481,11 +512,9 @@ local function loop()
     end
     if nready > 0 then
       step()
-    elseif nheap > 0 then
-      idle(heap[1]._dl)
-    elseif shutting then
-      return             -- daemons that cannot unwind: closed by cleanup()
-    else
+    elseif not idle(nheap > 0 and heap[1]._dl or nil) then
+      -- daemons that cannot unwind are closed by cleanup()
+      if shutting then return end
       error(("duet.coroutines: deadlock: %d task(s) blocked forever (%s)")
         :format(nalive, names(8)), 0)
     end
@@ -524,14 +553,14 @@ function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
   local m = mainthread
   m._target = main
-  m._args = select("#", ...) > 0 and pack(...) or false
-  m._res, m._err, m.traceback = false, nil, nil
+  m._vals = select("#", ...) > 0 and pack(...) or false
+  m._err, m.traceback = nil, nil
   active = true
   start(m, false)
   local ok, err = pcall(loop)
   cleanup()
-  local state, res, merr = m._state, m._res, m._err
-  m._state, m._res, m._err = ALIVE, false, nil
+  local state, res, merr = m._state, m._vals, m._err
+  m._state, m._vals, m._err = ALIVE, false, nil
   if not ok then error(err, 0) end
   if state == FAILED then
     if type(merr) == "string" then error(m.traceback, 0) end
@@ -540,10 +569,11 @@ function S.run(main, ...)
   if res then return unpack(res, 1, res.n) end
 end
 
--- `th` becomes the main task (set up once by thread.lua).
-function S.set_main(th)
-  mainthread = th
-  current = th
+-- Set up once by thread.lua: the tasks' metatable and the main task.
+function S.setup(class, main)
+  Thread = class
+  mainthread = main
+  current = main
 end
 
 return S

@@ -3,8 +3,7 @@
 local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 
-local setmetatable, select, pack, unpack = setmetatable, select, table.pack,
-  table.unpack
+local setmetatable, unpack = setmetatable, table.unpack
 local format = string.format
 local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
 
@@ -32,17 +31,6 @@ function Thread.__tostring(th)
   return format("duet.Thread (%s, %s): %p", th.name, states[th._state], th)
 end
 
-local idents = 0
-
--- A new task; the fields the scheduler reads on its hot paths are present
--- from the start, so they never go through __index.
-local function new(target, args)
-  idents = idents + 1
-  return setmetatable({ ident = idents, _target = target, _args = args,
-    _state = NEW, _co = false, _wake = false, _joiners = false, _ai = false },
-    Thread)
-end
-
 local M = {}
 
 function M.Thread(opts)
@@ -61,7 +49,7 @@ function M.Thread(opts)
     check.argerror("Thread", 1, "field 'name': string expected, got "
       .. check.typename(name))
   end
-  local th = new(target, args or false)
+  local th = S.new(target, args or false)
   if name then th.name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
   if daemon == nil then daemon = S.current()._state == DAEMON end
@@ -69,19 +57,14 @@ function M.Thread(opts)
   return th
 end
 
-function M.spawn(fn, ...)
-  check.func("spawn", 1, fn)
-  local th = new(fn, select("#", ...) > 0 and pack(...) or false)
-  S.spawn(th)
-  return th
-end
+M.spawn = S.spawn
 
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
 local main = setmetatable({ ident = 0, name = "MainThread", daemon = false,
-  _target = false, _args = false, _state = ALIVE, _co = false, _wake = false,
+  _target = false, _vals = false, _state = ALIVE, _co = false,
   _joiners = false, _ai = false }, Thread)
-S.set_main(main)
+S.setup(Thread, main)
 M.main = main
 
 function methods:start()
@@ -91,7 +74,7 @@ function methods:start()
 end
 
 function methods:join(timeout)
-  timeout = check.timeout("join", 1, timeout)
+  if timeout ~= nil then timeout = check.timeout("join", 1, timeout) end
   if self == S.current() then check.error("cannot join current thread") end
   local state = self._state
   if state == NEW then check.error("cannot join thread before it is started") end
@@ -103,7 +86,7 @@ function methods:join(timeout)
     state = self._state
   end
   if state == DONE then
-    local res = self._res
+    local res = self._vals
     if res then return true, unpack(res, 1, res.n) end
     return true
   end
