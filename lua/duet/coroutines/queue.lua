@@ -26,9 +26,16 @@ local COMPACT = 4096
 
 local M = {}
 
+-- Items held: LifoQueue and PriorityQueue count them in _n; Queue has no
+-- _n (one write less per put and get) and counts its live index range.
+local function count(self)
+  return self._n or self._t - self._h + 1
+end
+
 local function describe(self)
-  local size = self.maxsize > 0 and ("size %d/%d"):format(self._n, self.maxsize)
-    or ("size %d"):format(self._n)
+  local n = count(self)
+  local size = self.maxsize > 0 and ("size %d/%d"):format(n, self.maxsize)
+    or ("size %d"):format(n)
   return self._closed and size .. ", closed" or size
 end
 
@@ -36,7 +43,7 @@ local Queue = class("duet.Queue", describe)
 local LifoQueue = class("duet.LifoQueue", describe)
 local PriorityQueue = class("duet.PriorityQueue", describe)
 
--- Fields: maxsize (public); _n items held; _cap the limit puts check
+-- Fields: maxsize (public); _n items held (see count); _cap the limit puts check
 -- (huge when unbounded, -1 once closed, so one comparison covers both);
 -- _getters, _putters, _joiners wait lists; _unfinished for task_done/join.
 local function new(fname, cls, maxsize, fields)
@@ -44,7 +51,6 @@ local function new(fname, cls, maxsize, fields)
   if maxsize < 0 then maxsize = 0 end
   fields.maxsize = maxsize
   fields._cap = maxsize > 0 and maxsize or huge
-  fields._n = 0
   fields._closed = false
   fields._unfinished = 0
   fields._getters = list()
@@ -58,12 +64,12 @@ function M.Queue(maxsize)
 end
 
 function M.LifoQueue(maxsize)
-  return new("LifoQueue", LifoQueue, maxsize, { _items = {} })
+  return new("LifoQueue", LifoQueue, maxsize, { _items = {}, _n = 0 })
 end
 
 function M.PriorityQueue(maxsize)
   return new("PriorityQueue", PriorityQueue, maxsize,
-    { _items = {}, _keys = {}, _seqs = {}, _seq = 0 })
+    { _items = {}, _keys = {}, _seqs = {}, _seq = 0, _n = 0 })
 end
 
 ------------------------------------------------------------------ storage
@@ -80,23 +86,20 @@ local function compact(self)
 end
 
 function Queue:_push(item)
-  local t = self._t + 1
-  if t > COMPACT and self._h > self._n then
+  local h, t = self._h, self._t + 1
+  if t > COMPACT and h + h > t then
     compact(self)
     t = self._t + 1
   end
   self._t = t
   self._items[t] = item
-  self._n = self._n + 1
 end
 
 function Queue:_pop()
   local h, items = self._h, self._items
   local item = items[h]
   items[h] = nil
-  local n = self._n - 1
-  self._n = n
-  if n == 0 then self._h, self._t = 1, 0 else self._h = h + 1 end
+  if h == self._t then self._h, self._t = 1, 0 else self._h = h + 1 end
   return item
 end
 
@@ -193,7 +196,7 @@ local function refill(self)
   local th = putters.head
   while th do
     local need = th._need
-    if self._n + need > self._cap then return end
+    if count(self) + need > self._cap then return end
     local v = th._val
     if need == 1 then
       self:_push(v)
@@ -269,39 +272,42 @@ function PriorityQueue:put(item, timeout)
   return put(self, item, timeout)
 end
 
--- Queue's own put/get: the same, with the FIFO storage written inline.
+-- Queue's own put/get: the same, with the FIFO storage written inline. A
+-- getter can only be waiting while the queue is empty, so a put into a
+-- non-empty queue does not even look.
 function Queue:put(item, timeout)
   if item == nil then nil_item("put") end
   if timeout ~= nil then timeout = timeout_check("put", 2, timeout) end
-  local n = self._n
+  local h, t = self._h, self._t
+  local n = t - h + 1
   if n >= self._cap then return put_wait(self, item, 1, timeout) end
-  local getters = self._getters
-  if getters.head then
-    wake_first(getters, item)
-  else
-    local t = self._t + 1
-    if t > COMPACT and self._h > n then
-      compact(self)
-      t = self._t + 1
+  if n == 0 then
+    local getters = self._getters
+    if getters.head then
+      wake_first(getters, item)
+      self._unfinished = self._unfinished + 1
+      return true
     end
-    self._t = t
-    self._items[t] = item
-    self._n = n + 1
   end
+  t = t + 1
+  if t > COMPACT and h > n then
+    compact(self)
+    t = self._t + 1
+  end
+  self._t = t
+  self._items[t] = item
   self._unfinished = self._unfinished + 1
   return true
 end
 
 function Queue:get(timeout)
   if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
-  local n = self._n
-  if n == 0 then return get_wait(self, timeout) end
-  local h, items = self._h, self._items
+  local h, t = self._h, self._t
+  if h > t then return get_wait(self, timeout) end
+  local items = self._items
   local item = items[h]
   items[h] = nil
-  n = n - 1
-  self._n = n
-  if n == 0 then self._h, self._t = 1, 0 else self._h = h + 1 end
+  if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
   if self._putters.head then refill(self) end
   return item
 end
@@ -335,7 +341,7 @@ function methods:put_many(items, timeout)
   end
   if self._closed then check.error("put on a closed queue") end
   if n == 0 then return true end
-  if self._n + n > self._cap or self._putters.head then
+  if count(self) + n > self._cap or self._putters.head then
     if n == 1 then return put_wait(self, items[1], 1, timeout) end
     return put_wait(self, { table.unpack(items, 1, n) }, n, timeout)
   end
@@ -352,12 +358,12 @@ function methods:get_many(max, timeout)
   if max < 1 then argerror("get_many", 1, "max must be at least 1") end
   timeout = timeout_check("get_many", 2, timeout)
   local out, k = {}, 0
-  if self._n == 0 then
+  if count(self) == 0 then
     local item, why = get_wait(self, timeout)
     if item == nil then return nil, why end
     out[1], k = item, 1
   end
-  while k < max and self._n > 0 do
+  while k < max and count(self) > 0 do
     k = k + 1
     out[k] = self:_pop()
   end
@@ -366,15 +372,15 @@ function methods:get_many(max, timeout)
 end
 
 function methods:size()
-  return self._n
+  return count(self)
 end
 
 function methods:empty()
-  return self._n == 0
+  return count(self) == 0
 end
 
 function methods:full()
-  return self.maxsize > 0 and self._n >= self.maxsize
+  return self.maxsize > 0 and count(self) >= self.maxsize
 end
 
 function methods:task_done()

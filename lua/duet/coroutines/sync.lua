@@ -83,7 +83,8 @@ end
 function Lock:release()
   if not self._locked then check.error("release unlocked lock") end
   -- with waiters the lock stays locked: it now belongs to the first one
-  if not wake_first(self._waiters) then self._locked = false end
+  local waiters = self._waiters
+  if waiters.head then wake_first(waiters) else self._locked = false end
 end
 
 function Lock:locked()
