@@ -5,17 +5,18 @@
 LUA      ?= lua5.4
 CC       ?= gcc
 PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket
+SAN_PKGS := valgrind luarocks
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -pedantic -Wmissing-prototypes
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 SRCS     := $(wildcard csrc/*.c)
 HDRS     := $(wildcard csrc/*.h)
 MODULE   := lua/duet/core.so
-BUSTED   := busted --lua=$(LUA)
+BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
-.PHONY: all deps test demo bench stress sanitize asan tsan valgrind fuzz install clean
+.PHONY: all deps deps-san test demo stress sanitize asan tsan valgrind clean
 
 all: $(MODULE)
 
@@ -25,7 +26,13 @@ $(MODULE): $(SRCS) $(HDRS)
 # Install the system packages the project needs (apt-get as root, else
 # print the command and stop).
 deps:
-	@missing=""; for p in $(PKGS); do \
+	@$(MAKE) -s install-packages WANT="$(PKGS)"
+
+deps-san:
+	@$(MAKE) -s install-packages WANT="$(PKGS) $(SAN_PKGS)"
+
+install-packages:
+	@missing=""; for p in $(WANT); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -44,6 +51,45 @@ stress: deps all
 
 demo: deps all
 	$(LUA) examples/demo.lua
+
+# ---------------------------------------------------------------- sanitizers
+# Lua itself is not instrumented: an instrumented duet/core.so is built under
+# build/<kind>/ and the sanitizer runtime is preloaded into lua5.4.
+SAN_asan := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+SAN_tsan := -fsanitize=thread
+SAN_vg   :=
+SPECS_BUSTED = $(LUA) /usr/bin/busted --ignore-lua $(BUSTED_FLAGS) --cpath="./build/$(1)/?.so" \
+               --exclude-tags="stress,nosan"
+
+build/%/duet/core.so: $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared -pthread \
+	  -o $@ $(SRCS) -lm -ldl
+
+asan: deps-san build/asan/duet/core.so
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	DUET_SANITIZER=asan LUA_CPATH="./build/asan/?.so;;" \
+	$(call SPECS_BUSTED,asan)
+
+tsan: deps-san build/tsan/duet/core.so
+	LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
+	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/spec/tsan.supp" \
+	DUET_SANITIZER=tsan LUA_CPATH="./build/tsan/?.so;;" \
+	$(call SPECS_BUSTED,tsan)
+
+# valgrind is slow (~30x): it runs a representative subset, listed here.
+VALGRIND_SPECS ?= spec/transfer_spec.lua spec/threads_spec.lua
+valgrind: deps-san build/vg/duet/core.so
+	DUET_SANITIZER=valgrind LUA_CPATH="./build/vg/?.so;;" \
+	valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  --suppressions=$(CURDIR)/spec/valgrind.supp \
+	  $(call SPECS_BUSTED,vg) $(VALGRIND_SPECS)
+
+sanitize: asan tsan valgrind
 
 clean:
 	rm -f $(MODULE)

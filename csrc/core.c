@@ -11,6 +11,11 @@ static const duet_Opener openers[] = {
   duet_object_open,
   duet_transfer_open,
   duet_thread_open,
+  duet_lock_open,
+  duet_semaphore_open,
+  duet_condition_open,
+  duet_event_open,
+  duet_barrier_open,
   NULL
 };
 

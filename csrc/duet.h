@@ -54,21 +54,23 @@ void duet_release(duet_Object *o);
 void duet_push_object(lua_State *L, duet_Object *o);
 /* The live object at `arg` of type `t`, or a standard argument error. */
 duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t);
-/* Fast check of `self` (arg 1) for methods registered by duet_new_type,
-** which carry their metatable as upvalue 1. */
+/* Fast check of `self` (arg 1) for methods: a sealed proxy of type `t`. */
 duet_Object *duet_check_self(lua_State *L, const duet_Type *t);
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),
-** __index, __gc, __tostring, __name; plus extra metamethods if any. */
-void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
-                   const luaL_Reg *metamethods);
+** __index, __gc, __tostring, __name; plus extra metamethods if any. Returns
+** 0 when this state had it already (duet.core loaded a second time). */
+int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
+                  const luaL_Reg *metamethods);
 int duet_object_open(lua_State *L);
 
 /* The shared error values duet.cancelled, duet.timeout and
 ** duet.broken_barrier: static objects, so they compare equal in any state. */
 enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER };
 void duet_push_error(lua_State *L, int which);
+int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
+void duet_push_types(lua_State *L);       /* the set of type names, or nil */
 int duet_raise(lua_State *L, int which);  /* lua_error with that value */
 
 /* ------------------------------------------------------------- transfer.c */
@@ -124,7 +126,40 @@ void duet_wait_end(lua_State *L);
 int duet_wait_error(lua_State *L, int r);
 /* Raise duet.cancelled if the calling thread has been cancelled. */
 void duet_check_cancel(lua_State *L);
+/* The calling thread's ident (th.ident), unique in the process; the main
+** thread's is made on first use. */
+lua_Integer duet_self_ident(lua_State *L);
 int duet_thread_open(lua_State *L);
+
+/* ----------------------------------------------------------------- lock.c */
+
+/* How with() and guard() take and give back a lock-like object. acquire
+** returns 0 (taken), DUET_TIMEDOUT, or DUET_CANCELLED/DUET_INTERRUPTED
+** (for duet_wait_error); timeout as from duet_opt_timeout. release raises
+** when the caller may not release it. */
+typedef struct duet_LockOps {
+  const duet_Type *type;
+  int (*acquire)(lua_State *L, duet_Object *o, double timeout);
+  void (*release)(lua_State *L, duet_Object *o);
+} duet_LockOps;
+int duet_lock_with(lua_State *L, const duet_LockOps *ops);   /* x:with */
+int duet_lock_guard(lua_State *L, const duet_LockOps *ops);  /* x:guard */
+/* What Condition needs of its Lock or RLock. */
+duet_Object *duet_rlock_new(lua_State *L);  /* proxy left on the stack */
+duet_Object *duet_check_lock(lua_State *L, int arg);  /* Lock or RLock */
+const duet_LockOps *duet_lock_ops(duet_Object *lock);
+int duet_lock_locked(duet_Object *lock);               /* by anyone */
+int duet_lock_owned(lua_State *L, duet_Object *lock);  /* by the caller */
+long duet_lock_save(lua_State *L, duet_Object *lock);  /* release fully */
+/* Take it back as saved; not cancellable, and no Lua API call. */
+void duet_lock_restore(lua_State *L, duet_Object *lock, long saved);
+int duet_lock_open(lua_State *L);
+
+/* One opener per object family (semaphore.c, condition.c, ...). */
+int duet_semaphore_open(lua_State *L);
+int duet_condition_open(lua_State *L);
+int duet_event_open(lua_State *L);
+int duet_barrier_open(lua_State *L);
 
 #pragma GCC visibility pop
 

@@ -7,15 +7,22 @@
 */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "duet.h"
 
 typedef struct Proxy {
   duet_Object *o;                         /* NULL once collected */
+  uintptr_t seal;                         /* SEAL(proxy): see check_self */
 } Proxy;
 
 static const char proxies_key = 'p';      /* registry: object -> proxy */
+
+/* A word only duet's own proxies hold: their address mixed with one this
+** library's load address decides. */
+#define SEAL(p) ((uintptr_t)(p) ^ (uintptr_t)&proxies_key \
+                 ^ (uintptr_t)0x9e3779b97f4a7c15u)
 
 void duet_retain(duet_Object *o) {
   atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
@@ -49,6 +56,7 @@ void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
   Proxy *p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
   duet_Object *o;
   p->o = NULL;
+  p->seal = SEAL(p);
   luaL_setmetatable(L, t->name);
   o = (duet_Object *)calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
@@ -69,6 +77,7 @@ void duet_push_object(lua_State *L, duet_Object *o) {
   lua_pop(L, 2);
   p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
   p->o = NULL;
+  p->seal = SEAL(p);
   luaL_setmetatable(L, o->type->name);
   duet_retain(o);
   p->o = o;
@@ -81,13 +90,15 @@ duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
   return p->o;
 }
 
+/* Two API calls instead of getmetatable + rawequal + pop (which cost as
+** much as the rest of an uncontended lock:acquire()): a full userdata of
+** the proxy's size holding its own seal is a proxy (rawlen is 0 for light
+** userdata and keeps the read in bounds), and its object has a type. */
 duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
   Proxy *p = (Proxy *)lua_touserdata(L, 1);
-  if (p != NULL && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (same && p->o != NULL) return p->o;
-  }
+  if (p != NULL && lua_rawlen(L, 1) == sizeof(Proxy) && p->seal == SEAL(p)
+      && p->o != NULL && p->o->type == t)
+    return p->o;
   return duet_check_object(L, 1, t);      /* raises the standard message */
 }
 
@@ -133,12 +144,24 @@ static int object_tostring(lua_State *L) {
   return 1;
 }
 
-void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
-                   const luaL_Reg *metamethods) {
+static const char types_key = 't';       /* registry: type names, a set */
+
+int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
+                  const luaL_Reg *metamethods) {
   if (!luaL_newmetatable(L, t->name)) {   /* already made in this state */
     lua_pop(L, 1);
-    return;
+    return 0;
   }
+  /* listed so that transfer.c can move these methods by name */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &types_key);
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, t->name);
+  lua_pop(L, 1);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "__duet");
   lua_pushcfunction(L, object_gc);
@@ -149,6 +172,8 @@ void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
     lua_newtable(L);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, methods, 1);         /* upvalue: the metatable */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__methods");
     lua_setfield(L, -2, "__index");
   }
   if (metamethods != NULL) {
@@ -156,6 +181,11 @@ void duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
     luaL_setfuncs(L, metamethods, 1);
   }
   lua_pop(L, 1);
+  return 1;
+}
+
+void duet_push_types(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key);
 }
 
 /* ---------------------------------------------------------- error values */
@@ -174,6 +204,13 @@ static ErrorValue errors[] = {
   {{1, &error_type}, "duet.timeout"},
   {{1, &error_type}, "duet.broken_barrier"},
 };
+
+int duet_error_index(const duet_Object *o) {
+  int i;
+  for (i = 0; i < (int)(sizeof errors / sizeof errors[0]); i++)
+    if (o == &errors[i].base) return i;
+  return -1;
+}
 
 void duet_push_error(lua_State *L, int which) {
   duet_push_object(L, &errors[which].base);
@@ -199,12 +236,15 @@ int duet_object_open(lua_State *L) {
   static const char *const names[] = {"cancelled", "timeout",
                                       "broken_barrier"};
   size_t i;
-  lua_newtable(L);                        /* the proxy cache, weak values */
-  lua_newtable(L);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
+    lua_newtable(L);                      /* the proxy cache, weak values */
+    lua_newtable(L);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  }
+  lua_pop(L, 1);
   duet_new_type(L, &error_type, NULL, error_meta);
   for (i = 0; i < sizeof errors / sizeof errors[0]; i++) {
     duet_push_error(L, (int)i);

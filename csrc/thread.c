@@ -64,6 +64,7 @@ static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
 static duet_Message *excepthook;
 
 static size_t stack_size = 1u << 20;      /* default; see stack_size() */
+#define MIN_STACK (256 * 1024)
 
 static char *dup_string(const char *s) {
   size_t n = strlen(s) + 1;
@@ -126,6 +127,10 @@ static Thread *self_thread(lua_State *L) {
   return current;
 }
 
+lua_Integer duet_self_ident(lua_State *L) {
+  return self_thread(L)->ident;
+}
+
 /* ------------------------------------------------------ cancellable waits */
 
 void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
@@ -179,9 +184,16 @@ int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
   return 0;
 }
 
+static void cancel_hook(lua_State *L, lua_Debug *ar);
+
 int duet_wait_error(lua_State *L, int r) {
+  Thread *th = current;
   if (r == DUET_INTERRUPTED) return luaL_error(L, "interrupted!");
-  atomic_store(&current->cancelled, 0);   /* delivered once */
+  atomic_store(&th->cancelled, 0);        /* delivered once */
+  /* the cancel signal may have set the busy-loop hook too: drop it (the
+  ** flag is clear first, so no new signal can set it again) */
+  if (th->L && lua_gethook(th->L) == cancel_hook)
+    lua_sethook(th->L, NULL, 0, 0);
   return duet_raise(L, DUET_ERR_CANCELLED);
 }
 
@@ -257,6 +269,13 @@ static int thread_msgh(lua_State *L) {
 static int call_excepthook(lua_State *L) {
   Thread *th = (Thread *)lua_touserdata(L, 1);
   duet_Message *hook = NULL;
+  duet_Object *o;
+  lua_settop(L, 1);
+  if (th->result) duet_decode(L, th->result);   /* 2: the error value */
+  else lua_pushnil(L);
+  o = duet_to_object(L, 2);
+  if (o && duet_error_index(o) == DUET_ERR_CANCELLED)
+    return 0;                             /* ended as asked: no report */
   pthread_mutex_lock(&hook_mu);
   if (excepthook) hook = duet_message_copy(excepthook);
   pthread_mutex_unlock(&hook_mu);
@@ -274,11 +293,10 @@ static int call_excepthook(lua_State *L) {
   return 0;
 }
 
-static void report(lua_State *L, Thread *th, int err) {
+static void report(lua_State *L, Thread *th) {
   lua_pushcfunction(L, call_excepthook);
   lua_pushlightuserdata(L, th);
-  lua_pushvalue(L, err);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     fprintf(stderr, "Exception in excepthook of thread %s:\n%s\n", th->name,
             luaL_tolstring(L, -1, NULL));
     fflush(stderr);
@@ -301,17 +319,19 @@ static int thread_body(lua_State *L) {
   base = lua_gettop(L);
   duet_decode(L, th->target);
   n = duet_decode(L, th->args);
+  duet_check_cancel(L);                   /* cancelled before it ran */
   if (lua_pcall(L, n, LUA_MULTRET, 1) == LUA_OK) {
     th->result = duet_encode(L, base + 1, lua_gettop(L) - base, "results",
                              DUET_LIST);
     th->ok = 1;
   }
   else {
+    int err = lua_gettop(L);
     lua_pushcfunction(L, encode_error);
-    lua_insert(L, -2);
+    lua_pushvalue(L, err);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* an unmovable error: its text */
       lua_pushcfunction(L, encode_error);
-      luaL_tolstring(L, -2, NULL);
+      luaL_tolstring(L, err, NULL);
       lua_call(L, 1, 1);
     }
     th->result = (duet_Message *)lua_touserdata(L, -1);
@@ -332,18 +352,21 @@ static void run_thread(lua_State *L, Thread *th) {
   pthread_mutex_lock(&th->wait_lock);
   th->L = L;
   th->tid = pthread_self();
-  if (atomic_load(&th->cancelled))        /* cancelled before it ran */
-    lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 1);
   pthread_mutex_unlock(&th->wait_lock);
   lua_pushcfunction(L, thread_body);
   lua_pushlightuserdata(L, th);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* a failure around the target */
+    int err = lua_gettop(L);
     if (th->traceback == NULL)
-      th->traceback = dup_string(luaL_tolstring(L, -1, NULL));
+      th->traceback = dup_string(luaL_tolstring(L, err, NULL));
     lua_pushcfunction(L, encode_error);
-    lua_pushstring(L, th->traceback ? th->traceback : "error in thread");
-    th->result = lua_pcall(L, 1, 1, 0) == LUA_OK
-                 ? (duet_Message *)lua_touserdata(L, -1) : NULL;
+    lua_pushvalue(L, err);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* unmovable: send its text */
+      lua_pushcfunction(L, encode_error);
+      lua_pushstring(L, th->traceback ? th->traceback : "error in thread");
+      if (lua_pcall(L, 1, 1, 0) != LUA_OK) lua_pushnil(L);
+    }
+    th->result = (duet_Message *)lua_touserdata(L, -1);
     th->ok = 0;
   }
   pthread_mutex_lock(&th->mu);
@@ -351,9 +374,7 @@ static void run_thread(lua_State *L, Thread *th) {
   pthread_mutex_unlock(&th->mu);
   if (need_hook) {
     lua_settop(L, 0);
-    if (th->result) duet_decode(L, th->result);
-    else lua_pushnil(L);
-    report(L, th, 1);
+    report(L, th);
   }
   pthread_mutex_lock(&th->wait_lock);     /* no more cancel hooks on L */
   th->L = NULL;
@@ -539,8 +560,9 @@ static int thread_new(lua_State *L) {
                                         "expected, got %s",
                                         luaL_typename(L, 2)));
   name = opt_field_string(L, "name");                     /* 3 */
-  lua_getfield(L, 1, "daemon");                           /* 4 */
-  daemon = lua_toboolean(L, 4);
+  if (lua_getfield(L, 1, "daemon") == LUA_TNIL)           /* 4 */
+    daemon = self_thread(L)->daemon;      /* inherited, as in Python */
+  else daemon = lua_toboolean(L, 4);
   base = lua_gettop(L);
   switch (lua_getfield(L, 1, "args")) {
     case LUA_TNIL: lua_pop(L, 1); break;
@@ -566,7 +588,7 @@ static int thread_spawn(lua_State *L) {
   int n = lua_gettop(L) - 1;
   Thread *th;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  th = make_thread(L, 1, 2, n, NULL, 0);
+  th = make_thread(L, 1, 2, n, NULL, self_thread(L)->daemon);
   start_thread(L, th);
   return 1;
 }
@@ -716,8 +738,9 @@ static int thread_stack_size(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)old);
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n == 0 || n >= 65536, 1,
-                  "size must be 0 or at least 65536");
+    /* Lua allows 200 nested C calls; below this they may overflow */
+    luaL_argcheck(L, n == 0 || n >= MIN_STACK, 1,
+                  "size must be 0 or at least 262144");
     pthread_mutex_lock(&pool_mu);
     stack_size = n == 0 ? (1u << 20) : (size_t)n;
     pthread_mutex_unlock(&pool_mu);
@@ -804,17 +827,18 @@ static void process_init(void) {
 int duet_thread_open(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, process_init);
-  duet_new_type(L, &thread_type, thread_methods, NULL);
-  luaL_getmetatable(L, thread_type.name);
-  lua_getfield(L, -1, "__index");         /* the methods table */
-  lua_pushvalue(L, -2);
-  lua_insert(L, -2);
-  lua_pushcclosure(L, thread_index, 2);   /* upvalues: metatable, methods */
-  lua_setfield(L, -2, "__index");
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, thread_newindex, 1);
-  lua_setfield(L, -2, "__newindex");
-  lua_pop(L, 1);
+  if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
+    /* fields (name, ident, ...) before methods */
+    luaL_getmetatable(L, thread_type.name);
+    lua_pushvalue(L, -1);
+    lua_getfield(L, -2, "__methods");
+    lua_pushcclosure(L, thread_index, 2); /* upvalues: metatable, methods */
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, thread_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pop(L, 1);
+  }
   luaL_setfuncs(L, thread_funcs, 0);
   if (!in_worker) {                       /* a main state: join at close */
     lua_newuserdatauv(L, 0, 0);

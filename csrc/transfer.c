@@ -8,6 +8,7 @@
 ** truncated message raises an error, never a crash.
 */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@
 
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_FLOAT, T_STR, T_TABLE, T_END, T_REF,
-  T_FUNC, T_CFUNC, T_MODULE, T_OBJECT, T_UPJOIN
+  T_FUNC, T_CFUNC, T_MODULE, T_OBJECT, T_UPJOIN, T_GLOBALS, T_ERROR
 };
 
 #define MAX_DEPTH 200
@@ -71,7 +72,7 @@ static int loaded_newindex(lua_State *L) {
 static void map_module(lua_State *L, int modules, int cfuncs, int name,
                        int mod) {
   lua_pushvalue(L, mod);
-  if (lua_rawget(L, modules) == LUA_TNIL) {
+  if (modules && lua_rawget(L, modules) == LUA_TNIL) {
     lua_pushvalue(L, mod);
     lua_pushvalue(L, name);
     lua_rawset(L, modules);
@@ -97,27 +98,49 @@ static void map_module(lua_State *L, int modules, int cfuncs, int name,
 }
 
 /* Rebuild the table->module-name and C-function->name maps from
-** package.loaded, _G first so base functions travel by their global names. */
+** package.loaded. */
 static void build_maps(lua_State *L, StateInfo *si) {
+  /* Lua's own names first: other modules often re-export its functions */
+  static const char *const std_modules[] = {
+    "_G", "string", "table", "math", "io", "os", "coroutine", "utf8",
+    "debug", "package", NULL
+  };
+  const char *const *std;
   int top = lua_gettop(L);
   int modules = top + 1, cfuncs = top + 2, loaded = top + 3;
   luaL_checkstack(L, 12, NULL);
   lua_newtable(L);
   lua_newtable(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushliteral(L, "_G");
-  if (lua_rawget(L, loaded) == LUA_TTABLE) {
-    lua_pushliteral(L, "_G");
-    map_module(L, modules, cfuncs, lua_gettop(L), lua_gettop(L) - 1);
+  for (std = std_modules; *std; std++) {
+    lua_pushstring(L, *std);
+    if (lua_rawget(L, loaded) == LUA_TTABLE) {
+      lua_pushstring(L, *std);
+      map_module(L, modules, cfuncs, lua_gettop(L), lua_gettop(L) - 1);
+      lua_pop(L, 1);
+    }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   lua_pushnil(L);
   while (lua_next(L, loaded)) {
     if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1))
       map_module(L, modules, cfuncs, lua_gettop(L) - 1, lua_gettop(L));
     lua_pop(L, 1);
   }
+  /* duet's methods, named "@duet.Type" */
+  duet_push_types(L);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "@%s", lua_tostring(L, -1));
+      if (luaL_getmetatable(L, lua_tostring(L, -2)) == LUA_TTABLE
+          && lua_getfield(L, -1, "__methods") == LUA_TTABLE)
+        map_module(L, 0, cfuncs, lua_gettop(L) - 2, lua_gettop(L));
+      lua_settop(L, loaded + 2);          /* types, key */
+    }
+  }
+  lua_pop(L, 1);
   lua_pushvalue(L, cfuncs);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &cfuncs_key);
   lua_pushvalue(L, modules);
@@ -207,6 +230,29 @@ static void put_string(Enc *e, const char *str, size_t n) {
   put_bytes(e, str, n);
 }
 
+/* Push ["k"] with k escaped the way %q would. */
+static void push_quoted(lua_State *L, const char *k, size_t n) {
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "[\"");
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)k[i];
+    if (c == '"' || c == '\\') {
+      luaL_addchar(&b, '\\');
+      luaL_addchar(&b, (char)c);
+    }
+    else if (c < 32 || c == 127) {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\%d", c);
+      luaL_addstring(&b, esc);
+    }
+    else luaL_addchar(&b, (char)c);
+  }
+  luaL_addstring(&b, "\"]");
+  luaL_pushresult(&b);
+}
+
 /* Format `p` onto the stack: "args[2].log". */
 static void push_path(lua_State *L, const Path *p) {
   luaL_Buffer b;
@@ -236,7 +282,7 @@ static void push_path(lua_State *L, const Path *p) {
             ident = (*c == '_' || (*c >= 'a' && *c <= 'z')
                      || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'));
           if (ident) lua_pushfstring(L, ".%s", k);
-          else lua_pushfstring(L, "[\"%s\"]", k);
+          else push_quoted(L, k, lua_rawlen(L, p->idx));
         }
         else if (t == LUA_TNUMBER || t == LUA_TBOOLEAN)
           lua_pushfstring(L, "[%s]", luaL_tolstring(L, p->idx, NULL)),
@@ -397,7 +443,10 @@ static void encode_function(Enc *e, int idx, int self, const Path *p,
     lua_pushinteger(L, ((lua_Integer)self << 8) | i);
     lua_rawsetp(L, e->upvals, id);
     up.name = lua_getupvalue(L, idx, i);
-    encode_value(e, lua_gettop(L), &up, depth + 1);
+    /* _ENV is rebound to the receiver's globals, whatever it was here
+    ** (a sandbox must be passed as a value instead) */
+    if (strcmp(up.name, "_ENV") == 0) put_byte(e, T_GLOBALS);
+    else encode_value(e, lua_gettop(L), &up, depth + 1);
     lua_pop(L, 1);
   }
 }
@@ -450,6 +499,11 @@ static void encode_value(Enc *e, int idx, const Path *p, int depth) {
         if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
           name = lua_pushfstring(L, "userdata (%s)", lua_tostring(L, -1));
         refuse(e, p, name);
+      }
+      if (duet_error_index(o) >= 0) {     /* by name: fine anywhere */
+        put_byte(e, T_ERROR);
+        put_byte(e, duet_error_index(o));
+        break;
       }
       if (e->flags & DUET_PORTABLE) {
         const char *what = lua_pushfstring(L, "%s out of the process",
@@ -766,7 +820,15 @@ static void decode_value(Dec *d, int depth) {
       n = get_size(d);
       s = get_bytes(d, n);
       lua_pushlstring(L, s, n);
-      push_module(d, lua_tostring(L, -1));
+      if (s[0] == '@') {                  /* a duet method: "@duet.Type" */
+        push_module(d, "duet.core");      /* makes the types in this state */
+        lua_pop(L, 1);
+        if (luaL_getmetatable(L, lua_tostring(L, -1) + 1) == LUA_TTABLE)
+          lua_getfield(L, -1, "__methods");
+        else lua_pushnil(L);
+        lua_remove(L, -2);
+      }
+      else push_module(d, lua_tostring(L, -1));
       n = get_size(d);
       s = get_bytes(d, n);
       lua_pushlstring(L, s, n);
@@ -775,6 +837,7 @@ static void decode_value(Dec *d, int depth) {
         dec_fail(d, "unknown C function");
       lua_replace(L, -3);
       lua_pop(L, 1);
+      remember(d, lua_gettop(L));         /* numbered like any function */
       break;
     }
     case T_MODULE: {
@@ -786,6 +849,17 @@ static void decode_value(Dec *d, int depth) {
       lua_pushlstring(L, s, n);
       push_module(d, lua_tostring(L, -1));
       lua_remove(L, -2);
+      remember(d, lua_gettop(L));         /* numbered like any table */
+      break;
+    }
+    case T_GLOBALS:
+      need_code(d);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+      break;
+    case T_ERROR: {
+      int which = get_byte(d);
+      if (which > DUET_ERR_BROKEN_BARRIER) dec_fail(d, "bad error value");
+      duet_push_error(L, which);
       break;
     }
     case T_OBJECT: {

@@ -523,7 +523,7 @@ for i = 1, 10 do rt.spawn(function() return i end) end
     it("returns the current size, and the size before when setting one", function()
       local cur = rt.stack_size()
       assert.are.equal("integer", math.type(cur))
-      assert.is_true(cur >= 65536)
+      assert.is_true(cur >= 262144)
       local before = rt.stack_size(262144)
       local now = rt.stack_size()
       rt.stack_size(cur)
@@ -534,14 +534,14 @@ for i = 1, 10 do rt.spawn(function() return i end) end
 
     it("0 restores the default", function()
       local default = with_stack(0, rt.stack_size)
-      with_stack(131072, function()
+      with_stack(524288, function()
         rt.stack_size(0)
         assert.are.equal(default, rt.stack_size())
       end)
     end)
 
     it("applies to threads started after it: one with the smallest stack still runs", function()
-      local r = {with_stack(65536, function()
+      local r = {with_stack(262144, function()
         return rt.spawn(function()
           local function depth(n) if n == 0 then return 0 end return 1 + depth(n - 1) end
           local t = {}
@@ -556,9 +556,9 @@ for i = 1, 10 do rt.spawn(function() return i end) end
     it("raises bad-argument errors for bad sizes", function()
       local cur = rt.stack_size()
       assert.has_error(function() rt.stack_size(100) end,
-        "bad argument #1 to 'stack_size' (size must be 0 or at least 65536)")
+        "bad argument #1 to 'stack_size' (size must be 0 or at least 262144)")
       assert.has_error(function() rt.stack_size(-1) end,
-        "bad argument #1 to 'stack_size' (size must be 0 or at least 65536)")
+        "bad argument #1 to 'stack_size' (size must be 0 or at least 262144)")
       assert.has_error(function() rt.stack_size(1.5) end,
         "bad argument #1 to 'stack_size' (number has no integer representation)")
       assert.has_error(function() rt.stack_size("big") end,
@@ -568,7 +568,7 @@ for i = 1, 10 do rt.spawn(function() return i end) end
 
     it("never lets Lua code crash a thread: C calls nest up to Lua's own limit on the smallest stack", function()
       local out, err, status = child(PRELUDE .. [[
-rt.stack_size(65536)
+rt.stack_size(262144)
 local th = rt.spawn(function()
   local function nest(n)
     if n == 0 then return "bottom" end

@@ -6,6 +6,8 @@ local duet = {
   timeout = core.timeout,
   broken_barrier = core.broken_barrier,
   now = core.now,
+  encode = core.encode,
+  decode = core.decode,
 }
 
 local runtimes = { threads = "duet.threads", coroutines = "duet.coroutines" }
@@ -24,17 +26,33 @@ function duet.runtime(name)
   return require(mod)
 end
 
---- Called for an error that ends a thread (task) nobody is joining.
---- Replaceable: assign duet.excepthook = function(thread, err, traceback).
-function duet.excepthook(thread, err, traceback)
+--- The default excepthook: called for an error that ends a thread (task)
+--- nobody is joining.
+local function default_excepthook(thread, err, traceback)
   io.stderr:write(("Exception in thread %s:\n%s\n")
     :format(thread and thread.name or "?", traceback or tostring(err)))
 end
 
+local excepthook = default_excepthook
+
+-- duet.excepthook is replaceable from any state. Threads report in their
+-- own Lua state, so a replacement is also handed to the C core, which moves
+-- it into each thread that needs it (it must therefore be movable).
 -- duet.threads and duet.coroutines load on first use.
 return setmetatable(duet, {
   __index = function(_, k)
+    if k == "excepthook" then return excepthook end
     local mod = runtimes[k]
     if mod then return require(mod) end
+  end,
+  __newindex = function(t, k, v)
+    if k ~= "excepthook" then rawset(t, k, v) return end
+    if v ~= nil and type(v) ~= "function" then
+      error(("bad argument #3 to '__newindex' (function expected, got %s)")
+        :format(type(v)), 2)
+    end
+    v = v or default_excepthook
+    core.set_excepthook(v ~= default_excepthook and v or nil)
+    excepthook = v
   end,
 })
