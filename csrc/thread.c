@@ -242,14 +242,55 @@ static int nidle;
 #define MAX_IDLE 64
 #define IDLE_SECONDS 10.0
 
+/* Libraries a new state opens on first use: opening all of them would
+** double the cost and the memory of a thread that needs few. */
+static const luaL_Reg lazy_libs[] = {
+  {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+  {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
+  {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
+  {LUA_DBLIBNAME, luaopen_debug}, {"duet.core", luaopen_duet_core},
+  {NULL, NULL}
+};
+
+/* __index of _G: the first use of `math` (say) opens it. */
+static int lazy_global(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  const luaL_Reg *lib;
+  if (k == NULL) return 0;
+  for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++)
+    if (strcmp(k, lib->name) == 0) {
+      luaL_requiref(L, lib->name, lib->func, 1);
+      return 1;
+    }
+  return 0;
+}
+
+static int open_state(lua_State *L) {
+  const luaL_Reg *lib;
+  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (lib = lazy_libs; lib->name; lib++) {
+    lua_pushcfunction(L, lib->func);
+    lua_setfield(L, -2, lib->name);
+  }
+  lua_pushglobaltable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lazy_global);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  return 0;
+}
+
 static lua_State *new_state(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_duet_core);
-  lua_setfield(L, -2, "duet.core");
-  lua_pop(L, 1);
+  lua_pushcfunction(L, open_state);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {  /* out of memory */
+    lua_close(L);
+    return NULL;
+  }
   return L;
 }
 
@@ -384,8 +425,12 @@ static void run_thread(lua_State *L, Thread *th) {
   th->state = DONE;
   pthread_cond_broadcast(&th->done_cv);
   pthread_mutex_unlock(&th->mu);
-  lua_close(L);
   current = NULL;
+}
+
+/* The thread's OS-level work is over (its state closed): let the process
+** exit if it was the last non-daemon one. */
+static void retire(Thread *th) {
   if (!th->daemon) {
     pthread_mutex_lock(&live_mu);
     if (--live_count == 0) pthread_cond_broadcast(&live_cv);
@@ -394,12 +439,31 @@ static void run_thread(lua_State *L, Thread *th) {
   duet_release(&th->base);                /* the reference start() took */
 }
 
+/* Park `w` until a job comes; 0 when it should exit instead. Called and
+** returns with pool_mu held. */
+static int park(Worker *w) {
+  while (w->job == NULL) {
+    struct timespec ts;
+    duet_timespec(duet_now() + IDLE_SECONDS, &ts);
+    if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
+        && w->job == NULL) {
+      Worker **p = &idle;                 /* leave the idle list */
+      while (*p != w) p = &(*p)->next;
+      *p = w->next;
+      nidle--;
+      return 0;
+    }
+  }
+  return 1;
+}
+
 static void *worker_main(void *arg) {
   Worker *w = (Worker *)arg;
   in_worker = 1;
   for (;;) {
     Thread *th = w->job;
     lua_State *L = w->fresh ? w->fresh : new_state();
+    int more;
     w->fresh = NULL;
     if (L == NULL) {                      /* out of memory: fail the thread */
       pthread_mutex_lock(&th->mu);
@@ -408,32 +472,29 @@ static void *worker_main(void *arg) {
       th->traceback = dup_string("not enough memory for a new Lua state");
       pthread_cond_broadcast(&th->done_cv);
       pthread_mutex_unlock(&th->mu);
-      duet_release(&th->base);
     }
     else run_thread(L, th);
-    w->fresh = new_state();               /* ready for the next spawn */
+    /* Available again at once: closing the used state and preparing the
+    ** next happen while parked, off the next spawn's path. */
     pthread_mutex_lock(&pool_mu);
     w->job = NULL;
-    if (nidle >= MAX_IDLE || w->stack != stack_size) break;
-    w->next = idle;
-    idle = w;
-    nidle++;
-    while (w->job == NULL) {
-      struct timespec ts;
-      duet_timespec(duet_now() + IDLE_SECONDS, &ts);
-      if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
-          && w->job == NULL) {
-        Worker **p = &idle;               /* leave the idle list */
-        while (*p != w) p = &(*p)->next;
-        *p = w->next;
-        nidle--;
-        break;
-      }
+    more = nidle < MAX_IDLE && w->stack == stack_size;
+    if (more) {
+      w->next = idle;
+      idle = w;
+      nidle++;
     }
-    if (w->job == NULL) break;
     pthread_mutex_unlock(&pool_mu);
+    if (L) lua_close(L);
+    retire(th);
+    if (!more) break;
+    L = new_state();
+    pthread_mutex_lock(&pool_mu);
+    w->fresh = L;                         /* a job may have come meanwhile */
+    more = park(w);
+    pthread_mutex_unlock(&pool_mu);
+    if (!more) break;
   }
-  pthread_mutex_unlock(&pool_mu);
   if (w->fresh) lua_close(w->fresh);
   pthread_cond_destroy(&w->cv);
   free(w);

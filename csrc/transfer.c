@@ -329,6 +329,7 @@ static int seen_index(Enc *e, int idx) {
 /* The name by which a loaded-module table or known C function travels. */
 static int lookup_map(Enc *e, int idx, const void *key) {
   lua_State *L = e->L;
+  if (e->si == NULL) e->si = state_info(L);
   /* without our hook on package.loaded, rebuild once per encode */
   if (!e->maps_ready && (!e->si->hooked
                          || e->si->maps_version != e->si->loaded_version))
@@ -540,7 +541,7 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   memset(&e, 0, sizeof e);
   e.L = L;
   e.flags = flags;
-  e.si = state_info(L);
+  e.si = NULL;                            /* needed only for the maps */
   e.s = (Scratch *)pthread_getspecific(scratch_key);
   if (e.s == NULL) {
     e.s = (Scratch *)calloc(1, sizeof(Scratch));
