@@ -15,13 +15,7 @@ function rt.run(main, ...)
   return S.run(main, ...)
 end
 
-function rt.sleep(seconds)
-  local s = check.number("sleep", 1, seconds)
-  if not (s >= 0) then
-    check.argerror("sleep", 1, "duration must be a non-negative number")
-  end
-  return S.sleep(s)
-end
+rt.sleep = S.sleep
 
 rt.now = core.now
 rt.current = S.current

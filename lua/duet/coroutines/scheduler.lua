@@ -5,9 +5,10 @@
 -- itself, so a producer can fill a queue for many items per switch.
 --
 --   ready queue  two arrays swapped once per pass: appends go to one while
---                the other is being run
---   timers       a binary heap of the suspended tasks, keyed on deadline;
---                every due timer fires in the same pass
+--                the other is being run; beside each task, why it was woken,
+--                which its suspend() gets back from yield
+--   timers       a binary heap of the suspended tasks, deadlines in a
+--                parallel array; every due timer fires in the same pass
 --   wait lists   each object keeps its waiters in an intrusive FIFO list;
 --                a task waits on at most one list at a time, so the links
 --                live in the task itself and removal is O(1)
@@ -17,17 +18,17 @@
 -- a spawn does not create one, and tasks waiting for their first turn hold
 -- none.
 --
--- Fields the scheduler keeps on a task (see thread.lua for the public ones):
+-- Fields the scheduler keeps on a task (see thread.lua for the public ones).
+-- A new task holds the first seven; a task that only sleeps adds _sus and
+-- still fits the table's first size, so it never grows.
 --   _co, _state, _target              the coroutine and what it runs
 --   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
---   _wake     false when not suspended; WAITING while suspended; then why
---             it was woken (WOKEN, TIMEDOUT, CANCELLED)
---   _wl, _prev, _next                 wait-list links
---   _hi, _dl                          heap index (false: no timer), deadline
+--   _wl, _prev, _next                 wait-list links (_wl false: none)
+--   _sus      while suspended: its heap index, or true when it has no
+--             timer; false otherwise
 --   _val      a value handed over by whoever woke it (queue item, ...)
 --   _err, traceback                   the error that ended it
---   _joiners  wait list of the tasks joining it
 local core = require "duet.core"
 local check = require "duet.check"
 
@@ -47,7 +48,7 @@ local NEW, ALIVE, DAEMON, DONE, FAILED = 0, 1, 2, 3, 4
 S.NEW, S.ALIVE, S.DAEMON, S.DONE, S.FAILED = NEW, ALIVE, DAEMON, DONE, FAILED
 
 -- Why a suspended task resumed.
-local WAITING, WOKEN, TIMEDOUT, CANCELLED = 0, 1, 2, 3
+local WOKEN, TIMEDOUT, CANCELLED = 1, 2, 3
 S.WOKEN, S.TIMEDOUT, S.CANCELLED = WOKEN, TIMEDOUT, CANCELLED
 
 local mainthread       -- runs rt.run's main; stands for the caller outside run
@@ -55,11 +56,13 @@ local current          -- the running task (mainthread outside rt.run)
 local active = false   -- inside rt.run
 local shutting = false -- non-daemon work is over: every blocking call cancels
 local atomic = 0       -- > 0 inside SharedTable:update, where blocking is banned
-local ready, nready, spare = {}, 0, {}
-local heap, nheap = {}, 0
+local ready, whys, nready = {}, {}, 0
+local spare, sparewhys = {}, {}
+local heap, hdl, nheap = {}, {}, 0     -- tasks, their deadlines
 local alive, nalive = {}, 0   -- every started, unfinished task (th._ai)
 local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
+local joiners = {}     -- joiners[th]: wait list of the tasks joining it
 local pool, npool = {}, 0     -- parked coroutines, ready for another task
 local POOL_MAX = 256
 local PARKED = {}      -- what a coroutine yields when its task is over
@@ -103,14 +106,15 @@ end
 local function heap_up(th, i, dl)
   while i > 1 do
     local p = i // 2
+    local pdl = hdl[p]
+    if pdl <= dl then break end
     local pt = heap[p]
-    if pt._dl <= dl then break end
-    heap[i] = pt
-    pt._hi = i
+    heap[i], hdl[i] = pt, pdl
+    pt._sus = i
     i = p
   end
-  heap[i] = th
-  th._hi = i
+  heap[i], hdl[i] = th, dl
+  th._sus = i
 end
 
 local function heap_down(th, i, dl)
@@ -118,62 +122,66 @@ local function heap_down(th, i, dl)
   while true do
     local c = i * 2
     if c > n then break end
-    local ct = heap[c]
+    local cdl = hdl[c]
     if c < n then
-      local rt = heap[c + 1]
-      if rt._dl < ct._dl then c = c + 1; ct = rt end
+      local rdl = hdl[c + 1]
+      if rdl < cdl then c = c + 1; cdl = rdl end
     end
-    if ct._dl >= dl then break end
-    heap[i] = ct
-    ct._hi = i
+    if cdl >= dl then break end
+    local ct = heap[c]
+    heap[i], hdl[i] = ct, cdl
+    ct._sus = i
     i = c
   end
-  heap[i] = th
-  th._hi = i
+  heap[i], hdl[i] = th, dl
+  th._sus = i
 end
 
 local function heap_push(th, dl)
-  th._dl = dl
   nheap = nheap + 1
   heap_up(th, nheap, dl)
 end
 
-local function heap_remove(th)
-  local i = th._hi
-  local last = heap[nheap]
-  th._hi = false
-  heap[nheap] = nil
-  nheap = nheap - 1
-  if last ~= th then
-    local dl = last._dl
-    if i > 1 and heap[i // 2]._dl > dl then heap_up(last, i, dl)
+-- Take the task at index i out of the heap.
+local function heap_remove(i)
+  local n = nheap
+  local last, dl = heap[n], hdl[n]
+  heap[n], hdl[n] = nil, nil
+  nheap = n - 1
+  if i < n then
+    if i > 1 and hdl[i // 2] > dl then heap_up(last, i, dl)
     else heap_down(last, i, dl) end
   end
+end
+
+--------------------------------------------------------------------- waking
+
+local function schedule(th, why)
+  local n = nready + 1
+  nready = n
+  ready[n], whys[n] = th, why
 end
 
 -- Wake every task whose deadline is at or before t, earliest first.
 local function fire(t)
   repeat
+    if hdl[1] > t then return end
     local th = heap[1]
-    if th._dl > t then return end
-    heap_remove(th)
+    heap_remove(1)
     local wl = th._wl
     if wl then unlink(wl, th) end
-    th._wake = TIMEDOUT
-    nready = nready + 1
-    ready[nready] = th
+    th._sus = false
+    schedule(th, TIMEDOUT)
   until nheap == 0
 end
 
---------------------------------------------------------------------- waking
-
 local function wake(th, why)
+  local i = th._sus
+  if i ~= true then heap_remove(i) end
   local wl = th._wl
   if wl then unlink(wl, th) end
-  if th._hi then heap_remove(th) end
-  th._wake = why
-  nready = nready + 1
-  ready[nready] = th
+  th._sus = false
+  schedule(th, why)
 end
 
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
@@ -239,12 +247,9 @@ local function suspend(wl, deadline, front)
     return CANCELLED
   end
   if wl then link(wl, th, front) end
-  if deadline and deadline < huge then heap_push(th, deadline) end
-  th._wake = WAITING
-  yield()
-  local why = th._wake
-  th._wake = false
-  return why
+  if deadline and deadline < huge then heap_push(th, deadline)
+  else th._sus = true end
+  return (yield())
 end
 S.suspend = suspend
 
@@ -254,11 +259,10 @@ function S.suspend_nocancel(wl)
   local th = current
   if th._co ~= running() or atomic > 0 then misuse() end
   link(wl, th)
+  th._sus = true
   th._nocancel = true
-  th._wake = WAITING
   yield()
   th._nocancel = false
-  th._wake = false
 end
 
 -- suspend(), as the answer most calls want: true when woken, false on
@@ -276,17 +280,23 @@ function S.deadline(timeout)
   return nil
 end
 
+-- rt.sleep itself: sleep(0) goes to the back of the ready queue.
 function S.sleep(seconds)
-  local th = current
-  if seconds > 0 then
-    if suspend(nil, now() + seconds) == CANCELLED then error(cancelled) end
-    return
+  local s = seconds
+  if type(s) ~= "number" then s = check.number("sleep", 1, seconds) end
+  if not (s >= 0) then
+    check.argerror("sleep", 1, "duration must be a non-negative number")
   end
-  -- sleep(0): go to the back of the ready queue
+  local th = current
   if th._co ~= running() or atomic > 0 then misuse() end
   if not (shutting or pending[th]) then
-    nready = nready + 1
-    ready[nready] = th
+    if s > 0 then
+      local deadline = now() + s
+      if deadline < huge then heap_push(th, deadline) else th._sus = true end
+      if yield() ~= CANCELLED then return end
+      error(cancelled)
+    end
+    schedule(th, WOKEN)
     yield()
     if not pending[th] then return end
   end
@@ -321,11 +331,14 @@ local function retire(th)
   last._ai = i
   alive[nalive] = nil
   nalive = nalive - 1
-  pending[th] = nil
+  if pending[th] then pending[th] = nil end
   th._co = false
   th._target = false
-  local j = th._joiners
-  if j then wake_all(j) end
+  local j = joiners[th]
+  if j then
+    joiners[th] = nil
+    wake_all(j)
+  end
 end
 
 local function finish(th, ...)
@@ -339,7 +352,7 @@ local function body(th)
   while true do
     if pending[th] then
       pending[th] = nil
-      error(cancelled)     -- cancelled before it ever ran
+      error(cancelled)   -- cancelled before it ever ran
     end
     local args = th._vals
     if args then finish(th, th._target(unpack(args, 1, args.n)))
@@ -357,7 +370,7 @@ local function fail(th, co, err)
     msg = ok and s or "(error object is not a string)"
   end
   local tb = traceback(co, msg)
-  local j = th._joiners
+  local j = joiners[th]
   local watched = j and j.head
   th._err = err
   th.traceback = tb
@@ -377,7 +390,7 @@ local idents = 0
 function S.new(target, vals)
   idents = idents + 1
   return setmetatable({ ident = idents, _target = target, _vals = vals,
-    _state = NEW, _co = false, _joiners = false, _ai = false }, Thread)
+    _state = NEW, _co = false, _ai = false, _wl = false }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -394,8 +407,7 @@ local function start(th, daemon)
   nalive = nalive + 1
   alive[nalive] = th
   th._ai = nalive
-  nready = nready + 1
-  ready[nready] = th
+  schedule(th, WOKEN)
 end
 S.start = start
 
@@ -410,7 +422,7 @@ function S.spawn(fn, ...)
   local n = nalive + 1
   local th = setmetatable({ ident = idents, _target = fn,
     _vals = select("#", ...) > 0 and pack(...) or false,
-    _state = ALIVE, _co = false, _joiners = false, _ai = n }, Thread)
+    _state = ALIVE, _co = false, _ai = n, _wl = false }, Thread)
   if current._state == DAEMON then
     th._state = DAEMON
     th.daemon = true
@@ -419,18 +431,29 @@ function S.spawn(fn, ...)
   end
   nalive = n
   alive[n] = th
-  nready = nready + 1
-  ready[nready] = th
+  n = nready + 1
+  nready = n
+  ready[n] = th
   return th
 end
 
 -- Ask `th` to stop: its current or next blocking call raises duet.cancelled.
 function S.cancel(th)
-  if th._wake == WAITING and not th._nocancel then
+  if th._sus and not th._nocancel then
     wake(th, CANCELLED)
   else
     pending[th] = true
   end
+end
+
+-- The wait list of the tasks joining `th`.
+function S.joiners(th)
+  local j = joiners[th]
+  if not j then
+    j = S.list()
+    joiners[th] = j
+  end
+  return j
 end
 
 function S.current()
@@ -447,14 +470,18 @@ end
 
 -- Run every task that is ready now, in order.
 local function step()
-  local batch, n = ready, nready
-  ready, nready, spare = spare, 0, batch
+  local batch, bwhys, n = ready, whys, nready
+  ready, whys, nready = spare, sparewhys, 0
+  spare, sparewhys = batch, bwhys
   for i = 1, n do
     local th = batch[i]
     batch[i] = nil
     current = th
     local co = th._co
-    if not co then       -- its first turn
+    local ok, r
+    if co then
+      ok, r = resume(co, bwhys[i])
+    else                 -- its first turn: a parked coroutine, or a new one
       if npool > 0 then
         co = pool[npool]
         pool[npool] = nil
@@ -463,8 +490,8 @@ local function step()
         co = create(body)
       end
       th._co = co
+      ok, r = resume(co, th)
     end
-    local ok, r = resume(co, th)
     if not ok then
       fail(th, co, r)
     elseif r == PARKED and npool < POOL_MAX then
@@ -508,11 +535,11 @@ local function loop()
     end
     if nheap > 0 then
       local t = now()
-      if heap[1]._dl <= t then fire(t) end
+      if hdl[1] <= t then fire(t) end
     end
     if nready > 0 then
       step()
-    elseif not idle(nheap > 0 and heap[1]._dl or nil) then
+    elseif not idle(hdl[1]) then
       -- daemons that cannot unwind are closed by cleanup()
       if shutting then return end
       error(("duet.coroutines: deadlock: %d task(s) blocked forever (%s)")
@@ -524,25 +551,22 @@ end
 -- After the loop, however it ended: close what is left, reset the state.
 local function cleanup()
   local left = alive
-  alive, nalive, nlive, pending = {}, 0, 0, {}
+  alive, nalive, nlive, pending, joiners = {}, 0, 0, {}, {}
   active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]
     local wl = th._wl
     if wl then unlink(wl, th) end
     local co = th._co
-    th._hi = false
-    th._wake = false
+    th._sus = false
     th._err = cancelled
     th._state = FAILED
     th._co = false
-    local j = th._joiners
-    if j then j.head, j.tail, j.n = false, false, 0 end
     -- runs the task's pending to-be-closed variables (lock guards, ...)
     if co then coclose(co) end
   end
-  ready, nready, spare = {}, 0, {}
-  heap, nheap = {}, 0
+  ready, whys, nready, spare, sparewhys = {}, {}, 0, {}, {}
+  heap, hdl, nheap = {}, {}, 0
   shutting, atomic = false, 0
   current = mainthread
 end

@@ -62,8 +62,8 @@ M.spawn = S.spawn
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
 local main = setmetatable({ ident = 0, name = "MainThread", daemon = false,
-  _target = false, _vals = false, _state = ALIVE, _co = false,
-  _joiners = false, _ai = false }, Thread)
+  _target = false, _vals = false, _state = ALIVE, _co = false, _ai = false,
+  _wl = false }, Thread)
 S.setup(Thread, main)
 M.main = main
 
@@ -80,9 +80,9 @@ function methods:join(timeout)
   if state == NEW then check.error("cannot join thread before it is started") end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
-    local j = self._joiners
-    if not j then j = S.list(); self._joiners = j end
-    if not S.block(j, S.deadline(timeout)) then return nil, "timeout" end
+    if not S.block(S.joiners(self), S.deadline(timeout)) then
+      return nil, "timeout"
+    end
     state = self._state
   end
   if state == DONE then
