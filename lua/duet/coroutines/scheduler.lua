@@ -510,7 +510,8 @@ end
 local function idle(deadline)
   if not deadline then return false end
   local d = deadline - now()
-  if d > 0 then os_sleep(d) end
+  -- in slices, so that Lua's Ctrl-C hook gets to run between them
+  if d > 0 then os_sleep(d < 0.05 and d or 0.05) end
   return true
 end
 
