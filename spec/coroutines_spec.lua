@@ -303,6 +303,28 @@ describe("coroutines runtime", function()
     end)
   end)
 
+  describe("Thread fields", function()
+    it("take a name and, before start, a daemon flag", function()
+      local th = rt.Thread{ target = function() end }
+      th.name = "renamed"
+      th.daemon = true
+      assert.are.equal("renamed", th.name)
+      assert.is_true(th.daemon)
+      th.name = 42
+      assert.are.equal("42", th.name)
+    end)
+
+    it("refuse the rest, as on the threads runtime", function()
+      local th = run(function() return rt.spawn(function() end) end)
+      assert.has_error(function() th.daemon = true end,
+        "cannot set daemon status of active thread")
+      assert.has_error(function() th.color = "red" end,
+        "cannot set field 'color' of duet.Thread")
+      assert.has_error(function() th.name = {} end,
+        "bad argument #3 to 'newindex' (string expected, got table)")
+    end)
+  end)
+
   describe("blocking inside a coroutine that is not a task", function()
     it("raises instead of suspending the wrong coroutine", function()
       local ok, e = run(function()
@@ -355,13 +377,25 @@ describe("coroutines runtime", function()
       assert.are.equal(duet.cancelled, e)
     end)
 
-    it("answers false once the task is over", function()
+    it("raises at once in a task that cancels itself", function()
+      local ok, e = run(function()
+        return rt.spawn(function()
+          rt.current():cancel()
+          return "not reached"
+        end):join()
+      end)
+      assert.is_false(ok)
+      assert.are.equal(duet.cancelled, e)
+    end)
+
+    it("leaves a finished task as it was", function()
       local th = run(function()
-        local th = rt.spawn(function() end)
+        local th = rt.spawn(function() return "done" end)
         th:join()
         return th
       end)
-      assert.is_false(th:cancel())
+      th:cancel()
+      assert.are.same({ true, "done" }, { th:join() })
     end)
   end)
 

@@ -221,7 +221,7 @@ local function put_wait(self, v, need, timeout)
     if take_val() == CLOSED then check.error("put on a closed queue") end
     return true
   end
-  th._val = nil
+  th._val = false
   if why == TIMEDOUT then return nil, "full" end
   error(cancelled)
 end

@@ -19,8 +19,8 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- A new task holds the first seven; a task that only sleeps adds _sus and
--- still fits the table's first size, so it never grows.
+-- A new task holds _id (its ident) and the first eight, so a task that
+-- only sleeps never grows its table.
 --   _co, _state, _target              the coroutine and what it runs
 --   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
@@ -28,7 +28,7 @@
 --   _sus      while suspended: its heap index, or true when it has no
 --             timer; false otherwise
 --   _val      a value handed over by whoever woke it (queue item, ...)
---   _err, traceback                   the error that ended it
+--   _err, _tb                         the error that ended it, traceback
 local core = require "duet.core"
 local check = require "duet.check"
 
@@ -36,8 +36,8 @@ local now, os_sleep, cancelled = core.now, core.os_sleep, core.cancelled
 local create, resume, yield, running, coclose = coroutine.create,
   coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
 local traceback = debug.traceback
-local pack, unpack, select, type, tostring, pcall, setmetatable =
-  table.pack, table.unpack, select, type, tostring, pcall, setmetatable
+local pack, unpack, select, type, tostring, pcall, setmetatable, rawset =
+  table.pack, table.unpack, select, type, tostring, pcall, setmetatable, rawset
 local huge = math.huge
 
 local S = {}
@@ -215,7 +215,7 @@ end
 function S.take_val()
   local th = current
   local v = th._val
-  th._val = nil
+  th._val = false
   return v
 end
 
@@ -373,7 +373,7 @@ local function fail(th, co, err)
   local j = joiners[th]
   local watched = j and j.head
   th._err = err
-  th.traceback = tb
+  th._tb = tb
   th._vals = false
   retire(th)
   th._state = FAILED
@@ -389,8 +389,9 @@ local idents = 0
 -- from the start, so they never go through Thread's __index function.
 function S.new(target, vals)
   idents = idents + 1
-  return setmetatable({ ident = idents, _target = target, _vals = vals,
-    _state = NEW, _co = false, _ai = false, _wl = false }, Thread)
+  return setmetatable({ _id = idents, _target = target, _vals = vals,
+    _state = NEW, _co = false, _ai = false, _wl = false, _sus = false },
+    Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -420,12 +421,12 @@ function S.spawn(fn, ...)
   end
   idents = idents + 1
   local n = nalive + 1
-  local th = setmetatable({ ident = idents, _target = fn,
+  local th = setmetatable({ _id = idents, _target = fn,
     _vals = select("#", ...) > 0 and pack(...) or false,
-    _state = ALIVE, _co = false, _ai = n, _wl = false }, Thread)
+    _state = ALIVE, _co = false, _ai = n, _wl = false, _sus = false }, Thread)
   if current._state == DAEMON then
     th._state = DAEMON
-    th.daemon = true
+    th._daemon = true
   else
     nlive = nlive + 1
   end
@@ -443,6 +444,15 @@ function S.cancel(th)
     wake(th, CANCELLED)
   else
     pending[th] = true
+  end
+end
+
+-- Raise duet.cancelled if the running task has a cancel pending.
+function S.check_cancel()
+  local th = current
+  if pending[th] then
+    pending[th] = nil
+    error(cancelled)
   end
 end
 
@@ -579,7 +589,7 @@ function S.run(main, ...)
   local m = mainthread
   m._target = main
   m._vals = select("#", ...) > 0 and pack(...) or false
-  m._err, m.traceback = nil, nil
+  m._err, m._tb = false, false
   active = true
   start(m, false)
   local ok, err = pcall(loop)
@@ -588,7 +598,7 @@ function S.run(main, ...)
   m._state, m._vals, m._err = ALIVE, false, nil
   if not ok then error(err, 0) end
   if state == FAILED then
-    if type(merr) == "string" then error(m.traceback, 0) end
+    if type(merr) == "string" then error(m._tb, 0) end
     error(merr, 0)
   end
   if res then return unpack(res, 1, res.n) end

@@ -1,26 +1,58 @@
 -- duet.coroutines.thread: Thread objects (tasks) and their public methods.
--- Public fields: name (settable), ident, daemon, traceback (after an error).
+-- Public fields: name (settable), ident, daemon (settable before start),
+-- traceback (after an error).
 local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 
-local setmetatable, unpack = setmetatable, table.unpack
-local format = string.format
+local setmetatable, unpack, rawset, rawget, type, tostring = setmetatable,
+  table.unpack, rawset, rawget, type, tostring
+local format, byte = string.format, string.byte
 local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
 
 local Thread = { __name = "duet.Thread" }
 local methods = {}
 
--- Fields absent from a task read through here. The default name is made on
--- first use: building "Thread-N" for every spawn would cost a fifth of it.
+-- The public fields are served from private ones, so that every write to
+-- them comes through __newindex (a table field that exists would not):
+-- name (_name, made "Thread-N" on first read, since building that string
+-- for every spawn would cost a fifth of it), daemon (_daemon), ident (_id),
+-- traceback (_tb).
 function Thread.__index(th, k)
   local m = methods[k]
   if m ~= nil then return m end
   if k == "name" then
-    local name = "Thread-" .. th.ident
-    th.name = name
+    local name = rawget(th, "_name")
+    if not name then
+      name = "Thread-" .. rawget(th, "_id")
+      rawset(th, "_name", name)
+    end
     return name
   elseif k == "daemon" then
-    return false
+    return rawget(th, "_daemon") or false
+  elseif k == "ident" then
+    return rawget(th, "_id")
+  elseif k == "traceback" then
+    return rawget(th, "_tb") or nil
+  end
+end
+
+-- Only name and daemon (before start) are for the user to set, as on the
+-- threads runtime; the scheduler's own fields start with "_".
+function Thread.__newindex(th, k, v)
+  if k == "name" then
+    if type(v) == "number" then
+      v = tostring(v)
+    elseif type(v) ~= "string" then
+      check.argerror("newindex", 3, "string expected, got " .. check.typename(v))
+    end
+    rawset(th, "_name", v)
+  elseif k == "daemon" then
+    if th._state ~= NEW then check.error("cannot set daemon status of active thread") end
+    rawset(th, "_daemon", v and true or false)
+  elseif type(k) == "string" and byte(k) == 95 then
+    rawset(th, k, v)
+  else
+    check.error(("cannot set field '%s' of duet.Thread"):format(tostring(k)))
   end
 end
 
@@ -50,10 +82,10 @@ function M.Thread(opts)
       .. check.typename(name))
   end
   local th = S.new(target, args or false)
-  if name then th.name = name end
+  if name then th._name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
   if daemon == nil then daemon = S.current()._state == DAEMON end
-  if daemon then th.daemon = true end
+  if daemon then th._daemon = true end
   return th
 end
 
@@ -61,16 +93,15 @@ M.spawn = S.spawn
 
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
-local main = setmetatable({ ident = 0, name = "MainThread", daemon = false,
+local main = setmetatable({ _id = 0, _name = "MainThread",
   _target = false, _vals = false, _state = ALIVE, _co = false, _ai = false,
-  _wl = false }, Thread)
+  _wl = false, _sus = false }, Thread)
 S.setup(Thread, main)
 M.main = main
 
 function methods:start()
   if self._state ~= NEW then check.error("threads can only be started once") end
   S.start(self, self.daemon)
-  return self
 end
 
 function methods:join(timeout)
@@ -98,12 +129,12 @@ function methods:is_alive()
   return state == ALIVE or state == DAEMON
 end
 
--- Returns true when the request was recorded (the task had not finished).
+-- A finished task ignores it; a task cancelling itself raises at once (as
+-- on the threads runtime, where a running thread is interrupted).
 function methods:cancel()
-  local state = self._state
-  if state >= DONE then return false end
+  if self._state >= DONE then return end
   S.cancel(self)
-  return true
+  if self == S.current() then S.check_cancel() end
 end
 
 return M
