@@ -110,7 +110,7 @@ end
 local RLock = lockable("duet.RLock", function(self)
   local owner = self._owner
   if not owner then return "unlocked" end
-  return ("locked by %s, count %d"):format(owner.name, self._count)
+  return ("owner %d, count %d"):format(owner.ident, self._count)
 end)
 
 function M.RLock()

@@ -57,10 +57,11 @@ function Thread.__newindex(th, k, v)
 end
 
 local states = { [NEW] = "initial", [ALIVE] = "started",
-  [DAEMON] = "started daemon", [DONE] = "stopped", [S.FAILED] = "stopped" }
+  [DAEMON] = "started", [DONE] = "stopped", [S.FAILED] = "stopped" }
 
 function Thread.__tostring(th)
-  return format("duet.Thread (%s, %s): %p", th.name, states[th._state], th)
+  return format("duet.Thread (%s, %s%s): %p", th.name, states[th._state],
+    th.daemon and " daemon" or "", th)
 end
 
 local M = {}
