@@ -132,12 +132,6 @@ function check.opt_table(fname, n, v)
   return v
 end
 
-function check.opt_string(fname, n, v)
-  if v == nil or type(v) == "string" then return v end
-  if type(v) == "number" then return tostring(v) end  -- as luaL_optstring
-  typeerror(fname, n, "string", v)
-end
-
 -- luaL_checkoption: `v` must be one of the strings in `options`.
 function check.option(fname, n, v, options, default)
   if v == nil and default ~= nil then v = default end

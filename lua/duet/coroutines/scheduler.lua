@@ -49,7 +49,7 @@ S.NEW, S.ALIVE, S.DAEMON, S.DONE, S.FAILED = NEW, ALIVE, DAEMON, DONE, FAILED
 
 -- Why a suspended task resumed.
 local WOKEN, TIMEDOUT, CANCELLED = 1, 2, 3
-S.WOKEN, S.TIMEDOUT, S.CANCELLED = WOKEN, TIMEDOUT, CANCELLED
+S.WOKEN, S.TIMEDOUT = WOKEN, TIMEDOUT
 
 local mainthread       -- runs rt.run's main; stands for the caller outside run
 local current          -- the running task (mainthread outside rt.run)

@@ -98,7 +98,6 @@ local main = setmetatable({ _id = 0, _name = "MainThread",
   _target = false, _vals = false, _state = ALIVE, _co = false, _ai = false,
   _wl = false, _sus = false }, Thread)
 S.setup(Thread, main)
-M.main = main
 
 function methods:start()
   if self._state ~= NEW then check.error("threads can only be started once") end
