@@ -233,6 +233,36 @@ describe("coroutines runtime", function()
       assert.are.same({ "1:a", "2:b", "3:c" }, log)
     end)
 
+    it("hand a batch's first items to waiting getters, then queue the rest", function()
+      local log = {}
+      run(function()
+        local q = rt.Queue()
+        for i = 1, 2 do
+          rt.spawn(function()
+            local item = q:get()
+            log[#log + 1] = i .. ":" .. item
+          end)
+        end
+        rt.sleep(0)
+        q:put_many({ "a", "b", "c", "d", "e" })
+        assert.are.same({ "c", "d" }, q:get_many(2))
+        assert.are.same({ "e" }, q:get_many(10))
+        assert.is_true(q:empty())
+      end)
+      assert.are.same({ "1:a", "2:b" }, log)
+    end)
+
+    it("let a waiting get_many take what arrived with its first item", function()
+      local got = run(function()
+        local q = rt.Queue()
+        local th = rt.spawn(function() return q:get_many(3) end)
+        rt.sleep(0)
+        q:put_many({ 1, 2, 3, 4 })
+        return select(2, th:join())
+      end)
+      assert.are.same({ 1, 2, 3 }, got)
+    end)
+
     it("keep FIFO order on a queue that never drains", function()
       local got = {}
       run(function()
@@ -448,6 +478,19 @@ describe("coroutines runtime", function()
       assert.are.equal(1, r)
       assert.are.equal(1, #calls)
       assert.matches("callback broke", calls[1][2])
+    end)
+  end)
+
+  describe("SharedTable", function()
+    it("keeps a key named like a method without hiding the method", function()
+      local t = rt.SharedTable{ update = "data" }
+      t.incr = 1
+      assert.are.equal("function", type(t.incr))
+      assert.are.equal(2, t:incr("incr"))
+      assert.are.same({ update = "data", incr = 2 }, t:snapshot())
+      local seen = {}
+      for k, v in pairs(t) do seen[k] = v end
+      assert.are.same({ update = "data", incr = 2 }, seen)
     end)
   end)
 

@@ -13,6 +13,7 @@ local class = require "duet.coroutines.class"
 
 local setmetatable, getmetatable, type, error, huge = setmetatable,
   getmetatable, type, error, math.huge
+local unpack = table.unpack
 local cancelled = core.cancelled
 local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
   S.take_val
@@ -325,8 +326,9 @@ function methods:get_nowait()
   return self:get(0)
 end
 
--- All or nothing: either every item goes in, in order, or none does.
-function methods:put_many(items, timeout)
+-- put_many's checks, all before anything changes. Returns the count of
+-- items and the timeout.
+local function check_many(self, items, timeout)
   check.table("put_many", 1, items)
   timeout = timeout_check("put_many", 2, timeout)
   local n = items.n or #items
@@ -340,10 +342,22 @@ function methods:put_many(items, timeout)
     argerror("put_many", 1, "more items than maxsize")
   end
   if self._closed then check.error("put on a closed queue") end
+  return n, timeout
+end
+
+-- put_many when there is no room yet (or others wait first).
+local function put_many_wait(self, items, n, timeout)
+  if n == 1 then return put_wait(self, items[1], 1, timeout) end
+  return put_wait(self, { unpack(items, 1, n) }, n, timeout)
+end
+
+-- All or nothing: either every item goes in, in order, or none does.
+function methods:put_many(items, timeout)
+  local n
+  n, timeout = check_many(self, items, timeout)
   if n == 0 then return true end
   if count(self) + n > self._cap or self._putters.head then
-    if n == 1 then return put_wait(self, items[1], 1, timeout) end
-    return put_wait(self, { table.unpack(items, 1, n) }, n, timeout)
+    return put_many_wait(self, items, n, timeout)
   end
   local getters, i = self._getters, 1
   while i <= n and wake_first(getters, items[i]) do i = i + 1 end
@@ -366,6 +380,78 @@ function methods:get_many(max, timeout)
   while k < max and count(self) > 0 do
     k = k + 1
     out[k] = self:_pop()
+  end
+  if self._putters.head then refill(self) end
+  return out
+end
+
+-- Queue's own batches, with the FIFO storage written inline (plain loops:
+-- table.move goes through the C API per item and is slower here).
+
+function Queue:put_many(items, timeout)
+  local n
+  n, timeout = check_many(self, items, timeout)
+  if n == 0 then return true end
+  local h, t = self._h, self._t
+  local held = t - h + 1
+  if held + n > self._cap or self._putters.head then
+    return put_many_wait(self, items, n, timeout)
+  end
+  local i = 1
+  if held == 0 then
+    local getters = self._getters
+    while i <= n and wake_first(getters, items[i]) do i = i + 1 end
+  end
+  if i <= n then
+    if t + n > COMPACT and h > held then
+      compact(self)
+      t = self._t
+    end
+    local dst = self._items
+    for j = i, n do
+      t = t + 1
+      dst[t] = items[j]
+    end
+    self._t = t
+  end
+  self._unfinished = self._unfinished + n
+  return true
+end
+
+function Queue:get_many(max, timeout)
+  max = check.integer("get_many", 1, max)
+  if max < 1 then argerror("get_many", 1, "max must be at least 1") end
+  timeout = timeout_check("get_many", 2, timeout)
+  local h, t = self._h, self._t
+  local first
+  if h > t then
+    local why
+    first, why = get_wait(self, timeout)
+    if first == nil then return nil, why end
+    max = max - 1
+    h, t = self._h, self._t
+  end
+  local k = t - h + 1
+  if k > max then k = max end
+  local out
+  if k <= 0 then
+    out = { first }
+  else
+    local items, last = self._items, h + k - 1
+    if k > 4096 then     -- too many for unpack's stack
+      out = { first }
+      local o = #out
+      for j = h, last do
+        o = o + 1
+        out[o] = items[j]
+      end
+    elseif first == nil then
+      out = { unpack(items, h, last) }
+    else
+      out = { first, unpack(items, h, last) }
+    end
+    for j = h, last do items[j] = nil end
+    if last == t then self._h, self._t = 1, 0 else self._h = last + 1 end
   end
   if self._putters.head then refill(self) end
   return out
@@ -415,8 +501,11 @@ function methods:iter()
   return next_item, self
 end
 
+-- Shared methods, where a class has no faster one of its own.
 for _, cls in ipairs({ Queue, LifoQueue, PriorityQueue }) do
-  for k, f in pairs(methods) do cls[k] = f end
+  for k, f in pairs(methods) do
+    if cls[k] == nil then cls[k] = f end
+  end
 end
 
 return M

@@ -1,18 +1,22 @@
 -- duet.coroutines.sharedtable: SharedTable, a table every task sees.
 -- Tasks switch only when they block, so each read or write is atomic by
 -- construction; update() forbids blocking in its function to stay atomic.
--- The contents live in a plain table behind the object, so every access
--- goes through the metamethods (and keys are checked like the C one does).
+--
+-- The contents live in the object itself, so t[k], t[k] = v on a key that
+-- exists, and #t are plain table accesses; the metatable checks new keys
+-- (__newindex) and serves the methods (__index). A key named like a method
+-- would hide it, so such keys sit in a side table instead: as with the C
+-- object, t.incr is the method while pairs(t) and snapshot() show the key.
 local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 
-local setmetatable, type, next, error = setmetatable, type, next, error
+local setmetatable, type, next, error, rawset, rawget, tostring =
+  setmetatable, type, next, error, rawset, rawget, tostring
 local format = string.format
 
-local DATA = {}     -- the object's key for its contents
-
-local SharedTable = { __name = "duet.SharedTable" }
 local methods = {}
+local SharedTable = { __name = "duet.SharedTable", __index = methods }
+local hidden = setmetatable({}, { __mode = "k" })  -- [t] = {method-named keys}
 
 local keytypes = { string = true, number = true, boolean = true }
 
@@ -24,20 +28,25 @@ local function check_key(fname, n, k)
   if k ~= k then check.argerror(fname, n, "key is NaN") end
 end
 
--- Methods win over keys of the same name, as with the C object's methods.
-function SharedTable.__index(self, k)
-  local m = methods[k]
-  if m ~= nil then return m end
-  return self[DATA][k]
+local function get(self, k)
+  if methods[k] == nil then return rawget(self, k) end
+  local h = hidden[self]
+  return h and h[k]
+end
+
+local function set(self, k, v)
+  if methods[k] == nil then return rawset(self, k, v) end
+  local h = hidden[self]
+  if not h then
+    h = {}
+    hidden[self] = h
+  end
+  h[k] = v
 end
 
 function SharedTable.__newindex(self, k, v)
   check_key("newindex", 2, k)
-  self[DATA][k] = v
-end
-
-function SharedTable.__len(self)
-  return #self[DATA]
+  set(self, k, v)
 end
 
 -- Iterates a copy: a loop body that blocks while others change the table
@@ -54,21 +63,20 @@ local M = {}
 
 function M.SharedTable(init)
   check.opt_table("SharedTable", 1, init)
-  local data = {}
+  local self = setmetatable({}, SharedTable)
   if init then
     for k, v in next, init do
       check_key("SharedTable", 1, k)
-      data[k] = v
+      set(self, k, v)
     end
   end
-  return setmetatable({ [DATA] = data }, SharedTable)
+  return self
 end
 
 function methods:incr(k, delta)
   check_key("incr", 1, k)
   delta = check.opt_number("incr", 2, delta, 1)
-  local data = self[DATA]
-  local v = data[k]
+  local v = get(self, k)
   if v == nil then
     v = 0
   elseif type(v) ~= "number" then
@@ -76,23 +84,26 @@ function methods:incr(k, delta)
       tostring(k), check.typename(v)))
   end
   v = v + delta
-  data[k] = v
+  set(self, k, v)
   return v
 end
 
 function methods:update(k, fn)
   check_key("update", 1, k)
   check.func("update", 2, fn)
-  local data = self[DATA]
-  local ok, v = S.atomic(fn, data[k])
+  local ok, v = S.atomic(fn, get(self, k))
   if not ok then error(v, 0) end
-  data[k] = v
+  set(self, k, v)
   return v
 end
 
 function methods:snapshot()
   local copy = {}
-  for k, v in next, self[DATA] do copy[k] = v end
+  for k, v in next, self do copy[k] = v end
+  local h = hidden[self]
+  if h then
+    for k, v in next, h do copy[k] = v end
+  end
   return copy
 end
 
