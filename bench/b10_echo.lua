@@ -16,13 +16,6 @@ local socket = require "socket"
 
 local MESSAGES = 100
 
-local function hwm_kb()
-  local f = assert(io.open("/proc/self/status", "r"))
-  local s = f:read("a")
-  f:close()
-  return assert(tonumber(s:match("VmHWM:%s*(%d+)")), "no VmHWM")
-end
-
 -- One connection on the server side: echo lines until the client closes.
 local function handler(conn)
   conn:setoption("tcp-nodelay", true)
@@ -81,7 +74,7 @@ local function echo_case(full, quick_n)
     local dt = rt.now() - t0
     bench.check("messages", total, n * MESSAGES)
     bench.result(id, "rate", total / dt, "msgs/s")
-    bench.result(id, "rss_per_conn", (hwm_kb() - before) / n, "KB")
+    bench.result(id, "rss_per_conn", (bench.rss_kb("VmHWM") - before) / n, "KB")
   end }
 end
 

@@ -15,10 +15,7 @@ local function spawn_case(full, quick_n)
     local threads = {}
     local t0 = rt.now()
     for i = 1, n do threads[i] = rt.spawn(empty) end
-    for i = 1, n do
-      local ok, err = threads[i]:join()
-      if not ok then error(err, 0) end
-    end
+    for i = 1, n do bench.join(threads[i]) end
     local dt = rt.now() - t0
     bench.result(id, "per_spawn", dt / n * 1e6, "us")
   end }

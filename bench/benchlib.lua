@@ -42,12 +42,14 @@ end
 local ok, core = pcall(require, "duet.core")
 M.now = ok and core.now or os.clock
 
---- Resident set size of this process in KB (VmRSS of /proc/self/status).
-function M.rss_kb()
+--- A size in KB from /proc/self/status: "VmRSS" (resident now, the
+--- default) or "VmHWM" (the peak so far).
+function M.rss_kb(field)
+  field = field or "VmRSS"
   local f = assert(io.open("/proc/self/status", "r"))
   local s = f:read("a")
   f:close()
-  return assert(tonumber(s:match("VmRSS:%s*(%d+)")), "no VmRSS")
+  return assert(tonumber(s:match(field .. ":%s*(%d+)")), "no " .. field)
 end
 
 --- Print one figure and flush, so a later hang cannot lose it.

@@ -77,7 +77,7 @@ def echo_case(full, quick_n):
         total = sum(done)
         peerlib.check("messages", total, n * MESSAGES)
         peerlib.result(case_id, "rate", total / dt, "msgs/s")
-        peerlib.result(case_id, "rss_per_conn", (peerlib.hwm_kb() - before) / n, "KB")
+        peerlib.result(case_id, "rss_per_conn", (peerlib.rss_kb("VmHWM") - before) / n, "KB")
     return case
 
 

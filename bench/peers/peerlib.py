@@ -20,13 +20,13 @@ import traceback
 now = __import__("time").perf_counter
 
 
-def rss_kb():
-    """Resident set size of this process in KB (VmRSS of /proc/self/status)."""
+def rss_kb(field="VmRSS"):
+    """A size in KB from /proc/self/status: VmRSS (resident now) or VmHWM (the peak)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError("no " + field)
 
 
 def result(case, metric, value, unit):
@@ -79,12 +79,3 @@ def main(prefix, cases, order):
             sys.stderr.flush()
     sys.stdout.flush()
     os._exit(1 if failed else 0)
-
-
-def hwm_kb():
-    """Peak resident set size of this process in KB (VmHWM of /proc/self/status)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
