@@ -47,14 +47,15 @@ opts.job_timeout = opts.job_timeout or (opts.quick and 6 or 40)
 opts.lua = os.getenv("LUA") or (arg[-1] and arg[-1]:match("lua") and arg[-1]) or "lua5.4"
 opts.python = os.getenv("PYTHON") or "python3"
 
--- The duet scripts find duet in the source tree (as `make` exports it).
+-- The duet scripts find duet in the source tree, as `make` exports it
+-- (or, run by hand, in the tree this script sits in).
+local root = here:match("^(.*)/bench$") or (here .. "/..")
 local function add_env(name, value)
-  local cur = os.getenv(name)
-  return ("%s=%s"):format(name, harness.shell_quote(cur and cur or value))
+  return ("%s=%s"):format(name, harness.shell_quote(os.getenv(name) or value))
 end
 local env = table.concat({
-  add_env("LUA_PATH", "./lua/?.lua;./lua/?/init.lua;;"),
-  add_env("LUA_CPATH", "./lua/?.so;;"),
+  add_env("LUA_PATH", ("%s/lua/?.lua;%s/lua/?/init.lua;;"):format(root, root)),
+  add_env("LUA_CPATH", root .. "/lua/?.so;;"),
 }, " ")
 local runner = function(cmd, timeout)
   return harness.run_command("env " .. env .. " " .. cmd, timeout)
