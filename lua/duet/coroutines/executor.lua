@@ -11,8 +11,8 @@ local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
 
-local setmetatable, select, pack, unpack, type, error, xpcall, pcall =
-  setmetatable, select, table.pack, table.unpack, type, error, xpcall, pcall
+local setmetatable, select, unpack, type, error, xpcall, pcall =
+  setmetatable, select, table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
 local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
