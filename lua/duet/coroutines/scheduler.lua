@@ -36,8 +36,8 @@ local now, os_sleep, cancelled = core.now, core.os_sleep, core.cancelled
 local create, resume, yield, running, coclose = coroutine.create,
   coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
 local traceback = debug.traceback
-local pack, unpack, select, type, tostring, pcall, setmetatable, rawset =
-  table.pack, table.unpack, select, type, tostring, pcall, setmetatable, rawset
+local pack, unpack, select, type, tostring, pcall, setmetatable =
+  table.pack, table.unpack, select, type, tostring, pcall, setmetatable
 local huge = math.huge
 
 local S = {}
