@@ -6,6 +6,7 @@ LUA      ?= lua5.4
 CC       ?= gcc
 PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket
 SAN_PKGS := valgrind luarocks
+FUZZ_PKGS := clang
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -pedantic -Wmissing-prototypes
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
@@ -16,7 +17,7 @@ BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
-.PHONY: all deps deps-san test demo stress sanitize asan tsan valgrind clean
+.PHONY: all deps deps-san install-packages test demo stress sanitize asan tsan valgrind fuzz clean
 
 all: $(MODULE)
 
@@ -90,6 +91,22 @@ valgrind: deps-san build/vg/duet/core.so
 	  $(call SPECS_BUSTED,vg) $(VALGRIND_SPECS)
 
 sanitize: asan tsan valgrind
+
+# duet.decode under libFuzzer (clang) with ASan+UBSan, for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+$(FUZZ_DIR)/decode_fuzzer: $(SRCS) $(HDRS) spec/fuzz/decode_fuzzer.c
+	@$(MAKE) -s install-packages WANT="$(PKGS) $(FUZZ_PKGS)"
+	@mkdir -p $(@D)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  $(LUA_INC) -o $@ spec/fuzz/decode_fuzzer.c $(SRCS) \
+	  -llua5.4 -pthread -lm -ldl
+
+fuzz: all $(FUZZ_DIR)/decode_fuzzer
+	@mkdir -p $(FUZZ_DIR)/corpus
+	$(LUA) spec/fuzz/corpus.lua $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/decode_fuzzer -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 $(FUZZ_DIR)/corpus
 
 clean:
 	rm -f $(MODULE)

@@ -47,13 +47,21 @@ static int clock_now(lua_State *L) {
 }
 
 /* Plain OS sleep, with no cancellation: the runtimes build their own
-** cancellable sleep on top (threads: a wait; coroutines: the scheduler). */
+** cancellable sleep on top (threads: a wait; coroutines: the scheduler).
+** Ctrl-C still stops it: lua.c's SIGINT handler interrupts nanosleep and
+** sets a hook on the main coroutine, which we look for. */
 static int clock_sleep(lua_State *L) {
   double t = luaL_checknumber(L, 1);
   struct timespec ts;
+  lua_State *main_L;
+  lua_Hook hook;
   luaL_argcheck(L, t >= 0, 1, "duration must be a non-negative number");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  main_L = lua_tothread(L, -1);
+  hook = lua_gethook(main_L);
   duet_timespec(t, &ts);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    if (lua_gethook(main_L) != hook) return luaL_error(L, "interrupted!");
   return 0;
 }
 

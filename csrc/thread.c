@@ -35,6 +35,7 @@ typedef struct Thread {
   duet_Message *result;                   /* results, or the error value */
   char *traceback;
   char *path, *cpath;                     /* the creator's package paths */
+  size_t memory_limit;                    /* bytes for its Lua state; 0: none */
   atomic_int cancelled;
   /* the wait it is blocked in, and its state while running */
   pthread_mutex_t wait_lock;
@@ -351,9 +352,28 @@ static int encode_error(lua_State *L) {
 }
 
 /* Protected: decode and run the target; leave the encoded outcome in th. */
+/* The allocator of a thread with a memory_limit: refuses to grow past it,
+** so its Lua code gets "not enough memory" instead of taking the process. */
+typedef struct Cap {
+  lua_Alloc f;
+  void *ud;
+  size_t used, limit;
+} Cap;
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  Cap *c = (Cap *)ud;
+  size_t old = ptr ? osize : 0;
+  void *p;
+  if (nsize > old && c->used + (nsize - old) > c->limit) return NULL;
+  p = c->f(c->ud, ptr, osize, nsize);
+  if (p != NULL || nsize == 0) c->used = c->used + nsize - old;
+  return p;
+}
+
 static int thread_body(lua_State *L) {
   Thread *th = (Thread *)lua_touserdata(L, 1);
-  int base, n;
+  int base, n, status;
+  Cap cap;
   lua_settop(L, 0);
   lua_pushlightuserdata(L, th);
   lua_pushcclosure(L, thread_msgh, 1);    /* 1: message handler */
@@ -361,7 +381,16 @@ static int thread_body(lua_State *L) {
   duet_decode(L, th->target);
   n = duet_decode(L, th->args);
   duet_check_cancel(L);                   /* cancelled before it ran */
-  if (lua_pcall(L, n, LUA_MULTRET, 1) == LUA_OK) {
+  if (th->memory_limit) {                 /* only the target is capped */
+    cap.f = lua_getallocf(L, &cap.ud);
+    cap.used = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024
+               + (size_t)lua_gc(L, LUA_GCCOUNTB);
+    cap.limit = cap.used + th->memory_limit;
+    lua_setallocf(L, capped_alloc, &cap);
+  }
+  status = lua_pcall(L, n, LUA_MULTRET, 1);
+  if (th->memory_limit) lua_setallocf(L, cap.f, cap.ud);
+  if (status == LUA_OK) {
     th->result = duet_encode(L, base + 1, lua_gettop(L) - base, "results",
                              DUET_LIST);
     th->ok = 1;
@@ -612,6 +641,7 @@ static const char *opt_field_string(lua_State *L, const char *k) {
 
 /* Thread{target=fn, args={...}, name=str, daemon=bool} */
 static int thread_new(lua_State *L) {
+  Thread *th;
   const char *name;
   int daemon, n = 0, base;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -640,7 +670,15 @@ static int thread_new(lua_State *L) {
                                           "expected, got %s",
                                           luaL_typename(L, -1)));
   }
-  make_thread(L, 2, base + 1, n, name, daemon);
+  th = make_thread(L, 2, base + 1, n, name, daemon);
+  lua_getfield(L, 1, "memory_limit");
+  if (!lua_isnil(L, -1)) {
+    lua_Integer limit = lua_tointeger(L, -1);
+    if (!lua_isinteger(L, -1) || limit <= 0)
+      luaL_argerror(L, 1, "field 'memory_limit': positive integer expected");
+    th->memory_limit = (size_t)limit;
+  }
+  lua_pop(L, 1);
   return 1;
 }
 
