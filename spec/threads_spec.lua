@@ -210,10 +210,13 @@ describe("Thread (threads runtime)", function()
     end)
 
     it("gives nil, 'timeout' when the wait times out, and changes nothing", function()
+      local ready = rt.Event()
       local th = daemon(function()
-        local ok, e = pcall(rt.sleep, 60)       -- until cancelled below
+        ready:set()                             -- a cancel from now on is
+        local ok, e = pcall(rt.sleep, 60)       -- caught here
         return ok, e == duet.cancelled, "results"
       end)
+      ready:wait()
       assert.are.same({nil, "timeout"}, {th:join(SETTLE)})
       assert.are.same({nil, "timeout"}, {th:join(0)})
       assert.is_true(th:is_alive())
@@ -368,14 +371,14 @@ describe("Thread (threads runtime)", function()
       assert.is_true(cancelled(sleeper))
     end)
 
-    it("stops a thread busy in a pure Lua loop", function()
+    it("stops a thread busy in a pure Lua loop #notsan", function()
       local th = daemon(function() while true do end end)
       rt.sleep(SETTLE)
       th:cancel()
       assert.is_true(cancelled(th))
     end)
 
-    it("stops a thread busy calling C functions in a loop", function()
+    it("stops a thread busy calling C functions in a loop #notsan", function()
       local th = daemon(function()
         local t = {}
         while true do t[#t % 100 + 1] = string.rep("x", 100) end
@@ -386,25 +389,29 @@ describe("Thread (threads runtime)", function()
     end)
 
     it("is delivered once: the thread may catch it and go on", function()
+      local ready = rt.Event()
       local th = daemon(function()
+        ready:set()
         local ok, e = pcall(rt.sleep, 60)
         rt.sleep(0.001)                         -- not cancelled again
         local n = 0
         for i = 1, 1e6 do n = n + i end         -- nor is its Lua code
         return ok, e == duet.cancelled, n
       end)
-      rt.sleep(SETTLE)
+      ready:wait()
       th:cancel()
       assert.are.same({true, false, true, 500000500000}, {th:join(LONG)})
     end)
 
     it("leaves no hook behind once delivered, so the thread goes on at full speed", function()
+      local ready = rt.Event()
       local th = daemon(function()
+        ready:set()
         local ok, e = pcall(rt.sleep, 60)
         for _ = 1, 1000 do end
         return ok, e == duet.cancelled, debug.gethook()
       end)
-      rt.sleep(SETTLE)
+      ready:wait()
       th:cancel()
       assert.are.same({true, false, true, nil}, {th:join(LONG)})
     end)
