@@ -37,7 +37,9 @@ local excepthook = default_excepthook
 
 -- duet.excepthook is replaceable from any state. Threads report in their
 -- own Lua state, so a replacement is also handed to the C core, which moves
--- it into each thread that needs it (it must therefore be movable).
+-- it into each thread that needs it. A hook that cannot move (it holds a
+-- coroutines-runtime object or a file) serves this state's tasks only, and
+-- threads report with the default.
 -- duet.threads and duet.coroutines load on first use.
 return setmetatable(duet, {
   __index = function(_, k)
@@ -52,7 +54,9 @@ return setmetatable(duet, {
         :format(type(v)), 2)
     end
     v = v or default_excepthook
-    core.set_excepthook(v ~= default_excepthook and v or nil)
+    if not (v ~= default_excepthook and pcall(core.set_excepthook, v)) then
+      core.set_excepthook(nil)
+    end
     excepthook = v
   end,
 })
