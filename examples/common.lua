@@ -12,7 +12,8 @@ local common = {}
 -- paths, use the checkout's lua/ directory (built by `make`). The paths are
 -- only added when needed, so an installed duet or a LUA_CPATH chosen by the
 -- caller (a sanitizer build, say) wins. New threads inherit these paths.
-local examples_dir = arg and arg[0] and arg[0]:match("^(.*)[/\\]") or "."
+local this_file = select(2, ...) or ""      -- require passes the file's path
+local examples_dir = this_file:match("^(.*)[/\\]") or "."
 if not (package.searchpath("duet", package.path)
         and package.searchpath("duet.core", package.cpath)) then
   local lua_dir = examples_dir .. "/../lua/"
