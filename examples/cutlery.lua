@@ -11,8 +11,8 @@
 -- between another's read and write has its change lost, and with enough
 -- tables the counts drift. --lock makes each change exclusive. On the
 -- coroutines runtime a bot is only ever switched out where it blocks in a
--- duet call (here: waiting on its task queue), never between a read and a
--- write, so the counts come out right with or without the lock.
+-- duet call (here, at most when its task queue is empty), never between a
+-- read and a write, so the counts come out right with or without the lock.
 package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
 

@@ -5,6 +5,9 @@
 --
 --   lua5.4 examples/demo.lua [--tables 10000]
 
+package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
+local common = require "common"
+
 -- Each run is the command shown, started as a child of this script.
 local dir = arg[0]:match("^(.*)[/\\]") or "."
 local lua = arg[-1] or "lua5.4"
@@ -15,12 +18,17 @@ local function quote(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
 local runs = {
   { "--runtime threads",
-    "OS threads in parallel, no lock: bots overwrite each other's counts (a race), so the totals drift." },
+    "1. OS threads, no lock: the bots run in parallel and overwrite each other's"
+    .. " counts (a race), so the totals usually drift, differently each run." },
   { "--runtime threads --lock",
-    "OS threads with a Lock around each change: always 100 and 100." },
+    "2. OS threads, a Lock around each change: no change is lost, always 100 and 100." },
   { "--runtime coroutines",
-    "coroutines, no lock: a bot only gives way where it waits on its queue, never mid-change, so always 100 and 100." },
+    "3. Coroutines, no lock: a bot never gives way between reading and writing"
+    .. " a count, so always 100 and 100." },
 }
+
+print(("Ten bots each serve %s tables; the kitchen starts with 100 knives and"
+  .. " 100 forks, and should end with all of them.\n"):format(common.thousands(tables)))
 
 for _, run in ipairs(runs) do
   local options, what = run[1], run[2]
