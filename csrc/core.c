@@ -11,6 +11,8 @@ static const duet_Opener openers[] = {
   duet_object_open,
   duet_transfer_open,
   duet_thread_open,
+  duet_queue_open,
+  duet_sharedtable_open,
   duet_lock_open,
   duet_semaphore_open,
   duet_condition_open,

@@ -102,6 +102,45 @@ duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */
 duet_Message **duet_new_box(lua_State *L, int n);
 int duet_transfer_open(lua_State *L);
 
+/* ---------------------------------------------------------------- value.c */
+
+/* One transferable value in a fixed-size slot: nil, booleans, numbers,
+** short strings and a lone duet object inline (no allocation), anything
+** else as an encoded duet_Message. Used by queue.c and sharedtable.c. */
+enum {
+  DUET_V_NIL, DUET_V_FALSE, DUET_V_TRUE, DUET_V_INT, DUET_V_FLOAT,
+  DUET_V_STR, DUET_V_OBJ, DUET_V_MSG
+};
+#define DUET_VALUE_SHORT 16
+
+typedef struct duet_Value {
+  union {
+    lua_Integer i;
+    lua_Number n;
+    char s[DUET_VALUE_SHORT];             /* DUET_V_STR: len bytes */
+    duet_Object *o;                       /* DUET_V_OBJ: one reference */
+    duet_Message *m;                      /* DUET_V_MSG: owned */
+  } u;
+  unsigned char tag, len;
+} duet_Value;
+
+/* Set `v` from the value at idx (raises on untransferable values, with
+** `where` naming it; nothing is held then). */
+void duet_value_set(lua_State *L, int idx, const char *where, duet_Value *v);
+/* Push `v` and free it (it is DUET_V_NIL afterwards, even if this raises). */
+void duet_value_push(lua_State *L, duet_Value *v);
+/* Copy `src` into `dst` (no Lua API; safe under a mutex); 0: no memory. */
+int duet_value_copy(duet_Value *dst, const duet_Value *src);
+void duet_value_free(duet_Value *v);
+/* Push a userdata of `n` values (all nil) whose __gc frees what they hold:
+** keeps values safe while later steps may raise. */
+duet_Value *duet_new_value_box(lua_State *L, size_t n);
+
+/* ------------------------------------------------ queue.c, sharedtable.c */
+
+int duet_queue_open(lua_State *L);        /* Queue, LifoQueue, PriorityQueue */
+int duet_sharedtable_open(lua_State *L);  /* SharedTable */
+
 /* --------------------------------------------------------------- thread.c */
 
 /* A cancellable wait on (cond, mutex). Usage:
@@ -126,6 +165,9 @@ void duet_wait_end(lua_State *L);
 int duet_wait_error(lua_State *L, int r);
 /* Raise duet.cancelled if the calling thread has been cancelled. */
 void duet_check_cancel(lua_State *L);
+/* Non-zero if the calling thread has been cancelled (and not yet told);
+** no Lua API call, so it may be asked under a mutex. */
+int duet_cancel_pending(void);
 /* The calling thread's ident (th.ident), unique in the process; the main
 ** thread's is made on first use. */
 lua_Integer duet_self_ident(lua_State *L);

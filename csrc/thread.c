@@ -204,6 +204,13 @@ void duet_check_cancel(lua_State *L) {
     duet_wait_error(L, DUET_CANCELLED);
 }
 
+/* Has the calling thread been asked to cancel? (no Lua API: safe under a
+** mutex; the caller then gives up and calls duet_wait_error) */
+int duet_cancel_pending(void) {
+  Thread *th = current;
+  return th && atomic_load_explicit(&th->cancelled, memory_order_acquire);
+}
+
 /* Runs in the cancelled thread: raise duet.cancelled out of its Lua code. */
 static void cancel_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;

@@ -1,0 +1,881 @@
+/*
+** queue.c — Queue (FIFO), LifoQueue and PriorityQueue, shared by reference.
+**
+** Items are duet_Values (value.c): scalars and short strings sit inline in
+** the queue's array, anything else is a duet_Message encoded before the
+** lock is taken and decoded after it is released, so the mutex guards only
+** the linking and unlinking of fixed-size slots. FIFO is a power-of-two
+** ring, LIFO a stack, PriorityQueue a binary heap ordered by (priority,
+** sequence number), so equal priorities come out first-in first-out.
+**
+** Waiting: getters that find no item (putters that find no room) wait in
+** line, first come first served; items (room) that become available are
+** granted to the head of the line, so later arrivals cannot overtake. A
+** waiter spins briefly on its own node, then parks on its own condition
+** variable, which is signalled only if it is parked. A waiter that gives
+** up (timeout, cancel) leaves the queue exactly as it found it and passes
+** on any grant it got, so no item or room is ever stranded.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duet.h"
+
+enum { FIFO, LIFO, PRIO };
+
+typedef struct Key {                      /* a PriorityQueue priority */
+  unsigned char tag;                      /* DUET_V_INT, _FLOAT or _STR */
+  size_t len;                             /* DUET_V_STR */
+  union { lua_Integer i; lua_Number n; char *s; } u;  /* s: malloc'd */
+} Key;
+
+typedef struct Item {                     /* an item on its way in or out */
+  duet_Value v;
+  Key key;                                /* PriorityQueue only */
+} Item;
+
+typedef struct Entry {                    /* a PriorityQueue heap slot */
+  Key key;
+  uint64_t seq;
+  duet_Value v;
+} Entry;
+
+typedef struct Waiter Waiter;
+
+typedef struct Queue {
+  duet_Object base;
+  int kind;
+  size_t maxsize;                         /* 0: unbounded */
+  pthread_mutex_t mu;                     /* guards everything below */
+  pthread_cond_t all_done;                /* for join */
+  size_t n, cap, head;                    /* head: FIFO ring start */
+  duet_Value *ring;                       /* FIFO, LIFO */
+  Entry *heap;                            /* PRIO */
+  uint64_t seq;
+  size_t unfinished;                      /* task_done/join */
+  int closed;
+  size_t held;                            /* items granted to getters */
+  size_t booked;                          /* room granted to putters */
+  Waiter *getters, *putters;              /* in line, first come first */
+  int joiners;                            /* parked in join */
+} Queue;
+
+static const duet_Type queue_types[3];
+
+/* ------------------------------------------------------------- items */
+
+static void key_free(Key *k) {
+  if (k->tag == DUET_V_STR) free(k->u.s);
+  k->tag = DUET_V_NIL;
+}
+
+static void item_free(Item *it) {
+  duet_value_free(&it->v);
+  key_free(&it->key);
+}
+
+/* int i compared with float f (not NaN), exactly */
+static int cmp_int_float(lua_Integer i, lua_Number f) {
+  lua_Number c;
+  lua_Integer ci;
+  if (f >= -(lua_Number)LUA_MININTEGER) return -1;   /* f >= 2^63 */
+  if (f < (lua_Number)LUA_MININTEGER) return 1;
+  c = ceil(f);
+  ci = (lua_Integer)c;
+  if (i < ci) return -1;
+  if (i == ci && c == f) return 0;
+  return 1;                               /* i >= ceil(f) > f, or i > ci */
+}
+
+/* Total order: numbers (by value) before strings (byte order). */
+static int key_cmp(const Key *a, const Key *b) {
+  if (a->tag == DUET_V_STR || b->tag == DUET_V_STR) {
+    size_t n;
+    int c;
+    if (a->tag != b->tag) return a->tag == DUET_V_STR ? 1 : -1;
+    n = a->len < b->len ? a->len : b->len;
+    c = memcmp(a->u.s, b->u.s, n);
+    if (c != 0) return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+  }
+  if (a->tag == DUET_V_INT && b->tag == DUET_V_INT)
+    return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
+  if (a->tag == DUET_V_FLOAT && b->tag == DUET_V_FLOAT)
+    return a->u.n < b->u.n ? -1 : a->u.n > b->u.n;
+  if (a->tag == DUET_V_INT) return cmp_int_float(a->u.i, b->u.n);
+  return -cmp_int_float(b->u.i, a->u.n);
+}
+
+/* Check the priority of the item at idx (argument `arg`, named `where`):
+** returns the stack index of the priority (pushed if the item is a table). */
+static int check_priority(lua_State *L, int idx, int arg, const char *where) {
+  int p = idx;
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_rawgeti(L, idx, 1);
+    p = lua_gettop(L);
+    if (lua_type(L, p) != LUA_TNUMBER && lua_type(L, p) != LUA_TSTRING)
+      luaL_argerror(L, arg, lua_pushfstring(L, "priority (%s[1]) must be a "
+                                            "number or a string, got %s",
+                                            where, luaL_typename(L, p)));
+  }
+  else if (lua_type(L, p) != LUA_TNUMBER && lua_type(L, p) != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "number, string or table "
+                                          "expected, got %s",
+                                          luaL_typename(L, p)));
+  if (lua_type(L, p) == LUA_TNUMBER && !lua_isinteger(L, p)
+      && lua_tonumber(L, p) != lua_tonumber(L, p))
+    luaL_argerror(L, arg, "priority is NaN");
+  return p;
+}
+
+/* Fill it->key from the checked priority at p; 0: no memory. */
+static int make_key(lua_State *L, int p, Key *k) {
+  if (lua_type(L, p) == LUA_TSTRING) {
+    const char *s = lua_tolstring(L, p, &k->len);
+    k->u.s = (char *)malloc(k->len ? k->len : 1);
+    if (k->u.s == NULL) return 0;
+    memcpy(k->u.s, s, k->len);
+    k->tag = DUET_V_STR;
+  }
+  else if (lua_isinteger(L, p)) {
+    k->u.i = lua_tointeger(L, p);
+    k->tag = DUET_V_INT;
+  }
+  else {
+    k->u.n = lua_tonumber(L, p);
+    k->tag = DUET_V_FLOAT;
+  }
+  return 1;
+}
+
+/* Encode the item at idx (argument `arg`, named `where` in errors; number
+** `index` of a put_many list, else 0) into `it`, in the putter's own
+** state. Raises with nothing held. */
+static void item_set(lua_State *L, const Queue *q, int idx, int arg,
+                     const char *where, size_t index, Item *it) {
+  int top = lua_gettop(L), p = 0;
+  it->key.tag = DUET_V_NIL;
+  it->v.tag = DUET_V_NIL;
+  if (lua_isnoneornil(L, idx)) {
+    if (index) luaL_argerror(L, arg, lua_pushfstring(L, "nil item at index "
+                                                     "%I", (LUAI_UACINT)index));
+    luaL_argerror(L, arg, "non-nil value expected");
+  }
+  if (q->kind == PRIO) p = check_priority(L, idx, arg, where);
+  duet_value_set(L, idx, where, &it->v);
+  if (p && !make_key(L, p, &it->key)) {
+    duet_value_free(&it->v);
+    luaL_error(L, "not enough memory");
+  }
+  lua_settop(L, top);
+}
+
+static int itembox_gc(lua_State *L) {
+  Item *box = (Item *)lua_touserdata(L, 1);
+  size_t i, n = lua_rawlen(L, 1) / sizeof *box;
+  for (i = 0; i < n; i++) item_free(&box[i]);
+  return 0;
+}
+
+/* A userdata of n empty items freed by __gc: items in flight while later
+** steps may raise. */
+static Item *new_itembox(lua_State *L, size_t n) {
+  Item *box = (Item *)lua_newuserdatauv(L, n * sizeof *box, 0);
+  size_t i;
+  for (i = 0; i < n; i++) {
+    box[i].v.tag = DUET_V_NIL;
+    box[i].key.tag = DUET_V_NIL;
+  }
+  if (luaL_newmetatable(L, "duet.itembox")) {
+    lua_pushcfunction(L, itembox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return box;
+}
+
+/* ------------------------------------------- the containers (mu held) */
+
+static size_t pow2_at_least(size_t n) {
+  size_t c = 16;
+  while (c < n) c *= 2;
+  return c;
+}
+
+/* Move the items into an array of `cap` slots (cap >= n); 0: no memory. */
+static int resize(Queue *q, size_t cap) {
+  if (q->kind == PRIO) {
+    Entry *h = (Entry *)realloc(q->heap, cap * sizeof *h);
+    if (h == NULL) return 0;
+    q->heap = h;
+  }
+  else if (q->kind == LIFO) {
+    duet_Value *r = (duet_Value *)realloc(q->ring, cap * sizeof *r);
+    if (r == NULL) return 0;
+    q->ring = r;
+  }
+  else {                                  /* FIFO: unwrap into a new ring */
+    duet_Value *r = (duet_Value *)malloc(cap * sizeof *r);
+    size_t i;
+    if (r == NULL) return 0;
+    for (i = 0; i < q->n; i++) r[i] = q->ring[(q->head + i) & (q->cap - 1)];
+    free(q->ring);
+    q->ring = r;
+    q->head = 0;
+  }
+  q->cap = cap;
+  return 1;
+}
+
+static int reserve(Queue *q, size_t k) {
+  if (q->n + k <= q->cap) return 1;
+  return resize(q, pow2_at_least(q->n + k));
+}
+
+/* After takes: give memory back once the queue has drained well below a
+** large capacity (halving, so a busy queue does not thrash). */
+static void maybe_shrink(Queue *q) {
+  if (q->cap > 1024 && q->n < q->cap / 8) resize(q, q->cap / 2);
+}
+
+static int entry_less(const Entry *a, const Entry *b) {
+  int c = key_cmp(&a->key, &b->key);
+  return c < 0 || (c == 0 && a->seq < b->seq);
+}
+
+static void push_item(Queue *q, Item *it) {
+  if (q->kind == FIFO) q->ring[(q->head + q->n) & (q->cap - 1)] = it->v;
+  else if (q->kind == LIFO) q->ring[q->n] = it->v;
+  else {
+    Entry e;
+    size_t i = q->n;
+    e.key = it->key;
+    e.seq = q->seq++;
+    e.v = it->v;
+    while (i > 0 && entry_less(&e, &q->heap[(i - 1) / 2])) {
+      q->heap[i] = q->heap[(i - 1) / 2];
+      i = (i - 1) / 2;
+    }
+    q->heap[i] = e;
+  }
+  it->v.tag = DUET_V_NIL;                 /* the queue's now */
+  it->key.tag = DUET_V_NIL;
+  q->n++;
+}
+
+static void pop_item(Queue *q, Item *it) {
+  q->n--;
+  if (q->kind == FIFO) {
+    it->v = q->ring[q->head];
+    q->head = (q->head + 1) & (q->cap - 1);
+  }
+  else if (q->kind == LIFO) it->v = q->ring[q->n];
+  else {
+    Entry last = q->heap[q->n];
+    size_t i = 0, n = q->n;
+    it->v = q->heap[0].v;
+    it->key = q->heap[0].key;
+    for (;;) {
+      size_t c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && entry_less(&q->heap[c + 1], &q->heap[c])) c++;
+      if (!entry_less(&q->heap[c], &last)) break;
+      q->heap[i] = q->heap[c];
+      i = c;
+    }
+    if (n > 0) q->heap[i] = last;
+  }
+}
+
+/* ------------------------------------------------------------ waiting */
+
+/* A thread waiting for items or room, in line first come first served.
+** Whoever makes items (room) available grants them to the waiters at the
+** head of the line: a grant reserves them (q->held, q->booked), so that a
+** thread arriving later cannot take them first; the waiter then takes
+** them itself, or, if it gives up after all (cancelled), passes the grant
+** on. A waiter spins on its own node for about as long as a wake-up
+** costs, then parks on its own condition variable: a grant signals only a
+** waiter that is actually parked. */
+enum { WAITING, GRANTED, CLOSED };
+
+struct Waiter {
+  Waiter *prev, *next;                    /* head->prev: the last one */
+  atomic_int state;                       /* changed under q->mu */
+  int parked;                             /* in duet_wait (q->mu held) */
+  int has_cv;
+  size_t need;                            /* putters: room wanted */
+  pthread_cond_t cv;
+};
+
+#define SPIN_SECONDS 15e-6
+
+static void line_push(Waiter **head, Waiter *w) {
+  w->next = NULL;
+  if (*head == NULL) {
+    w->prev = w;
+    *head = w;
+  }
+  else {
+    Waiter *last = (*head)->prev;
+    last->next = w;
+    w->prev = last;
+    (*head)->prev = w;
+  }
+}
+
+static void line_remove(Waiter **head, Waiter *w) {
+  if (w == *head) {
+    *head = w->next;
+    if (*head) (*head)->prev = w->prev;
+  }
+  else {
+    w->prev->next = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else (*head)->prev = w->prev;
+  }
+}
+
+static void grant(Waiter **head, int state) {
+  Waiter *w = *head;
+  line_remove(head, w);
+  atomic_store_explicit(&w->state, state, memory_order_release);
+  if (w->parked) pthread_cond_signal(&w->cv);
+}
+
+static void grant_items(Queue *q) {
+  while (q->getters && q->n > q->held) {
+    q->held++;
+    grant(&q->getters, GRANTED);
+  }
+}
+
+static void grant_room(Queue *q) {
+  while (q->putters && (q->maxsize == 0 || q->maxsize - q->n - q->booked
+                                           >= q->putters->need)) {
+    q->booked += q->putters->need;
+    grant(&q->putters, GRANTED);
+  }
+}
+
+/* Room for k more, for a putter that is not in line? */
+static int has_room(const Queue *q, size_t k) {
+  return q->putters == NULL
+         && (q->maxsize == 0 || q->maxsize - q->n - q->booked >= k);
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Wait in line for a grant: called with q->mu held and w just queued on
+** *head; returns with q->mu held and w's final state: GRANTED, CLOSED, or
+** WAITING when it gave up (*r says why; w is out of the line then). */
+static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
+                     double timeout, int *r) {
+  double deadline = duet_deadline(timeout);
+  int s;
+  atomic_init(&w->state, WAITING);
+  w->parked = 0;
+  w->has_cv = 0;
+  line_push(head, w);
+  pthread_mutex_unlock(&q->mu);
+  if (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING) {
+    double until = duet_now() + SPIN_SECONDS;
+    int i;
+    do {
+      for (i = 0; i < 32; i++) cpu_relax();
+    } while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING
+             && duet_now() < until);
+  }
+  if (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING) {
+    duet_cond_init(&w->cv);
+    w->has_cv = 1;
+    duet_wait_begin(L, &w->cv, &q->mu);
+  }
+  pthread_mutex_lock(&q->mu);
+  while ((s = atomic_load_explicit(&w->state, memory_order_relaxed))
+         == WAITING) {
+    w->parked = 1;
+    *r = duet_wait(L, &w->cv, &q->mu, deadline);
+    w->parked = 0;
+    if (*r != 0) break;
+  }
+  if (s == WAITING) line_remove(head, w);
+  return s;
+}
+
+/* After q->mu is released: duet_wait_end is never called under it, since
+** thread_cancel takes the two locks the other way round. */
+static void wait_done(lua_State *L, Waiter *w) {
+  if (w->has_cv) {
+    duet_wait_end(L);
+    pthread_cond_destroy(&w->cv);
+  }
+}
+
+/* ----------------------------------------------------- putting, getting */
+
+enum { DONE, FAILED, IS_CLOSED, NO_MEMORY };
+
+static void put_items(Queue *q, Item *items, size_t k) {
+  size_t i;
+  for (i = 0; i < k; i++) push_item(q, &items[i]);
+  q->unfinished += k;
+  grant_items(q);
+}
+
+/* Put k items (k >= 1), all or none. FAILED: *r says why (DUET_TIMEDOUT,
+** or an error for duet_wait_error). Items put are the queue's; the rest
+** stay the caller's. */
+static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
+                          double timeout, int *r) {
+  Waiter w;
+  int res, queued = 0;
+  *r = 0;
+  pthread_mutex_lock(&q->mu);
+  if (q->closed) res = IS_CLOSED;
+  else if (has_room(q, k)) {
+    res = reserve(q, k) ? DONE : NO_MEMORY;
+    if (res == DONE) put_items(q, items, k);
+  }
+  else if (timeout == 0) {
+    *r = DUET_TIMEDOUT;
+    res = FAILED;
+  }
+  else {
+    int s;
+    w.need = k;
+    queued = 1;
+    s = wait_turn(L, q, &q->putters, &w, timeout, r);
+    if (s == GRANTED) {
+      q->booked -= k;
+      if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
+      if (*r == DUET_CANCELLED || *r == DUET_INTERRUPTED) res = FAILED;
+      else if (q->closed) res = IS_CLOSED;
+      else if (!reserve(q, k)) res = NO_MEMORY;
+      else {
+        put_items(q, items, k);
+        *r = 0;                           /* granted at the deadline: fine */
+        res = DONE;
+      }
+      if (res != DONE) grant_room(q);     /* pass the room on */
+    }
+    else if (s == CLOSED && *r == 0) res = IS_CLOSED;
+    else {
+      res = FAILED;
+      grant_room(q);                      /* those behind may fit now */
+    }
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (queued) wait_done(L, &w);
+  return res;
+}
+
+/* Take 1..max items into `items`; returns how many, or 0 and *why:
+** IS_CLOSED, or FAILED with *r (DUET_TIMEDOUT or an error). */
+static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
+                             double timeout, int *r, int *why) {
+  Waiter w;
+  size_t k = 0;
+  int held = 0, queued = 0;
+  *r = 0;
+  *why = FAILED;
+  pthread_mutex_lock(&q->mu);
+  if (q->n == q->held) {
+    if (q->closed) *why = IS_CLOSED;
+    else if (timeout == 0) *r = DUET_TIMEDOUT;
+    else {
+      int s;
+      queued = 1;
+      s = wait_turn(L, q, &q->getters, &w, timeout, r);
+      if (s == GRANTED) {
+        q->held--;
+        if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
+        if (*r == DUET_CANCELLED || *r == DUET_INTERRUPTED)
+          grant_items(q);                 /* pass the item on */
+        else {
+          *r = 0;
+          held = 1;
+        }
+      }
+      else if (s == CLOSED && *r == 0) *why = IS_CLOSED;
+    }
+  }
+  else held = 1;
+  if (held) {
+    size_t i;
+    k = q->n - q->held;
+    if (k > max) k = max;
+    for (i = 0; i < k; i++) pop_item(q, &items[i]);
+    maybe_shrink(q);
+    grant_room(q);
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (queued) wait_done(L, &w);
+  return k;
+}
+
+/* ------------------------------------------------------------ methods */
+
+static Queue *check_queue(lua_State *L) {
+  return (Queue *)duet_check_self(
+      L, (const duet_Type *)lua_touserdata(L, lua_upvalueindex(2)));
+}
+
+/* The answer of a put that did not happen. */
+static int put_failed(lua_State *L, int res, int r) {
+  if (res == FAILED && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+  if (res == IS_CLOSED) return luaL_error(L, "put on a closed queue");
+  if (res == NO_MEMORY) return luaL_error(L, "not enough memory");
+  lua_pushnil(L);
+  lua_pushliteral(L, "full");
+  return 2;
+}
+
+/* The answer of a get that took nothing. */
+static int get_failed(lua_State *L, int why, int r) {
+  if (why == FAILED && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+  lua_pushnil(L);
+  if (why == IS_CLOSED) lua_pushliteral(L, "closed");
+  else lua_pushliteral(L, "empty");
+  return 2;
+}
+
+static int put_one(lua_State *L, Queue *q, double timeout) {
+  Item it;
+  int r, res;
+  duet_check_cancel(L);                   /* before anything is taken */
+  item_set(L, q, 2, 2, "item", 0, &it);
+  res = put_items_wait(L, q, &it, 1, timeout, &r);
+  if (res == DONE) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  item_free(&it);                         /* nothing was enqueued */
+  return put_failed(L, res, r);
+}
+
+/* Push one item, or nil and why; returns 1 or 2. */
+static int get_one(lua_State *L, Queue *q, double timeout) {
+  Item it;
+  int r, why;
+  duet_check_cancel(L);
+  if (get_items_wait(L, q, &it, 1, timeout, &r, &why) == 0)
+    return get_failed(L, why, r);
+  if (q->kind == PRIO) key_free(&it.key);
+  duet_value_push(L, &it.v);
+  return 1;
+}
+
+/* q:put(item, [timeout]) -> true | nil, "full" */
+static int queue_put(lua_State *L) {
+  Queue *q = check_queue(L);
+  return put_one(L, q, duet_opt_timeout(L, 3));
+}
+
+static int queue_put_nowait(lua_State *L) {
+  Queue *q = check_queue(L);
+  return put_one(L, q, 0);
+}
+
+/* q:get([timeout]) -> item | nil, "empty" | nil, "closed" */
+static int queue_get(lua_State *L) {
+  Queue *q = check_queue(L);
+  return get_one(L, q, duet_opt_timeout(L, 2));
+}
+
+static int queue_get_nowait(lua_State *L) {
+  Queue *q = check_queue(L);
+  return get_one(L, q, 0);
+}
+
+/* q:put_many(list, [timeout]): every item or none. */
+static int queue_put_many(lua_State *L) {
+  Queue *q = check_queue(L);
+  double timeout = duet_opt_timeout(L, 3);
+  size_t k, i;
+  int r, res;
+  Item *box;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  if (lua_getfield(L, 2, "n") == LUA_TNUMBER && lua_isinteger(L, -1)
+      && lua_tointeger(L, -1) >= 0)       /* a table.pack list */
+    k = (size_t)lua_tointeger(L, -1);
+  else k = (size_t)lua_rawlen(L, 2);
+  lua_settop(L, 3);
+  box = new_itembox(L, k);                /* stack index 4 */
+  for (i = 0; i < k; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    if (lua_isnil(L, -1) || q->kind == PRIO || lua_istable(L, -1)
+        || lua_isfunction(L, -1) || lua_isuserdata(L, -1)) {
+      char where[40];                     /* named only where it may fail */
+      snprintf(where, sizeof where, "items[%zu]", i + 1);
+      item_set(L, q, 5, 2, where, i + 1, &box[i]);
+    }
+    else duet_value_set(L, 5, "items", &box[i].v);  /* no path needed */
+    lua_pop(L, 1);
+  }
+  luaL_argcheck(L, q->maxsize == 0 || k <= q->maxsize, 2,
+                "more items than maxsize");
+  duet_check_cancel(L);
+  if (k == 0) {                           /* nothing to wait for */
+    pthread_mutex_lock(&q->mu);
+    res = q->closed ? IS_CLOSED : DONE;
+    pthread_mutex_unlock(&q->mu);
+  }
+  else res = put_items_wait(L, q, box, k, timeout, &r);
+  if (res == DONE) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return put_failed(L, res, r);           /* the box frees the items */
+}
+
+/* q:get_many(max, [timeout]) -> list of 1..max items | nil, reason */
+static int queue_get_many(lua_State *L) {
+  Queue *q = check_queue(L);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  double timeout = duet_opt_timeout(L, 3);
+  size_t room, k, i;
+  int r, why;
+  Item *box;
+  luaL_argcheck(L, max >= 1, 2, "max must be at least 1");
+  /* the box is made before locking; fewer than max is a valid answer */
+  room = max < 1024 ? (size_t)max : 1024;
+  duet_check_cancel(L);
+  lua_settop(L, 3);
+  box = new_itembox(L, room);
+  k = get_items_wait(L, q, box, room, timeout, &r, &why);
+  if (k == 0) return get_failed(L, why, r);
+  lua_createtable(L, (int)k, 0);
+  for (i = 0; i < k; i++) {
+    duet_value_push(L, &box[i].v);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;                               /* the box frees the keys */
+}
+
+static int queue_size(lua_State *L) {
+  Queue *q = check_queue(L);
+  size_t n;
+  pthread_mutex_lock(&q->mu);
+  n = q->n;
+  pthread_mutex_unlock(&q->mu);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+static int queue_empty(lua_State *L) {
+  Queue *q = check_queue(L);
+  size_t n;
+  pthread_mutex_lock(&q->mu);
+  n = q->n;
+  pthread_mutex_unlock(&q->mu);
+  lua_pushboolean(L, n == 0);
+  return 1;
+}
+
+static int queue_full(lua_State *L) {
+  Queue *q = check_queue(L);
+  size_t n;
+  pthread_mutex_lock(&q->mu);
+  n = q->n;
+  pthread_mutex_unlock(&q->mu);
+  lua_pushboolean(L, q->maxsize > 0 && n >= q->maxsize);
+  return 1;
+}
+
+static int queue_task_done(lua_State *L) {
+  Queue *q = check_queue(L);
+  int ok;
+  pthread_mutex_lock(&q->mu);
+  ok = q->unfinished > 0;
+  if (ok && --q->unfinished == 0 && q->joiners > 0)
+    pthread_cond_broadcast(&q->all_done);
+  pthread_mutex_unlock(&q->mu);
+  if (!ok) return luaL_error(L, "task_done() called too many times");
+  return 0;
+}
+
+/* q:join([timeout]) -> true when every item put was task_done, or false */
+static int queue_join(lua_State *L) {
+  Queue *q = check_queue(L);
+  double timeout = duet_opt_timeout(L, 2);
+  int r = 0;
+  pthread_mutex_lock(&q->mu);
+  if (q->unfinished > 0 && timeout != 0) {
+    double deadline = duet_deadline(timeout);
+    pthread_mutex_unlock(&q->mu);
+    duet_wait_begin(L, &q->all_done, &q->mu);
+    pthread_mutex_lock(&q->mu);
+    q->joiners++;
+    while (q->unfinished > 0
+           && (r = duet_wait(L, &q->all_done, &q->mu, deadline)) == 0) {}
+    q->joiners--;
+    if (q->unfinished == 0) r = 0;
+    pthread_mutex_unlock(&q->mu);
+    duet_wait_end(L);
+  }
+  else {
+    if (q->unfinished > 0) r = DUET_TIMEDOUT;
+    pthread_mutex_unlock(&q->mu);
+  }
+  if (r != 0 && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+  lua_pushboolean(L, r == 0);
+  return 1;
+}
+
+static int queue_close(lua_State *L) {
+  Queue *q = check_queue(L);
+  pthread_mutex_lock(&q->mu);
+  if (!q->closed) {
+    q->closed = 1;                        /* everyone in line: closed */
+    while (q->getters) grant(&q->getters, CLOSED);
+    while (q->putters) grant(&q->putters, CLOSED);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+static int queue_iter_next(lua_State *L) {
+  Queue *q = check_queue(L);
+  if (get_one(L, q, -1) == 2) return 0;   /* nil, "closed": the loop ends */
+  return 1;
+}
+
+/* for item in q:iter() do ... end: gets until closed and drained. */
+static int queue_iter(lua_State *L) {
+  check_queue(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushcclosure(L, queue_iter_next, 2);
+  lua_pushvalue(L, 1);
+  return 2;
+}
+
+/* __index: a method, or the field maxsize. */
+static int queue_index(lua_State *L) {
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) == LUA_TSTRING
+      && strcmp(lua_tostring(L, 2), "maxsize") == 0) {
+    Queue *q = (Queue *)duet_to_object(L, 1);
+    if (q != NULL && q->base.type >= queue_types
+        && q->base.type < queue_types + 3) {
+      lua_pushinteger(L, (lua_Integer)q->maxsize);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static const luaL_Reg queue_methods[] = {
+  {"put", queue_put},
+  {"get", queue_get},
+  {"put_nowait", queue_put_nowait},
+  {"get_nowait", queue_get_nowait},
+  {"put_many", queue_put_many},
+  {"get_many", queue_get_many},
+  {"size", queue_size},
+  {"empty", queue_empty},
+  {"full", queue_full},
+  {"task_done", queue_task_done},
+  {"join", queue_join},
+  {"close", queue_close},
+  {"iter", queue_iter},
+  {NULL, NULL}
+};
+
+/* ------------------------------------------------------ the type itself */
+
+static void queue_destroy(duet_Object *o) {
+  Queue *q = (Queue *)o;
+  size_t i;
+  for (i = 0; i < q->n; i++) {
+    if (q->kind == PRIO) {
+      key_free(&q->heap[i].key);
+      duet_value_free(&q->heap[i].v);
+    }
+    else if (q->kind == LIFO) duet_value_free(&q->ring[i]);
+    else duet_value_free(&q->ring[(q->head + i) & (q->cap - 1)]);
+  }
+  free(q->ring);
+  free(q->heap);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->all_done);
+  free(q);
+}
+
+static void queue_describe(duet_Object *o, char *buf, size_t size) {
+  Queue *q = (Queue *)o;
+  size_t n;
+  int closed;
+  pthread_mutex_lock(&q->mu);
+  n = q->n;
+  closed = q->closed;
+  pthread_mutex_unlock(&q->mu);
+  if (q->maxsize > 0)
+    snprintf(buf, size, "size %zu/%zu%s", n, q->maxsize,
+             closed ? ", closed" : "");
+  else snprintf(buf, size, "size %zu%s", n, closed ? ", closed" : "");
+}
+
+static const duet_Type queue_types[3] = {
+  {"duet.Queue", queue_destroy, queue_describe},
+  {"duet.LifoQueue", queue_destroy, queue_describe},
+  {"duet.PriorityQueue", queue_destroy, queue_describe},
+};
+
+static int new_queue(lua_State *L, int kind) {
+  lua_Integer maxsize = luaL_optinteger(L, 1, 0);
+  Queue *q = (Queue *)duet_new_object(L, &queue_types[kind], sizeof(Queue));
+  pthread_mutexattr_t a;
+  q->kind = kind;
+  q->maxsize = maxsize > 0 ? (size_t)maxsize : 0;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+  pthread_mutex_init(&q->mu, &a);
+  pthread_mutexattr_destroy(&a);
+  duet_cond_init(&q->all_done);
+  return 1;
+}
+
+/* Queue([maxsize]), LifoQueue([maxsize]), PriorityQueue([maxsize]) */
+static int queue_new(lua_State *L) { return new_queue(L, FIFO); }
+static int lifo_new(lua_State *L) { return new_queue(L, LIFO); }
+static int prio_new(lua_State *L) { return new_queue(L, PRIO); }
+
+static const luaL_Reg queue_funcs[] = {
+  {"Queue", queue_new},
+  {"LifoQueue", lifo_new},
+  {"PriorityQueue", prio_new},
+  {NULL, NULL}
+};
+
+int duet_queue_open(lua_State *L) {
+  int i;
+  for (i = 0; i < 3; i++) {
+    const duet_Type *t = &queue_types[i];
+    duet_new_type(L, t, NULL, NULL);
+    luaL_getmetatable(L, t->name);
+    /* methods carry (metatable, type) for check_queue's fast path */
+    lua_createtable(L, 0, 16);
+    lua_pushvalue(L, -2);
+    lua_pushlightuserdata(L, (void *)t);
+    luaL_setfuncs(L, queue_methods, 2);
+    lua_pushcclosure(L, queue_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+  }
+  luaL_setfuncs(L, queue_funcs, 0);
+  return 0;
+}
