@@ -116,6 +116,15 @@ function H.permits(sem, limit)
   return n
 end
 
+--- Start fn(...) in a daemon thread and return it. Used for threads that
+--- block with no timeout: if a runtime fails to wake them, the case fails at
+--- its join(H.LONG) and rt.run does not wait for them forever.
+function H.go(rt, fn, ...)
+  local th = rt.Thread{target = fn, args = table.pack(...), daemon = true}
+  th:start()
+  return th
+end
+
 --- Can another thread acquire `lockish` right now? (It is released again.)
 function H.free_elsewhere(rt, lockish)
   local th = rt.spawn(function()

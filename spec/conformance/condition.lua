@@ -12,7 +12,7 @@ local SHORT, LONG = H.SHORT, H.LONG
 local function waiters(rt, cond, n, arrived, woke)
   local threads = {}
   for i = 1, n do
-    threads[i] = rt.spawn(function()
+    threads[i] = H.go(rt, function()
       cond:acquire()
       arrived:put(i)
       local r = cond:wait(LONG)
@@ -121,7 +121,7 @@ return function(rt)
       it("() returns true when notified, holding the lock again", function()
         H.run(rt, function()
           local c, started = rt.Condition(), rt.Event()
-          local th = rt.spawn(function()
+          local th = H.go(rt, function()
             c:acquire()
             started:set()
             local r = c:wait()

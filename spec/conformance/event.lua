@@ -43,7 +43,7 @@ return function(rt)
         H.run(rt, function()
           local ev = rt.Event()
           local threads = {}
-          for i = 1, 3 do threads[i] = rt.spawn(function() return ev:wait() end) end
+          for i = 1, 3 do threads[i] = H.go(rt, function() return ev:wait() end) end
           H.settle(rt)
           ev:set()
           for _, th in ipairs(threads) do
@@ -101,7 +101,7 @@ return function(rt)
       it("() blocks until another thread sets it", function()
         H.run(rt, function()
           local ev, started = rt.Event(), rt.Event()
-          local th = rt.spawn(function()
+          local th = H.go(rt, function()
             started:set()
             return ev:wait()
           end)

@@ -102,7 +102,7 @@ return function(rt)
             local ex <close> = rt.Executor{max_workers = 1}
             local gate = rt.Event()
             local fut = ex:submit(function() gate:wait(LONG); return "late" end)
-            local th = rt.spawn(function() return fut:result() end)
+            local th = H.go(rt, function() return fut:result() end)
             H.settle(rt)
             assert.is_true(th:is_alive())
             gate:set()

@@ -47,7 +47,7 @@ return function(rt)
         H.run(rt, function()
           local l, started = rt.Lock(), rt.Event()
           l:acquire()
-          local th = rt.spawn(function()
+          local th = H.go(rt, function()
             started:set()
             local ok = l:acquire()
             l:release()
@@ -82,7 +82,7 @@ return function(rt)
           local l, t = rt.Lock(), rt.SharedTable{n = 0, inside = 0, worst = 0}
           local threads = {}
           for i = 1, 4 do
-            threads[i] = rt.spawn(function()
+            threads[i] = H.go(rt, function()
               for _ = 1, 100 do
                 l:acquire()
                 local inside = t.inside + 1
@@ -198,7 +198,7 @@ return function(rt)
           local l, started, got = rt.RLock(), rt.Event(), rt.Event()
           l:acquire()
           l:acquire()
-          local th = rt.spawn(function()
+          local th = H.go(rt, function()
             started:set()
             l:acquire()
             got:set()

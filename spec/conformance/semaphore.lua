@@ -50,7 +50,7 @@ local function common(rt, ctor)
       H.run(rt, function()
         local s, started = make(1), rt.Event()
         s:acquire()
-        local th = rt.spawn(function()
+        local th = H.go(rt, function()
           started:set()
           return s:acquire()
         end)
@@ -69,7 +69,7 @@ local function common(rt, ctor)
         local t = rt.SharedTable{inside = 0, worst = 0}
         local threads = {}
         for i = 1, 5 do
-          threads[i] = rt.spawn(function()
+          threads[i] = H.go(rt, function()
             for _ = 1, 20 do
               s:acquire()
               local n = t:incr("inside")

@@ -468,7 +468,7 @@ return function(rt)
           local ev, started = rt.Event(), rt.Event()
           local th = rt.spawn(function()
             started:set()
-            local ok, e = pcall(ev.wait, ev)
+            local ok, e = pcall(ev.wait, ev, LONG)
             return ok, e == duet.cancelled
           end)
           started:wait(LONG)
