@@ -288,13 +288,14 @@ static const luaL_Reg barrier_funcs[] = {
 };
 
 int duet_barrier_open(lua_State *L) {
-  duet_new_type(L, &barrier_type, barrier_methods, NULL);
-  luaL_getmetatable(L, barrier_type.name);
-  lua_pushvalue(L, -1);                   /* upvalues: metatable, methods */
-  lua_getfield(L, -2, "__index");
-  lua_pushcclosure(L, barrier_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  if (duet_new_type(L, &barrier_type, barrier_methods, NULL)) {
+    luaL_getmetatable(L, barrier_type.name);  /* fields before methods */
+    lua_pushvalue(L, -1);                 /* upvalues: metatable, methods */
+    lua_getfield(L, -2, "__methods");
+    lua_pushcclosure(L, barrier_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+  }
   luaL_setfuncs(L, barrier_funcs, 0);
   return 0;
 }
