@@ -8,8 +8,9 @@
 --   RESULT <case> <metric> <value> <unit>
 --
 -- lines (on stdout) and `ERROR <case> <message>` (on stderr) when it fails.
--- The harness runs every job `runs` times (run 1 of all jobs, then run 2,
--- ...), takes the median of each metric, and renders one Markdown table.
+-- The harness runs every job `runs` times (run 1 of all jobs, then the
+-- other runs, cheapest job first), takes the median of each metric, and
+-- renders one Markdown table.
 -- A job that failed, timed out or was never run shows "n/a" with its reason
 -- under the table: never a made-up number.
 local M = {}
@@ -228,7 +229,11 @@ end
 local okcore, core = pcall(require, "duet.core")
 M.clock = okcore and core.now or os.time
 
---- Run every job `opts.runs` times within `opts.budget` seconds.
+--- Run every job `opts.runs` times within `opts.budget` seconds: run 1 of
+--- every job in table order, then the further runs of one job after the
+--- other, cheapest first (by its first run's time), so that a budget spent
+--- on a busy machine leaves a few slow jobs short of runs rather than many
+--- quick ones.
 --- opts: runs, budget, job_timeout, quick, lua, python, bench_dir,
 --- runner (default M.run_command), clock (default M.clock), log (nil, or
 --- a function given run, job, command, stdout, stderr, how, code, seconds).
@@ -241,47 +246,54 @@ function M.collect(jobs, opts)
   for _, job in ipairs(jobs) do
     results[job.key] = { values = {}, runs = 0, failed = false }
   end
-  for run = 1, opts.runs do
-    for _, job in ipairs(jobs) do
-      local r = results[job.key]
-      if not r.failed then
-        local remaining = opts.budget - (clock() - start)
-        if remaining < 1 then
-          r.reason = r.reason or (r.runs == 0 and "not run: time budget spent"
-            or "fewer runs: time budget spent")
-          r.failed = r.runs == 0
-        else
-          local timeout = math.min(opts.job_timeout, remaining)
-          local cmd = M.command(job, opts)
-          local t0 = clock()
-          local stdout, stderr, how, code = runner(cmd, timeout)
-          if opts.log then opts.log(run, job, cmd, stdout, stderr, how, code, clock() - t0) end
-          local got = M.parse(stdout)[job.case] or {}
-          for metric, v in pairs(got) do
-            r.values[metric] = r.values[metric] or {}
-            table.insert(r.values[metric], v)
-          end
-          local ok = how == "exit" and code == 0
-          if ok and next(got) then
-            r.runs = r.runs + 1
-          else
-            -- Not implemented yet, crashed or hung: running it again only
-            -- spends the budget. Figures it printed before failing count.
-            r.failed = true
-            local msg = M.error_reason(stderr)
-            if ok then
-              r.reason = "no RESULT line"
-            elseif how == "exit" and code < 124 and stderr:match("ERROR%s") then
-              r.reason = msg -- the script's own account of what failed
-            else
-              r.reason = M.status_reason(how, code, timeout, timeout < opts.job_timeout)
-                .. (msg and (": " .. msg) or "")
-            end
-            if next(got) then r.runs = r.runs + 1 end
-          end
-        end
-      end
+
+  local function run_once(job, run)
+    local r = results[job.key]
+    if r.failed then return end
+    local remaining = opts.budget - (clock() - start)
+    if remaining < 1 then
+      r.reason = r.reason or (r.runs == 0 and "not run: time budget spent"
+        or "fewer runs: time budget spent")
+      r.failed = true
+      return
     end
+    local timeout = math.min(opts.job_timeout, remaining)
+    local cmd = M.command(job, opts)
+    local t0 = clock()
+    local stdout, stderr, how, code = runner(cmd, timeout)
+    local seconds = clock() - t0
+    r.seconds = r.seconds or seconds
+    if opts.log then opts.log(run, job, cmd, stdout, stderr, how, code, seconds) end
+    local got = M.parse(stdout)[job.case] or {}
+    for metric, v in pairs(got) do
+      r.values[metric] = r.values[metric] or {}
+      table.insert(r.values[metric], v)
+    end
+    if next(got) then r.runs = r.runs + 1 end
+    if how == "exit" and code == 0 and next(got) then return end
+    -- Not implemented yet, crashed or hung: running it again only spends
+    -- the budget. Figures it printed before failing count.
+    r.failed = true
+    local msg = M.error_reason(stderr)
+    if how == "exit" and code == 0 then
+      r.reason = "no RESULT line"
+    elseif how == "exit" and code < 124 and stderr:match("ERROR%s") then
+      r.reason = msg -- the script's own account of what failed
+    else
+      r.reason = M.status_reason(how, code, timeout, timeout < opts.job_timeout)
+        .. (msg and (": " .. msg) or "")
+    end
+  end
+
+  for _, job in ipairs(jobs) do run_once(job, 1) end
+  local order = {}
+  for i, job in ipairs(jobs) do order[i] = { job = job, i = i, t = results[job.key].seconds or 0 } end
+  table.sort(order, function(a, b)
+    if a.t ~= b.t then return a.t < b.t end
+    return a.i < b.i
+  end)
+  for _, o in ipairs(order) do
+    for run = 2, opts.runs do run_once(o.job, run) end
   end
   return results
 end

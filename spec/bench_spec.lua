@@ -240,6 +240,37 @@ describe("bench harness", function()
       assert.matches("not run: time budget spent", out)
     end)
 
+    it("runs the cheapest jobs first after run 1, so a spent budget cuts the slow ones", function()
+      local t = 0
+      local seen = {}
+      local runner = fake_runner(function(cmd, run)
+        -- Python threads jobs are slow (10 s), the rest quick (1 s).
+        t = t + (cmd:find("_threads.py", 1, true) and 10 or 1)
+        if run == 2 then seen[#seen + 1] = cmd end
+        return script(cmd, run)
+      end)
+      local results = harness.collect(jobs, with_opts{ runner = runner, clock = function() return t end })
+      assert.equal(3, results["B1.unbounded@asyncio"].runs)
+      assert.is_nil(seen[#seen]:find("_asyncio", 1, true))
+      assert.truthy(seen[#seen]:find("_threads.py", 1, true))
+      assert.truthy(seen[#seen - 1]:find("_threads.py", 1, true))
+      -- Run 1 takes 28 s; 21 s more give the quick jobs all their runs,
+      -- one slow job its 3 and the other none beyond its first.
+      t = 0
+      results = harness.collect(jobs, with_opts{ runner = fake_runner(function(cmd, run)
+        t = t + (cmd:find("_threads.py", 1, true) and 10 or 1)
+        return script(cmd, run)
+      end), budget = 49, clock = function() return t end })
+      for key, r in pairs(results) do
+        if not key:find("pythreads", 1, true) and (r.values.rate or r.values.per_spawn) then
+          assert.equal(3, r.runs, key)
+        end
+      end
+      assert.equal(3, results["B1.unbounded@pythreads"].runs)
+      assert.equal(1, results["B3.spawn1k@pythreads"].runs)
+      assert.equal("fewer runs: time budget spent", results["B3.spawn1k@pythreads"].reason)
+    end)
+
     it("marks a figure from fewer runs than asked", function()
       local runner = fake_runner(function(cmd, run)
         if run == 2 and cmd:find("_asyncio", 1, true) then return "", "boom\n", "exit", 1 end
