@@ -24,6 +24,7 @@
 typedef struct Mutex {
   atomic_int held;                        /* 0 free, 1 held */
   atomic_int parked;                      /* threads in the slow path */
+  atomic_int waking;                      /* a woken parker is yet to retry */
   pthread_mutex_t mu;                     /* orders parking against wakes */
   pthread_cond_t cv;
 } Mutex;
@@ -41,6 +42,7 @@ static int spin_limit;                    /* 0 on one CPU: spinning is waste */
 static void mutex_init(Mutex *m) {
   atomic_init(&m->held, 0);
   atomic_init(&m->parked, 0);
+  atomic_init(&m->waking, 0);
   pthread_mutex_init(&m->mu, NULL);
   duet_cond_init(&m->cv);
 }
@@ -69,17 +71,27 @@ static int mutex_spin(Mutex *m) {
   return 0;
 }
 
-/* Wake one parked thread, if any. The mutex makes the wake land after a
-** parker's last failed CAS (it holds mu from counting itself in until
+/* Wake one parked thread. The mutex makes the wake land after a parker's
+** last failed CAS (it holds mu from counting itself in until
 ** pthread_cond_wait lets go). */
 static void wake_one(Mutex *m) {
   pthread_mutex_lock(&m->mu);
-  pthread_cond_signal(&m->cv);
+  if (atomic_load(&m->parked) > 0) pthread_cond_signal(&m->cv);
+  else atomic_store(&m->waking, 0);       /* nobody to retry: none pending */
   pthread_mutex_unlock(&m->mu);
 }
 
+/* One wake in flight is enough: until the woken parker has retried (it
+** clears `waking` first, then CASes the word), later releases need not
+** signal, so a holder that takes and gives the lock back in a loop pays
+** for one wake per parked episode instead of one per release. Any return
+** from a wait clears `waking`, so a wake that found nobody (a parker
+** leaving on timeout) cannot leave it stuck. All seq_cst: a release that
+** saw `waking` set stored its free word before, so the parker's later CAS
+** sees it. */
 static inline void mutex_wake(Mutex *m) {
-  if (atomic_load(&m->parked) > 0) wake_one(m);
+  if (atomic_load(&m->parked) > 0 && !atomic_exchange(&m->waking, 1))
+    wake_one(m);
 }
 
 /* Give the word back; returns 0 if it was not held (nothing changed). */
@@ -99,7 +111,9 @@ static int mutex_wait(lua_State *L, Mutex *m, double deadline) {
   pthread_mutex_lock(&m->mu);
   atomic_fetch_add(&m->parked, 1);
   while (!mutex_try(m)) {
-    if ((r = duet_wait(L, &m->cv, &m->mu, deadline)) != 0) break;
+    r = duet_wait(L, &m->cv, &m->mu, deadline);
+    atomic_store(&m->waking, 0);
+    if (r != 0) break;
   }
   atomic_fetch_sub(&m->parked, 1);
   if (r == DUET_TIMEDOUT && mutex_try(m))
@@ -125,7 +139,10 @@ static void mutex_take(Mutex *m) {
   if (mutex_try(m) || mutex_spin(m)) return;
   pthread_mutex_lock(&m->mu);
   atomic_fetch_add(&m->parked, 1);
-  while (!mutex_try(m)) pthread_cond_wait(&m->cv, &m->mu);
+  while (!mutex_try(m)) {
+    pthread_cond_wait(&m->cv, &m->mu);
+    atomic_store(&m->waking, 0);
+  }
   atomic_fetch_sub(&m->parked, 1);
   pthread_mutex_unlock(&m->mu);
 }
