@@ -173,28 +173,71 @@ static void item_set(lua_State *L, const Queue *q, int idx, int arg,
   lua_settop(L, top);
 }
 
-static int itembox_gc(lua_State *L) {
-  Item *box = (Item *)lua_touserdata(L, 1);
-  size_t i, n = lua_rawlen(L, 1) / sizeof *box;
-  for (i = 0; i < n; i++) item_free(&box[i]);
+/* Items in flight for put_many and get_many: a state's methods share one
+** reusable array (upvalue 3), or, when it is in use (a __gc that runs Lua
+** code while a batch is being pushed), a temporary one. Either way it is
+** a to-be-closed slot, so whatever it still holds is freed when the method
+** returns or raises. */
+typedef struct Batch {
+  Item *items;
+  size_t cap, used;                       /* items [0, used) may own */
+  int busy;
+} Batch;
+
+#define BATCH_KEEP 4096                   /* larger arrays are not kept */
+
+static int batch_close(lua_State *L) {
+  Batch *b = (Batch *)lua_touserdata(L, 1);
+  size_t i;
+  for (i = 0; i < b->used; i++) item_free(&b->items[i]);
+  b->used = 0;
+  b->busy = 0;
+  if (b->cap > BATCH_KEEP) {
+    free(b->items);
+    b->items = NULL;
+    b->cap = 0;
+  }
   return 0;
 }
 
-/* A userdata of n empty items freed by __gc: items in flight while later
-** steps may raise. */
-static Item *new_itembox(lua_State *L, size_t n) {
-  Item *box = (Item *)lua_newuserdatauv(L, n * sizeof *box, 0);
-  size_t i;
-  for (i = 0; i < n; i++) {
-    box[i].v.tag = DUET_V_NIL;
-    box[i].key.tag = DUET_V_NIL;
-  }
-  if (luaL_newmetatable(L, "duet.itembox")) {
-    lua_pushcfunction(L, itembox_gc);
+static int batch_gc(lua_State *L) {
+  Batch *b = (Batch *)lua_touserdata(L, 1);
+  batch_close(L);
+  free(b->items);
+  b->items = NULL;
+  b->cap = 0;
+  return 0;
+}
+
+static Batch *new_batch(lua_State *L) {
+  Batch *b = (Batch *)lua_newuserdatauv(L, sizeof(Batch), 0);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, "duet.batch")) {
+    lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, batch_close);
+    lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
-  return box;
+  return b;
+}
+
+/* Room for n items, as a to-be-closed slot pushed on the stack; fill
+** b->used as items are set. */
+static Batch *borrow_batch(lua_State *L, size_t n) {
+  Batch *b = (Batch *)lua_touserdata(L, lua_upvalueindex(3));
+  if (b->busy) b = new_batch(L);
+  else lua_pushvalue(L, lua_upvalueindex(3));
+  if (b->cap < n) {
+    Item *items = (Item *)realloc(b->items, n * sizeof *items);
+    if (items == NULL) luaL_error(L, "not enough memory");
+    b->items = items;
+    b->cap = n;
+  }
+  b->busy = 1;
+  b->used = 0;
+  lua_toclose(L, -1);
+  return b;
 }
 
 /* ------------------------------------------- the containers (mu held) */
@@ -268,6 +311,7 @@ static void push_item(Queue *q, Item *it) {
 
 static void pop_item(Queue *q, Item *it) {
   q->n--;
+  it->key.tag = DUET_V_NIL;
   if (q->kind == FIFO) {
     it->v = q->ring[q->head];
     q->head = (q->head + 1) & (q->cap - 1);
@@ -552,7 +596,6 @@ static int get_failed(lua_State *L, int why, int r) {
 static int put_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, res;
-  duet_check_cancel(L);                   /* before anything is taken */
   item_set(L, q, 2, 2, "item", 0, &it);
   res = put_items_wait(L, q, &it, 1, timeout, &r);
   if (res == DONE) {
@@ -567,7 +610,6 @@ static int put_one(lua_State *L, Queue *q, double timeout) {
 static int get_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, why;
-  duet_check_cancel(L);
   if (get_items_wait(L, q, &it, 1, timeout, &r, &why) == 0)
     return get_failed(L, why, r);
   if (q->kind == PRIO) key_free(&it.key);
@@ -597,13 +639,33 @@ static int queue_get_nowait(lua_State *L) {
   return get_one(L, q, 0);
 }
 
+/* Set a scalar item (not for a PriorityQueue) the quick way: 1 if done. */
+static int quick_set(lua_State *L, int t, duet_Value *v) {
+  switch (t) {
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) {
+        v->u.i = lua_tointeger(L, -1);
+        v->tag = DUET_V_INT;
+      }
+      else {
+        v->u.n = lua_tonumber(L, -1);
+        v->tag = DUET_V_FLOAT;
+      }
+      return 1;
+    case LUA_TBOOLEAN:
+      v->tag = lua_toboolean(L, -1) ? DUET_V_TRUE : DUET_V_FALSE;
+      return 1;
+    default: return 0;
+  }
+}
+
 /* q:put_many(list, [timeout]): every item or none. */
 static int queue_put_many(lua_State *L) {
   Queue *q = check_queue(L);
   double timeout = duet_opt_timeout(L, 3);
   size_t k, i;
   int r, res;
-  Item *box;
+  Batch *b;
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 3);
   if (lua_getfield(L, 2, "n") == LUA_TNUMBER && lua_isinteger(L, -1)
@@ -611,17 +673,18 @@ static int queue_put_many(lua_State *L) {
     k = (size_t)lua_tointeger(L, -1);
   else k = (size_t)lua_rawlen(L, 2);
   lua_settop(L, 3);
-  box = new_itembox(L, k);                /* stack index 4 */
+  b = borrow_batch(L, k);                 /* stack index 4 */
   for (i = 0; i < k; i++) {
-    lua_rawgeti(L, 2, (lua_Integer)i + 1);
-    if (lua_isnil(L, -1) || q->kind == PRIO || lua_istable(L, -1)
-        || lua_isfunction(L, -1) || lua_isuserdata(L, -1)) {
+    Item *it = &b->items[i];
+    int t = lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    it->key.tag = DUET_V_NIL;
+    if (q->kind == PRIO || !quick_set(L, t, &it->v)) {
       char where[40];                     /* named only where it may fail */
       snprintf(where, sizeof where, "items[%zu]", i + 1);
-      item_set(L, q, 5, 2, where, i + 1, &box[i]);
+      item_set(L, q, 5, 2, where, i + 1, it);
     }
-    else duet_value_set(L, 5, "items", &box[i].v);  /* no path needed */
-    lua_pop(L, 1);
+    b->used = i + 1;
+    lua_settop(L, 4);
   }
   luaL_argcheck(L, q->maxsize == 0 || k <= q->maxsize, 2,
                 "more items than maxsize");
@@ -631,12 +694,13 @@ static int queue_put_many(lua_State *L) {
     res = q->closed ? IS_CLOSED : DONE;
     pthread_mutex_unlock(&q->mu);
   }
-  else res = put_items_wait(L, q, box, k, timeout, &r);
+  else res = put_items_wait(L, q, b->items, k, timeout, &r);
   if (res == DONE) {
+    b->used = 0;                          /* the queue's now */
     lua_pushboolean(L, 1);
     return 1;
   }
-  return put_failed(L, res, r);           /* the box frees the items */
+  return put_failed(L, res, r);           /* closing b frees the items */
 }
 
 /* q:get_many(max, [timeout]) -> list of 1..max items | nil, reason */
@@ -646,21 +710,23 @@ static int queue_get_many(lua_State *L) {
   double timeout = duet_opt_timeout(L, 3);
   size_t room, k, i;
   int r, why;
-  Item *box;
+  Batch *b;
   luaL_argcheck(L, max >= 1, 2, "max must be at least 1");
-  /* the box is made before locking; fewer than max is a valid answer */
-  room = max < 1024 ? (size_t)max : 1024;
   duet_check_cancel(L);
+  /* room is set aside before locking; fewer than max is a valid answer */
+  room = max < 1024 ? (size_t)max : 1024;
   lua_settop(L, 3);
-  box = new_itembox(L, room);
-  k = get_items_wait(L, q, box, room, timeout, &r, &why);
+  b = borrow_batch(L, room);
+  k = get_items_wait(L, q, b->items, room, timeout, &r, &why);
   if (k == 0) return get_failed(L, why, r);
+  b->used = k;
   lua_createtable(L, (int)k, 0);
   for (i = 0; i < k; i++) {
-    duet_value_push(L, &box[i].v);
+    duet_value_push(L, &b->items[i].v);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  return 1;                               /* the box frees the keys */
+  if (q->kind != PRIO) b->used = 0;       /* nothing left to free */
+  return 1;                               /* closing b frees the keys */
 }
 
 static int queue_size(lua_State *L) {
@@ -862,7 +928,9 @@ static const luaL_Reg queue_funcs[] = {
 };
 
 int duet_queue_open(lua_State *L) {
-  int i;
+  int i, batch;
+  new_batch(L);                           /* one per state, shared */
+  batch = lua_gettop(L);
   for (i = 0; i < 3; i++) {
     const duet_Type *t = &queue_types[i];
     duet_new_type(L, t, NULL, NULL);
@@ -871,11 +939,13 @@ int duet_queue_open(lua_State *L) {
     lua_createtable(L, 0, 16);
     lua_pushvalue(L, -2);
     lua_pushlightuserdata(L, (void *)t);
-    luaL_setfuncs(L, queue_methods, 2);
+    lua_pushvalue(L, batch);
+    luaL_setfuncs(L, queue_methods, 3);
     lua_pushcclosure(L, queue_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   luaL_setfuncs(L, queue_funcs, 0);
   return 0;
 }

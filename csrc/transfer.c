@@ -20,7 +20,8 @@ enum {
 };
 
 #define MAX_DEPTH 200
-#define PORTABLE_MAGIC "\x1b" "duet1"     /* first bytes of duet.encode */
+#define PORTABLE_MAGIC "\x1b" "duet2"     /* first bytes of duet.encode */
+#define SMALL_SEEN 16                     /* tables/functions seen, in C */
 
 /* ------------------------------------------------------------ per state */
 
@@ -185,7 +186,8 @@ typedef struct Enc {
   Scratch *s;
   size_t len, nrefs;
   int seen;                               /* stack slot: value -> index */
-  int nseen;
+  int nseen;                              /* (the first SMALL_SEEN in small) */
+  const void *small[SMALL_SEEN];
   int upvals;                             /* stack slot: upvalue id -> pos */
   int has_upvals;
   int flags;
@@ -210,7 +212,23 @@ static void put_bytes(Enc *e, const void *p, size_t n) {
 
 static void put_byte(Enc *e, int b) {
   unsigned char c = (unsigned char)b;
-  put_bytes(e, &c, 1);
+  if (e->len < e->s->cap) e->s->buf[e->len++] = (char)c;
+  else put_bytes(e, &c, 1);
+}
+
+/* The message refers back to a table or function (T_REF, T_UPJOIN): bit 0
+** of the header (the value count, times two) tells the decoder to number
+** them. */
+static void note_refs(Enc *e) {
+  e->s->buf[0] |= 1;
+}
+
+/* Size hint for a table part of n entries: 0, or 1 + log2 of the power of
+** two that holds them. */
+static int size_hint(size_t n) {
+  int h = 0;
+  while (n > 0 && ((size_t)1 << h) < n) h++;
+  return n ? h + 1 : 0;
 }
 
 static void put_size(Enc *e, size_t n) {  /* LEB128 */
@@ -305,11 +323,20 @@ static int refuse(Enc *e, const Path *p, const char *what) {
 
 static void encode_value(Enc *e, int idx, const Path *p, int depth);
 
-/* Register the table/function at idx as seen; 0 if new, else its index. */
+/* Register the table/function at idx as seen; 0 if new, else its index.
+** The first few are kept by address (alive: reachable from the values
+** being encoded), the rest in a table. */
 static int seen_index(Enc *e, int idx) {
   lua_State *L = e->L;
-  int n;
-  if (e->nseen == 0) {
+  const void *p = lua_topointer(L, idx);
+  int n, k = e->nseen < SMALL_SEEN ? e->nseen : SMALL_SEEN;
+  for (n = 0; n < k; n++)
+    if (e->small[n] == p) return n + 1;
+  if (e->nseen < SMALL_SEEN) {
+    e->small[e->nseen++] = p;
+    return 0;
+  }
+  if (e->nseen == SMALL_SEEN) {
     lua_createtable(L, 0, 4);
     lua_replace(L, e->seen);
   }
@@ -348,6 +375,8 @@ static int lookup_map(Enc *e, int idx, const void *key) {
 static void encode_table(Enc *e, int idx, const Path *p, int depth) {
   lua_State *L = e->L;
   Path kp;
+  size_t at, narr = 0, nrec = 0;
+  lua_Integer border;
   if (lookup_map(e, idx, &modules_key)) {  /* a loaded module: by name */
     size_t n;
     const char *name = lua_tolstring(L, -1, &n);
@@ -357,10 +386,18 @@ static void encode_table(Enc *e, int idx, const Path *p, int depth) {
     return;
   }
   put_byte(e, T_TABLE);
+  at = e->len;                            /* size hints, patched below */
+  put_bytes(e, "\0\0", 2);
+  border = (lua_Integer)lua_rawlen(L, idx);
   kp.up = p;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int top = lua_gettop(L);
+    lua_Integer k;
+    if (lua_isinteger(L, top - 1) && (k = lua_tointeger(L, top - 1)) >= 1
+        && k <= border)
+      narr++;
+    else nrec++;
     kp.kind = P_KEYOF;
     kp.idx = top - 1;
     encode_value(e, top - 1, &kp, depth + 1);
@@ -369,6 +406,8 @@ static void encode_table(Enc *e, int idx, const Path *p, int depth) {
     lua_pop(L, 1);
   }
   put_byte(e, T_END);
+  e->s->buf[at] = (char)size_hint(narr);
+  e->s->buf[at + 1] = (char)size_hint(nrec);
   if (lua_getmetatable(L, idx)) {
     kp.kind = P_META;
     encode_value(e, lua_gettop(L), &kp, depth + 1);
@@ -436,6 +475,7 @@ static void encode_function(Enc *e, int idx, int self, const Path *p,
       lua_Integer pos = lua_tointeger(L, -1);
       lua_pop(L, 1);
       put_byte(e, T_UPJOIN);
+      note_refs(e);
       put_size(e, (size_t)(pos >> 8));
       put_size(e, (size_t)(pos & 0xff));
       continue;
@@ -488,6 +528,7 @@ static void encode_value(Enc *e, int idx, const Path *p, int depth) {
       if (ref) {
         put_byte(e, T_REF);
         put_size(e, (size_t)ref);
+        note_refs(e);
       }
       else if (lua_istable(L, idx)) encode_table(e, idx, p, depth);
       else encode_function(e, idx, e->nseen, p, depth);
@@ -560,7 +601,7 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   lua_pushnil(L);
   e.seen = top + 1;
   e.upvals = top + 2;
-  put_size(&e, (size_t)n);
+  put_size(&e, (size_t)n * 2);            /* bit 0: note_refs */
   for (i = 0; i < n; i++) {
     item.n = i + 1;
     encode_value(&e, first + i, (n > 1 || (flags & DUET_LIST)) ? &item : &root,
@@ -578,6 +619,7 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   for (k = 0; k < e.nrefs; k++) {         /* success: now hold them */
     m->refs[k] = e.s->refs[k];
     duet_retain(m->refs[k]);
+    duet_socket_sent(L, m->refs[k]);      /* moved by ownership */
   }
   if (e.s->cap > (1u << 20)) {            /* do not keep a huge scratch */
     free(e.s->buf);
@@ -590,7 +632,10 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 void duet_message_free(duet_Message *m) {
   size_t k;
   if (m == NULL) return;
-  for (k = 0; k < m->nrefs; k++) duet_release(m->refs[k]);
+  for (k = 0; k < m->nrefs; k++) {
+    duet_socket_unsent(m->refs[k]);       /* never decoded: back home */
+    duet_release(m->refs[k]);
+  }
   free(m);
 }
 
@@ -635,6 +680,7 @@ typedef struct Dec {
   const duet_Message *m;                  /* NULL: a portable string */
   int seen;                               /* stack slot: index -> value */
   int nseen;
+  int refs;                               /* T_REF/T_UPJOIN in it? */
   int functions;                          /* code allowed? */
 } Dec;
 
@@ -674,9 +720,11 @@ static void need_code(Dec *d) {
 }
 
 /* Number the table/function at idx for T_REF; the table of them takes a
-** slot reserved below the values, made only when first needed. */
+** slot reserved below the values, made only when first needed (and only
+** if the message refers back at all). */
 static void remember(Dec *d, int idx) {
   lua_State *L = d->L;
+  if (!d->refs) return;
   if (d->nseen == 0) {
     lua_createtable(L, 4, 0);
     lua_replace(L, d->seen);
@@ -754,10 +802,21 @@ static void decode_function(Dec *d, int depth) {
   }
 }
 
+/* A size hint from the encoder, bounded by what the input can hold. */
+static int get_hint(Dec *d) {
+  int h = get_byte(d);
+  size_t n, room = (size_t)(d->end - d->p) / 2;
+  if (h == 0) return 0;
+  n = h > 31 ? room : (size_t)1 << (h - 1);
+  return (int)(n < room ? n : room);
+}
+
 static void decode_table(Dec *d, int depth) {
   lua_State *L = d->L;
-  int t;
-  lua_newtable(L);
+  int t, narr, nrec;
+  narr = get_hint(d);
+  nrec = get_hint(d);
+  lua_createtable(L, narr, nrec);
   t = lua_gettop(L);
   remember(d, t);
   for (;;) {
@@ -867,6 +926,7 @@ static void decode_value(Dec *d, int depth) {
       size_t i = get_size(d);
       if (d->m == NULL || i >= d->m->nrefs) dec_fail(d, "bad object");
       duet_push_object(L, d->m->refs[i]);
+      duet_socket_arrived(L, d->m->refs[i]);
       break;
     }
     default: dec_fail(d, "unknown tag");
@@ -886,6 +946,8 @@ static int decode_list(lua_State *L, const duet_Message *m, const char *p,
   d.nseen = 0;
   d.functions = functions;
   n = get_size(&d);
+  d.refs = (int)(n & 1);
+  n >>= 1;
   if (n > (size_t)(d.end - d.p)) dec_fail(&d, "truncated input");
   luaL_checkstack(L, (int)n + 8, "too many values");
   lua_pushnil(L);                         /* slot for the seen table */

@@ -282,8 +282,8 @@ describe("transfer", function()
       end)
 
       it("rejects input nested too deeply", function()
-        local empty = encode({})           -- magic, count 1, table tag, ...
-        local head, open = empty:sub(1, -4), empty:sub(-3, -3)
+        local empty = encode({})           -- magic, count 1, table tag and
+        local head, open = empty:sub(1, -6), empty:sub(-5, -3)  -- 2 size hints
         assert.has_error(function() decode(head .. open:rep(100000)) end,
           "cannot decode: nested too deeply")
       end)
