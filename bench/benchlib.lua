@@ -14,6 +14,18 @@
 -- script exit non-zero, so the driver shows "n/a", never a number.
 local M = {}
 
+-- Run by hand (no LUA_PATH / LUA_CPATH, as `make` exports them), a script
+-- finds duet in the checkout it sits in.
+do
+  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
+  if not os.getenv("LUA_PATH") then
+    package.path = ("%s/lua/?.lua;%s/lua/?/init.lua;"):format(root, root) .. package.path
+  end
+  if not os.getenv("LUA_CPATH") then
+    package.cpath = root .. "/lua/?.so;" .. package.cpath
+  end
+end
+
 --- Parse the command line: runtime name, --case NAME, --quick.
 function M.parse_args(argv)
   local opts = { quick = false }
