@@ -204,14 +204,14 @@ local function common(rt, kind)
 
     it("moves items between threads intact", function()
       H.run(rt, function()
-        local q = Q()
-        local th = rt.spawn(function()
-          q:put({1, name = "item", values = {1, 2, 3}})
-          return q:get(LONG)
+        local q, replies = Q(), Q()           -- one queue each way: a thread
+        local th = rt.spawn(function()        -- getting from the queue it put
+          q:put({1, name = "item", values = {1, 2, 3}})  -- to could take its
+          return replies:get(LONG)            -- own item back
         end)
         local item = q:get(LONG)
         assert.are.same({1, name = "item", values = {1, 2, 3}}, item)
-        q:put({2, "back"})
+        replies:put({2, "back"})
         assert.are.same({true, {2, "back"}}, {th:join(LONG)})
       end)
     end)
