@@ -18,6 +18,9 @@ static const duet_Opener openers[] = {
   duet_condition_open,
   duet_event_open,
   duet_barrier_open,
+  duet_future_open,
+  duet_executor_open,
+  duet_tokenbucket_open,
   NULL
 };
 

@@ -171,6 +171,19 @@ int duet_cancel_pending(void);
 /* The calling thread's ident (th.ident), unique in the process; the main
 ** thread's is made on first use. */
 lua_Integer duet_self_ident(lua_State *L);
+/* Start a daemon duet Thread named `name` that runs the C function `body`
+** in a fresh state of its own, with `arg` as a light userdata argument
+** (an executor's long-lived workers). Raises if it cannot be started. */
+void duet_spawn_c(lua_State *L, const char *name, lua_CFunction body,
+                  void *arg);
+/* Count `delta` more (or fewer) reasons for rt.run and the main state's
+** close to wait, as each running non-daemon thread is one (an executor
+** with work queued or running). No Lua API call: safe under a mutex. */
+void duet_keep_alive(int delta);
+/* Report an error nobody else will see (a done callback that raised) the
+** way an unjoined thread's is: duet.excepthook(current thread, err,
+** traceback); traceback NULL: tostring(err). Never raises. */
+void duet_report(lua_State *L, int err, const char *traceback);
 int duet_thread_open(lua_State *L);
 
 /* ----------------------------------------------------------------- lock.c */
@@ -196,6 +209,39 @@ long duet_lock_save(lua_State *L, duet_Object *lock);  /* release fully */
 /* Take it back as saved; not cancellable, and no Lua API call. */
 void duet_lock_restore(lua_State *L, duet_Object *lock, long saved);
 int duet_lock_open(lua_State *L);
+
+/* --------------------------------------------------------------- future.c */
+
+/* A Future is made and completed by its producer (executor.c); any thread
+** may wait on it. It carries `extra` bytes of the producer's own (zeroed),
+** freed with it after free_extra(extra) when that is not NULL. */
+typedef struct duet_Future duet_Future;
+enum { DUET_FUT_PENDING, DUET_FUT_RUNNING, DUET_FUT_FINISHED,
+       DUET_FUT_FAILED, DUET_FUT_CANCELLED };
+duet_Future *duet_future_new(lua_State *L, size_t extra,
+                             void (*free_extra)(void *extra));
+void *duet_future_extra(duet_Future *f);
+int duet_future_state(duet_Future *f);
+/* PENDING -> RUNNING: 1, or 0 when it was cancelled first. */
+int duet_future_start(duet_Future *f);
+/* RUNNING -> FINISHED (ok: `result` holds the results) or FAILED (`result`
+** holds the error value, `traceback` its malloc'd traceback or NULL): takes
+** both, wakes the waiters, then calls the done callbacks in L. */
+void duet_future_finish(lua_State *L, duet_Future *f, int ok,
+                        duet_Message *result, char *traceback);
+/* PENDING -> CANCELLED (callbacks called in L): 1; else 0. */
+int duet_future_cancel(lua_State *L, duet_Future *f);
+/* Wait until done: 0, or DUET_TIMEDOUT / a duet_wait_error code. */
+int duet_future_wait(lua_State *L, duet_Future *f, double deadline);
+/* A done future's results pushed (their count); raises its error, or
+** duet.cancelled. */
+int duet_future_push_result(lua_State *L, duet_Future *f);
+int duet_future_open(lua_State *L);
+
+/* ------------------------------------------------ executor.c, tokenbucket.c */
+
+int duet_executor_open(lua_State *L);
+int duet_tokenbucket_open(lua_State *L);
 
 /* One opener per object family (semaphore.c, condition.c, ...). */
 int duet_semaphore_open(lua_State *L);

@@ -36,6 +36,8 @@ typedef struct Thread {
   char *traceback;
   char *path, *cpath;                     /* the creator's package paths */
   size_t memory_limit;                    /* bytes for its Lua state; 0: none */
+  lua_CFunction body;                     /* or a C body (duet_spawn_c) */
+  void *body_arg;
   atomic_int cancelled;
   /* the wait it is blocked in, and its state while running */
   pthread_mutex_t wait_lock;
@@ -313,11 +315,28 @@ static int thread_msgh(lua_State *L) {
   return 1;
 }
 
-/* Call duet.excepthook(thread, err, traceback) in this thread's state: the
-** replacement set from any state if there is one, else duet's default. */
+/* Push the excepthook for this state: in a thread, the replacement set from
+** any state if there is one; else (and in a main state) its duet's own. */
+static void push_excepthook(lua_State *L) {
+  duet_Message *hook = NULL;
+  if (in_worker) {
+    pthread_mutex_lock(&hook_mu);
+    if (excepthook) hook = duet_message_copy(excepthook);
+    pthread_mutex_unlock(&hook_mu);
+  }
+  if (hook) duet_decode_free(L, hook);
+  else {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "duet");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "excepthook");
+    lua_remove(L, -2);
+  }
+}
+
+/* Call duet.excepthook(thread, err, traceback) in this thread's state. */
 static int call_excepthook(lua_State *L) {
   Thread *th = (Thread *)lua_touserdata(L, 1);
-  duet_Message *hook = NULL;
   duet_Object *o;
   lua_settop(L, 1);
   if (th->result) duet_decode(L, th->result);   /* 2: the error value */
@@ -325,16 +344,7 @@ static int call_excepthook(lua_State *L) {
   o = duet_to_object(L, 2);
   if (o && duet_error_index(o) == DUET_ERR_CANCELLED)
     return 0;                             /* ended as asked: no report */
-  pthread_mutex_lock(&hook_mu);
-  if (excepthook) hook = duet_message_copy(excepthook);
-  pthread_mutex_unlock(&hook_mu);
-  if (hook) duet_decode_free(L, hook);
-  else {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "duet");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "excepthook");
-  }
+  push_excepthook(L);
   duet_push_object(L, &th->base);
   lua_pushvalue(L, 2);
   lua_pushstring(L, th->traceback ? th->traceback : "");
@@ -349,6 +359,32 @@ static void report(lua_State *L, Thread *th) {
     fprintf(stderr, "Exception in excepthook of thread %s:\n%s\n", th->name,
             luaL_tolstring(L, -1, NULL));
     fflush(stderr);
+  }
+}
+
+/* (err, traceback) -> duet.excepthook(current thread, err, traceback) */
+static int report_call(lua_State *L) {
+  push_excepthook(L);
+  duet_push_object(L, &self_thread(L)->base);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 3, 0);
+  return 0;
+}
+
+void duet_report(lua_State *L, int err, const char *traceback) {
+  duet_Object *o = duet_to_object(L, err);
+  if (o && duet_error_index(o) == DUET_ERR_CANCELLED) return;
+  err = lua_absindex(L, err);
+  lua_pushcfunction(L, report_call);
+  lua_pushvalue(L, err);
+  if (traceback) lua_pushstring(L, traceback);
+  else luaL_tolstring(L, err, NULL);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    fprintf(stderr, "Exception in excepthook of thread %s:\n%s\n",
+            self_thread(L)->name, luaL_tolstring(L, -1, NULL));
+    fflush(stderr);
+    lua_pop(L, 2);
   }
 }
 
@@ -385,8 +421,15 @@ static int thread_body(lua_State *L) {
   lua_pushlightuserdata(L, th);
   lua_pushcclosure(L, thread_msgh, 1);    /* 1: message handler */
   base = lua_gettop(L);
-  duet_decode(L, th->target);
-  n = duet_decode(L, th->args);
+  if (th->body) {                         /* duet_spawn_c */
+    lua_pushcfunction(L, th->body);
+    lua_pushlightuserdata(L, th->body_arg);
+    n = 1;
+  }
+  else {
+    duet_decode(L, th->target);
+    n = duet_decode(L, th->args);
+  }
   duet_check_cancel(L);                   /* cancelled before it ran */
   if (th->memory_limit) {                 /* only the target is capped */
     cap.f = lua_getallocf(L, &cap.ud);
@@ -606,6 +649,17 @@ static void start_thread(lua_State *L, Thread *th) {
   }
 }
 
+/* The creator's package paths, for the new thread's state. */
+static void copy_paths(lua_State *L, Thread *th) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  th->path = dup_string(luaL_optstring(L, -1, ""));
+  lua_getfield(L, -2, "cpath");
+  th->cpath = dup_string(luaL_optstring(L, -1, ""));
+  lua_pop(L, 3);
+  if (!th->name || !th->path || !th->cpath) luaL_error(L, "not enough memory");
+}
+
 /* Make a Thread from the target at `t` and `n` args from `a`, and leave
 ** its proxy on the stack top. */
 static Thread *make_thread(lua_State *L, int t, int a, int n,
@@ -626,14 +680,26 @@ static Thread *make_thread(lua_State *L, int t, int a, int n,
   th->args = box[1];
   box[0] = box[1] = NULL;
   lua_remove(L, -2);                      /* the box */
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  th->path = dup_string(luaL_optstring(L, -1, ""));
-  lua_getfield(L, -2, "cpath");
-  th->cpath = dup_string(luaL_optstring(L, -1, ""));
-  lua_pop(L, 3);
-  if (!th->name || !th->path || !th->cpath) luaL_error(L, "not enough memory");
+  copy_paths(L, th);
   return th;
+}
+
+void duet_spawn_c(lua_State *L, const char *name, lua_CFunction body,
+                  void *arg) {
+  Thread *th = (Thread *)duet_new_object(L, &thread_type, sizeof(Thread));
+  thread_init(th, name, 1);
+  th->body = body;
+  th->body_arg = arg;
+  copy_paths(L, th);
+  start_thread(L, th);
+  lua_pop(L, 1);
+}
+
+void duet_keep_alive(int delta) {
+  pthread_mutex_lock(&live_mu);
+  live_count += delta;
+  if (live_count == 0) pthread_cond_broadcast(&live_cv);
+  pthread_mutex_unlock(&live_mu);
 }
 
 static const char *opt_field_string(lua_State *L, const char *k) {

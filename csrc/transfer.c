@@ -189,24 +189,27 @@ typedef struct Enc {
   int nseen;                              /* (the first SMALL_SEEN in small) */
   const void *small[SMALL_SEEN];
   int upvals;                             /* stack slot: upvalue id -> pos */
+  int maps;                               /* stack slots: the two maps */
   int has_upvals;
   int flags;
   int maps_ready;
   StateInfo *si;
 } Enc;
 
-static void put_bytes(Enc *e, const void *p, size_t n) {
+static void grow_buffer(Enc *e, size_t n) {
   Scratch *s = e->s;
-  if (s->cap - e->len < n) {
-    size_t cap = s->cap ? s->cap : 256;
-    char *b;
-    while (cap - e->len < n) cap *= 2;
-    b = (char *)realloc(s->buf, cap);
-    if (b == NULL) luaL_error(e->L, "not enough memory");
-    s->buf = b;
-    s->cap = cap;
-  }
-  memcpy(s->buf + e->len, p, n);
+  size_t cap = s->cap ? s->cap : 256;
+  char *b;
+  while (cap - e->len < n) cap *= 2;
+  b = (char *)realloc(s->buf, cap);
+  if (b == NULL) luaL_error(e->L, "not enough memory");
+  s->buf = b;
+  s->cap = cap;
+}
+
+static void put_bytes(Enc *e, const void *p, size_t n) {
+  if (e->s->cap - e->len < n) grow_buffer(e, n);
+  memcpy(e->s->buf + e->len, p, n);
   e->len += n;
 }
 
@@ -356,19 +359,23 @@ static int seen_index(Enc *e, int idx) {
 /* The name by which a loaded-module table or known C function travels. */
 static int lookup_map(Enc *e, int idx, const void *key) {
   lua_State *L = e->L;
+  int slot;
   if (e->si == NULL) e->si = state_info(L);
   /* without our hook on package.loaded, rebuild once per encode */
   if (!e->maps_ready && (!e->si->hooked
                          || e->si->maps_version != e->si->loaded_version))
     build_maps(L, e->si);
   e->maps_ready = 1;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  slot = key == &modules_key ? e->maps : e->maps + 1;
+  if (lua_type(L, slot) == LUA_TNIL) {    /* once per encode */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    lua_replace(L, slot);
+  }
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, -2) == LUA_TNIL) {
-    lua_pop(L, 2);
+  if (lua_rawget(L, slot) == LUA_TNIL) {
+    lua_pop(L, 1);
     return 0;
   }
-  lua_remove(L, -2);
   return 1;                               /* name (or {mod, key}) on top */
 }
 
@@ -599,8 +606,11 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   luaL_checkstack(L, 16, NULL);
   lua_pushnil(L);
   lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushnil(L);
   e.seen = top + 1;
   e.upvals = top + 2;
+  e.maps = top + 3;
   put_size(&e, (size_t)n * 2);            /* bit 0: note_refs */
   for (i = 0; i < n; i++) {
     item.n = i + 1;
@@ -619,7 +629,6 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   for (k = 0; k < e.nrefs; k++) {         /* success: now hold them */
     m->refs[k] = e.s->refs[k];
     duet_retain(m->refs[k]);
-    duet_socket_sent(L, m->refs[k]);      /* moved by ownership */
   }
   if (e.s->cap > (1u << 20)) {            /* do not keep a huge scratch */
     free(e.s->buf);
@@ -632,10 +641,7 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 void duet_message_free(duet_Message *m) {
   size_t k;
   if (m == NULL) return;
-  for (k = 0; k < m->nrefs; k++) {
-    duet_socket_unsent(m->refs[k]);       /* never decoded: back home */
-    duet_release(m->refs[k]);
-  }
+  for (k = 0; k < m->nrefs; k++) duet_release(m->refs[k]);
   free(m);
 }
 
@@ -765,6 +771,7 @@ static void decode_function(Dec *d, int depth) {
   Chunk c;
   size_t i, nups;
   int f;
+  luaL_checkstack(L, 8, "cannot decode: nested too deeply");
   need_code(d);
   memcpy(&len, get_bytes(d, 8), 8);
   if (len > (uint64_t)(d->end - d->p)) dec_fail(d, "truncated input");
@@ -814,6 +821,7 @@ static int get_hint(Dec *d) {
 static void decode_table(Dec *d, int depth) {
   lua_State *L = d->L;
   int t, narr, nrec;
+  luaL_checkstack(L, 8, "cannot decode: nested too deeply");
   narr = get_hint(d);
   nrec = get_hint(d);
   lua_createtable(L, narr, nrec);
@@ -838,12 +846,14 @@ static void decode_table(Dec *d, int depth) {
   else dec_fail(d, "bad metatable");
 }
 
+/* Stack room: a scalar takes one slot, which decode_list (top level) and
+** decode_table (its key and value) make sure of; every case that pushes
+** more checks for itself. */
 static void decode_value(Dec *d, int depth) {
   lua_State *L = d->L;
   int tag;
   if (depth > MAX_DEPTH) dec_fail(d, "nested too deeply");
-  luaL_checkstack(L, 8, "cannot decode: nested too deeply");
-  tag = get_byte(d);
+  tag = get_byte(d);                      /* (room: see stack_room) */
   switch (tag) {
     case T_NIL: lua_pushnil(L); break;
     case T_FALSE: lua_pushboolean(L, 0); break;
@@ -877,6 +887,7 @@ static void decode_value(Dec *d, int depth) {
       size_t n;
       const char *s;
       need_code(d);
+    luaL_checkstack(L, 8, "cannot decode: nested too deeply");
       n = get_size(d);
       s = get_bytes(d, n);
       lua_pushlstring(L, s, n);
@@ -904,6 +915,7 @@ static void decode_value(Dec *d, int depth) {
       size_t n;
       const char *s;
       need_code(d);
+    luaL_checkstack(L, 8, "cannot decode: nested too deeply");
       n = get_size(d);
       s = get_bytes(d, n);
       lua_pushlstring(L, s, n);
@@ -926,7 +938,6 @@ static void decode_value(Dec *d, int depth) {
       size_t i = get_size(d);
       if (d->m == NULL || i >= d->m->nrefs) dec_fail(d, "bad object");
       duet_push_object(L, d->m->refs[i]);
-      duet_socket_arrived(L, d->m->refs[i]);
       break;
     }
     default: dec_fail(d, "unknown tag");

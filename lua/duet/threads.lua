@@ -17,6 +17,11 @@ for k, v in pairs(core) do
   if k:match("^%u") then rt[k] = v end
 end
 
+-- Futures of an Executor: rt.wait(futures, {timeout=, return_when=}) ->
+-- done, not_done; for fut in rt.as_completed(futures, [timeout]).
+rt.wait = core.wait_futures
+rt.as_completed = core.as_completed
+
 --- Run main(...) and return its results, after every non-daemon thread it
 --- started has finished. Errors in main propagate with a traceback.
 function rt.run(main, ...)

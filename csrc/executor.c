@@ -1,0 +1,997 @@
+/*
+** executor.c — Executor: a pool of persistent worker threads.
+**
+** Each worker is a duet Thread ("Executor-N_k") with one Lua state of its
+** own, kept for the executor's life. Tasks wait in a C queue (a list of
+** futures, linked through the room each future keeps for its producer);
+** their arguments and results travel as encoded messages.
+**
+** Moving a function costs a lua_load on arrival, far more than running a
+** tiny task, so a function's code travels apart from its upvalue values:
+**   - the code (lua_dump bytes, an FnCode) is made once per function value
+**     in the submitting state (a weak-keyed cache) and loaded once per
+**     worker, which keeps the loaded closure keyed by those bytes;
+**   - the upvalue values are encoded with each submit and set on the
+**     cached closure before each run, so every run starts from the values
+**     of its own submit: a copy, exactly as if the whole function moved.
+** That split is exact unless a function reachable from the upvalues shares
+** an upvalue with fn itself (the whole encoding keeps such sharing): then,
+** or when the values are too big to check cheaply, the whole function
+** travels and is decoded for that run alone (FULL).
+**
+** Lifetime: the Executor object owns a Pool; each worker holds the Pool
+** too, and leaves once it is shut down and its queue is empty. An Executor
+** collected without shutdown is shut down with wait=false. While tasks are
+** queued or running the pool counts as a live thread (duet_keep_alive), so
+** rt.run and the process exit wait for them; an idle pool does not.
+*/
+#include <math.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "duet.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* ------------------------------------------------------ function code */
+
+typedef struct FnCode {
+  atomic_long refs;
+  uint64_t hash;
+  size_t len;
+  int nups;
+  int env;                                /* the _ENV upvalue; 0: none */
+  char data[];                            /* lua_dump bytes */
+} FnCode;
+
+static void code_release(FnCode *c) {
+  if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+    free(c);
+}
+
+typedef struct DumpBuf {
+  char *p;
+  size_t len, cap;
+} DumpBuf;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
+  DumpBuf *b = (DumpBuf *)ud;
+  (void)L;
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap ? b->cap : 512;
+    char *q;
+    while (cap - b->len < n) cap *= 2;
+    q = (char *)realloc(b->p, cap);
+    if (q == NULL) return 1;
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+/* The code of the Lua function at idx, with its debug info (tracebacks). */
+static FnCode *code_new(lua_State *L, int idx) {
+  DumpBuf b = {NULL, 0, 0};
+  FnCode *c;
+  const char *name;
+  uint64_t h = 14695981039346656037u;     /* FNV-1a */
+  size_t i;
+  int status, n = 0, env = 0;
+  lua_pushvalue(L, idx);
+  status = lua_dump(L, dump_writer, &b, 0);
+  lua_pop(L, 1);
+  c = status == 0 ? (FnCode *)malloc(sizeof *c + b.len) : NULL;
+  if (c == NULL) {
+    free(b.p);
+    luaL_error(L, "not enough memory");
+  }
+  memcpy(c->data, b.p, b.len);
+  free(b.p);
+  for (i = 0; i < b.len; i++)
+    h = (h ^ (unsigned char)c->data[i]) * 1099511628211u;
+  while ((name = lua_getupvalue(L, idx, n + 1)) != NULL) {
+    lua_pop(L, 1);
+    n++;
+    if (env == 0 && strcmp(name, "_ENV") == 0) env = n;
+  }
+  atomic_init(&c->refs, 1);
+  c->hash = h;
+  c->len = b.len;
+  c->nups = n;
+  c->env = env;
+  return c;
+}
+
+/* The submitting side's cache: function -> FnBox, weak keys. */
+typedef struct FnBox {
+  FnCode *code;
+} FnBox;
+
+static const char fncache_key = 'f';
+
+static int fnbox_gc(lua_State *L) {
+  FnBox *b = (FnBox *)lua_touserdata(L, 1);
+  code_release(b->code);
+  b->code = NULL;
+  return 0;
+}
+
+/* The FnBox of the Lua function at fn (made on first use), pushed; its
+** user value is a table of the upvalues (by index) known to hold loaded
+** modules. */
+static FnBox *fn_box(lua_State *L, int fn) {
+  FnBox *b;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &fncache_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fncache_key);
+  }
+  lua_pushvalue(L, fn);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    b = (FnBox *)lua_touserdata(L, -1);
+    lua_remove(L, -2);
+    return b;
+  }
+  lua_pop(L, 1);
+  b = (FnBox *)lua_newuserdatauv(L, sizeof(FnBox), 1);
+  b->code = NULL;
+  if (luaL_newmetatable(L, "duet.FnBox")) {
+    lua_pushcfunction(L, fnbox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  b->code = code_new(L, fn);
+  lua_pushvalue(L, fn);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+  return b;
+}
+
+/* Is the table at idx a loaded module (which moves by name)? Upvalue `i`
+** of the function whose FnBox is at box remembers a yes. */
+static int is_module(lua_State *L, int idx, int box, int i) {
+  int found = 0;
+  if (lua_getiuservalue(L, box, 1) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, i);
+    found = lua_rawequal(L, -1, idx);
+    lua_pop(L, 2);
+    if (found) return 1;
+  }
+  else lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);
+  while (!found && lua_next(L, -2)) {
+    found = lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);
+  }
+  if (found) lua_pop(L, 1);               /* the key lua_next left */
+  lua_pop(L, 1);
+  if (found) {
+    if (lua_getiuservalue(L, box, 1) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setiuservalue(L, box, 1);
+    }
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, i);
+    lua_pop(L, 1);
+  }
+  return found;
+}
+
+/* What the split must not lose: the upvalue ids of fn (but _ENV's, which
+** is the receiver's globals either way). */
+#define SCAN_BUDGET 64
+
+typedef struct Scan {
+  int fn;                                 /* stack index of fn */
+  int nids, nseen;
+  void *ids[256];
+  const void *seen[SCAN_BUDGET];          /* tables and functions checked */
+} Scan;
+
+/* Note the table or function at idx as seen: 1 if new, 0 if seen before,
+** -1 past the budget. */
+static int scan_visit(lua_State *L, int idx, Scan *s) {
+  const void *p = lua_topointer(L, idx);
+  int i;
+  for (i = 0; i < s->nseen; i++)
+    if (s->seen[i] == p) return 0;
+  if (s->nseen == SCAN_BUDGET) return -1;
+  s->seen[s->nseen++] = p;
+  return 1;
+}
+
+/* Can the value at idx travel apart from fn without losing anything the
+** whole-function encoding keeps? No function in it may share an upvalue
+** with fn (nor be fn), and it must be small enough to check. Values that
+** cannot move at all answer no, so the whole encoding names them. */
+static int splittable(lua_State *L, int idx, Scan *s, int depth) {
+  int j, ok = 1, v;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: case LUA_TBOOLEAN: case LUA_TNUMBER: case LUA_TSTRING:
+      return 1;
+    case LUA_TUSERDATA:
+      return duet_to_object(L, idx) != NULL;
+    case LUA_TFUNCTION:
+      if (lua_iscfunction(L, idx)) {
+        if (lua_getupvalue(L, idx, 1) == NULL) return 1;
+        lua_pop(L, 1);
+        return 0;
+      }
+      if (lua_rawequal(L, idx, s->fn) || depth > 32
+          || (v = scan_visit(L, idx, s)) < 0)
+        return 0;
+      if (v == 0) return 1;
+      luaL_checkstack(L, 4, NULL);
+      for (j = 1; ok; j++) {
+        const char *name = lua_getupvalue(L, idx, j);
+        int k;
+        if (name == NULL) break;
+        for (k = 0; k < s->nids && ok; k++)
+          ok = s->ids[k] != lua_upvalueid(L, idx, j);
+        if (ok && strcmp(name, "_ENV") != 0)
+          ok = splittable(L, lua_gettop(L), s, depth + 1);
+        lua_pop(L, 1);
+      }
+      return ok;
+    case LUA_TTABLE:
+      if (depth > 32 || (v = scan_visit(L, idx, s)) < 0) return 0;
+      if (v == 0) return 1;
+      luaL_checkstack(L, 4, NULL);
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        int top = lua_gettop(L);
+        if (!splittable(L, top - 1, s, depth + 1)
+            || !splittable(L, top, s, depth + 1)) {
+          lua_pop(L, 2);
+          return 0;
+        }
+        lua_pop(L, 1);
+      }
+      if (lua_getmetatable(L, idx)) {
+        ok = splittable(L, lua_gettop(L), s, depth + 1);
+        lua_pop(L, 1);
+      }
+      return ok;
+    default:
+      return 0;
+  }
+}
+
+/* (n values) -> their message, as a light userdata. */
+static int encode_upvalues(lua_State *L) {
+  lua_pushlightuserdata(L, duet_encode(L, 1, lua_gettop(L), "upvalues",
+                                       DUET_LIST));
+  return 1;
+}
+
+/* ------------------------------------------------------------- the pool */
+
+typedef struct Task {                     /* in its future's extra room */
+  struct Task *next;                      /* in the queue */
+  duet_Future *fut;
+  FnCode *code;                           /* the split form, or */
+  duet_Message *whole;                    /* the whole function (FULL) */
+  duet_Message *ups;                      /* upvalue values: split form */
+  duet_Message *args;
+  int self;                               /* upvalue holding fn itself */
+} Task;
+
+static void task_clear(void *extra) {
+  Task *t = (Task *)extra;
+  code_release(t->code);
+  duet_message_free(t->whole);
+  duet_message_free(t->ups);
+  duet_message_free(t->args);
+  t->code = NULL;
+  t->whole = t->ups = t->args = NULL;
+}
+
+typedef struct Worker Worker;
+
+/* Idle workers: a worker that finds the queue empty first spins a little
+** (at most max_spinners of them at a time) and only then parks. Tiny tasks
+** submitted back to back then cost no futex wake each: parking and waking
+** a thread costs ~14 us, far more than such a task. A submit wakes a
+** parked worker only when the queued tasks outnumber the idle workers
+** already awake (spinning or woken); a worker that takes a task and sees
+** that is still so wakes the next one. */
+#define SPIN_SECONDS 50e-6
+
+typedef struct Pool {
+  atomic_long refs;                       /* the Executor and each worker */
+  pthread_mutex_t mu;                     /* guards all below */
+  pthread_cond_t exit_cv;                 /* the last worker left */
+  Task *head, *tail;
+  long npending;
+  atomic_long queued;                     /* npending, for spinners */
+  atomic_int shutdown;                    /* written under mu */
+  int nworkers, nidle, nrunning, max_workers;
+  int nspinning, nwoken;                  /* idle ones awake */
+  int number, next_k;                     /* Executor-<number>_<k> */
+  int alive;                              /* holds a keep-alive count */
+  Worker *sleepers;                       /* parked idle workers */
+} Pool;
+
+static int max_spinners;                  /* by the CPU count; 0: one CPU */
+
+#define CACHE_MAX 32
+
+typedef struct Cached {
+  FnCode *code;                           /* retained */
+  int ref;                                /* the loaded closure */
+} Cached;
+
+struct Worker {
+  Pool *pool;
+  int k;                                  /* Executor-N_<k> */
+  pthread_cond_t cv;
+  int asleep;                             /* under pool->mu */
+  Worker *next;
+  int ncache, last;
+  Cached cache[CACHE_MAX];
+  char *traceback;                        /* of the task that failed */
+};
+
+static atomic_int next_number;
+static _Thread_local Pool *own_pool;      /* a worker's pool */
+
+static void pool_release(Pool *p) {
+  if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->exit_cv);
+    free(p);
+  }
+}
+
+/* No work left: stop counting as a live thread. (p->mu held) */
+static void settle_alive(Pool *p) {
+  if (p->alive && p->npending == 0 && p->nrunning == 0) {
+    p->alive = 0;
+    duet_keep_alive(-1);
+  }
+}
+
+static void wake(Pool *p) {               /* p->mu held */
+  Worker *w = p->sleepers;
+  p->sleepers = w->next;
+  w->asleep = 0;
+  p->nwoken++;
+  pthread_cond_signal(&w->cv);
+}
+
+static void wake_all(Pool *p) {           /* p->mu held */
+  while (p->sleepers) wake(p);
+}
+
+/* Wake a parked worker if the queued tasks outnumber the idle workers
+** awake to take them. (p->mu held) */
+static void wake_for_work(Pool *p) {
+  if (p->sleepers && p->npending > p->nspinning + p->nwoken) wake(p);
+}
+
+/* Spin until work comes, the pool shuts down, or SPIN_SECONDS pass. */
+static void spin_for_work(Pool *p) {
+  double until = 0;
+  int i;
+  for (i = 1;; i++) {
+    if (atomic_load_explicit(&p->queued, memory_order_relaxed) > 0
+        || atomic_load_explicit(&p->shutdown, memory_order_relaxed))
+      return;
+    if ((i & 63) == 0) {
+      double now = duet_now();
+      if (until == 0) until = now + SPIN_SECONDS;
+      else if (now >= until) return;
+      sched_yield();                      /* a busy machine: let others run */
+    }
+    else cpu_relax();
+  }
+}
+
+/* ------------------------------------------------------- in the worker */
+
+/* Push the closure for `code`, loading it on first sight in this state. */
+static void push_code(lua_State *L, Worker *w, FnCode *code) {
+  int i;
+  Cached *c;
+  if (w->last < w->ncache && w->cache[w->last].code == code) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->cache[w->last].ref);
+    return;
+  }
+  for (i = 0; i < w->ncache; i++) {
+    FnCode *k = w->cache[i].code;
+    if (k == code || (k->hash == code->hash && k->len == code->len
+                      && memcmp(k->data, code->data, k->len) == 0)) {
+      w->last = i;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, w->cache[i].ref);
+      return;
+    }
+  }
+  if (w->ncache == CACHE_MAX) {           /* full: start again */
+    for (i = 0; i < w->ncache; i++) {
+      luaL_unref(L, LUA_REGISTRYINDEX, w->cache[i].ref);
+      code_release(w->cache[i].code);
+    }
+    w->ncache = 0;
+  }
+  if (luaL_loadbufferx(L, code->data, code->len, "=(moved function)", "b")
+      != LUA_OK)
+    lua_error(L);
+  if (code->env > 1) {                    /* lua_load set upvalue 1 only */
+    lua_pushglobaltable(L);
+    lua_setupvalue(L, -2, code->env);
+  }
+  lua_pushvalue(L, -1);
+  c = &w->cache[w->ncache];
+  c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c->code = code;
+  atomic_fetch_add_explicit(&code->refs, 1, memory_order_relaxed);
+  w->last = w->ncache++;
+}
+
+/* Keeps the failing task's traceback in the worker (upvalue 1). */
+static int task_msgh(lua_State *L) {
+  Worker *w = (Worker *)lua_touserdata(L, lua_upvalueindex(1));
+  const char *msg = luaL_tolstring(L, 1, NULL);
+  size_t n;
+  luaL_traceback(L, L, msg, 1);
+  msg = lua_tolstring(L, -1, &n);
+  free(w->traceback);
+  w->traceback = (char *)malloc(n + 1);
+  if (w->traceback) memcpy(w->traceback, msg, n + 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* (err) -> the error value encoded, as a light userdata. */
+static int encode_error(lua_State *L) {
+  lua_pushlightuserdata(L, duet_encode(L, 1, 1, "error", 0));
+  return 1;
+}
+
+/* Protected (worker, task, message handler): run the task; its encoded
+** results as a light userdata, or raises. */
+static int task_call(lua_State *L) {
+  Worker *w = (Worker *)lua_touserdata(L, 1);
+  Task *t = (Task *)lua_touserdata(L, 2);
+  int f, n;
+  lua_replace(L, 1);                      /* 1: the message handler */
+  lua_settop(L, 1);
+  if (t->whole) {
+    duet_Message *m = t->whole;
+    t->whole = NULL;
+    duet_decode_free(L, m);               /* 2 */
+  }
+  else push_code(L, w, t->code);          /* 2 */
+  f = 2;
+  if (t->ups) {
+    duet_Message *m = t->ups;
+    int i;
+    t->ups = NULL;
+    n = duet_decode_free(L, m);
+    if (n != t->code->nups) return luaL_error(L, "bad upvalue message");
+    for (i = 1; i <= n; i++) {
+      if (i == t->code->env) continue;
+      lua_pushvalue(L, i == t->self ? f : f + i);
+      lua_setupvalue(L, f, i);
+    }
+    lua_settop(L, f);
+  }
+  code_release(t->code);
+  t->code = NULL;
+  {
+    duet_Message *m = t->args;
+    t->args = NULL;
+    n = duet_decode_free(L, m);
+  }
+  duet_check_cancel(L);
+  if (lua_pcall(L, n, LUA_MULTRET, 1) != LUA_OK) return lua_error(L);
+  lua_pushlightuserdata(L, duet_encode(L, 2, lua_gettop(L) - 1, "results",
+                                       DUET_LIST));
+  return 1;
+}
+
+/* Run task `t` (already RUNNING) and complete its future. */
+static void run_task(lua_State *L, Worker *w, Task *t) {
+  duet_Message *result = NULL;
+  char *tb = NULL;
+  int ok;
+  w->traceback = NULL;
+  lua_pushcfunction(L, task_call);
+  lua_pushlightuserdata(L, w);
+  lua_pushlightuserdata(L, t);
+  lua_pushvalue(L, 1);                    /* the worker's message handler */
+  ok = lua_pcall(L, 3, 1, 0) == LUA_OK;
+  if (ok) result = (duet_Message *)lua_touserdata(L, -1);
+  else {
+    int err = lua_gettop(L);
+    tb = w->traceback;                    /* NULL: it failed around fn */
+    w->traceback = NULL;
+    if (tb == NULL) {
+      const char *msg = luaL_tolstring(L, err, NULL);
+      size_t n = strlen(msg) + 1;
+      if ((tb = (char *)malloc(n)) != NULL) memcpy(tb, msg, n);
+      lua_pop(L, 1);
+    }
+    lua_pushcfunction(L, encode_error);
+    lua_pushvalue(L, err);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* unmovable: its text */
+      lua_pushcfunction(L, encode_error);
+      luaL_tolstring(L, err, NULL);
+      if (lua_pcall(L, 1, 1, 0) != LUA_OK) lua_pushnil(L);
+    }
+    result = (duet_Message *)lua_touserdata(L, -1);
+  }
+  lua_settop(L, 1);
+  task_clear(t);
+  duet_future_finish(L, t->fut, ok, result, tb);
+  lua_settop(L, 1);
+}
+
+/* The worker's body: take tasks until shut down with the queue empty. */
+static int worker_body(lua_State *L) {
+  Worker *w = (Worker *)lua_touserdata(L, 1);
+  Pool *p = w->pool;
+  int i;
+  lua_settop(L, 0);
+  lua_pushlightuserdata(L, w);
+  lua_pushcclosure(L, task_msgh, 1);      /* 1: kept for every task */
+  own_pool = p;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    Task *t = p->head;
+    if (t == NULL && !p->shutdown && p->nspinning < max_spinners) {
+      p->nspinning++;
+      pthread_mutex_unlock(&p->mu);
+      spin_for_work(p);
+      pthread_mutex_lock(&p->mu);
+      p->nspinning--;
+      t = p->head;
+    }
+    while (t == NULL && !p->shutdown) {
+      w->asleep = 1;
+      w->next = p->sleepers;
+      p->sleepers = w;
+      while (w->asleep) pthread_cond_wait(&w->cv, &p->mu);
+      p->nwoken--;
+      t = p->head;
+    }
+    if (t == NULL) break;                 /* shut down, and no work left */
+    p->head = t->next;
+    if (p->head == NULL) p->tail = NULL;
+    atomic_store_explicit(&p->queued, --p->npending, memory_order_relaxed);
+    p->nidle--;
+    p->nrunning++;
+    wake_for_work(p);                     /* more work than awake workers */
+    pthread_mutex_unlock(&p->mu);
+    if (duet_future_start(t->fut)) run_task(L, w, t);
+    else task_clear(t);                   /* cancelled while queued */
+    duet_release((duet_Object *)t->fut);  /* the queue's reference */
+    pthread_mutex_lock(&p->mu);
+    p->nrunning--;
+    p->nidle++;
+    settle_alive(p);
+  }
+  p->nworkers--;
+  p->nidle--;
+  if (p->nworkers == 0) pthread_cond_broadcast(&p->exit_cv);
+  pthread_mutex_unlock(&p->mu);
+  for (i = 0; i < w->ncache; i++) {
+    luaL_unref(L, LUA_REGISTRYINDEX, w->cache[i].ref);
+    code_release(w->cache[i].code);
+  }
+  free(w->traceback);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+  own_pool = NULL;
+  pool_release(p);
+  return 0;
+}
+
+/* ------------------------------------------------------------- Executor */
+
+typedef struct Executor {
+  duet_Object base;
+  Pool *pool;
+} Executor;
+
+static void executor_destroy(duet_Object *o) {
+  Executor *ex = (Executor *)o;
+  Pool *p = ex->pool;
+  if (p) {                                /* shutdown{wait=false} */
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->shutdown, 1);
+    wake_all(p);
+    pthread_mutex_unlock(&p->mu);
+    pool_release(p);
+  }
+  free(ex);
+}
+
+static void executor_describe(duet_Object *o, char *buf, size_t size) {
+  Pool *p = ((Executor *)o)->pool;
+  pthread_mutex_lock(&p->mu);
+  snprintf(buf, size, "%d worker%s, %ld pending%s", p->nworkers,
+           p->nworkers == 1 ? "" : "s", p->npending,
+           p->shutdown ? ", shut down" : "");
+  pthread_mutex_unlock(&p->mu);
+}
+
+static const duet_Type executor_type = {"duet.Executor", executor_destroy,
+                                        executor_describe};
+
+#define check_executor(L) ((Executor *)duet_check_self(L, &executor_type))
+
+/* The type name luaL_typeerror would show. */
+static const char *type_name(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
+  return luaL_typename(L, idx);
+}
+
+/* Executor{max_workers=n} */
+static int executor_new(lua_State *L) {
+  lua_Integer max;
+  Executor *ex;
+  Pool *p;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  max = ncpu > 0 ? ncpu : 1;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "max_workers");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isinteger(L, -1))
+        luaL_argerror(L, 1, lua_pushfstring(L, "field 'max_workers': "
+                      "integer expected, got %s", lua_type(L, -1) ==
+                      LUA_TNUMBER ? "float" : type_name(L, -1)));
+      max = lua_tointeger(L, -1);
+      luaL_argcheck(L, max >= 1, 1, "max_workers must be at least 1");
+      luaL_argcheck(L, max <= 4096, 1, "max_workers must be at most 4096");
+    }
+  }
+  lua_settop(L, 0);
+  p = (Pool *)calloc(1, sizeof *p);
+  if (p == NULL) return luaL_error(L, "not enough memory");
+  atomic_init(&p->refs, 1);
+  {                                       /* held briefly: spin, then park */
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&p->mu, &a);
+    pthread_mutexattr_destroy(&a);
+  }
+  duet_cond_init(&p->exit_cv);
+  atomic_init(&p->queued, 0);
+  atomic_init(&p->shutdown, 0);
+  p->max_workers = (int)max;
+  p->number = atomic_fetch_add(&next_number, 1);
+  ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
+  ex->pool = p;                           /* freed with ex from now on */
+  return 1;
+}
+
+/* (worker) -> start the worker's thread. Protected. */
+static int spawn_worker(lua_State *L) {
+  Worker *w = (Worker *)lua_touserdata(L, 1);
+  char name[48];
+  snprintf(name, sizeof name, "Executor-%d_%d", w->pool->number, w->k);
+  duet_spawn_c(L, name, worker_body, w);
+  return 0;
+}
+
+static void cancel_tasks(lua_State *L, Task *t);
+
+/* Start worker number k, its place already counted in p. When no worker
+** is left to run the queued tasks, they are cancelled and this raises. */
+static void add_worker(lua_State *L, Pool *p, int k) {
+  Worker *w = (Worker *)calloc(1, sizeof *w);
+  Task *orphans = NULL;
+  int ok = 0, none;
+  if (w != NULL) {
+    w->pool = p;
+    w->k = k;
+    duet_cond_init(&w->cv);
+    atomic_fetch_add(&p->refs, 1);
+    lua_pushcfunction(L, spawn_worker);
+    lua_pushlightuserdata(L, w);
+    ok = lua_pcall(L, 1, 0, 0) == LUA_OK;
+    if (!ok) {
+      pthread_cond_destroy(&w->cv);
+      free(w);
+      pool_release(p);
+    }
+  }
+  else lua_pushliteral(L, "not enough memory");
+  if (ok) return;
+  pthread_mutex_lock(&p->mu);
+  p->nworkers--;
+  p->nidle--;
+  none = p->nworkers == 0;
+  if (none) {
+    pthread_cond_broadcast(&p->exit_cv);
+    orphans = p->head;
+    p->head = p->tail = NULL;
+    p->npending = 0;
+    atomic_store(&p->queued, 0);
+    settle_alive(p);
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (!none) {                            /* the others will run them */
+    lua_pop(L, 1);
+    return;
+  }
+  cancel_tasks(L, orphans);
+  lua_error(L);
+}
+
+/* Encode the upvalues of fn apart from its code (see the top of this
+** file) into *ups; 0 when fn must travel whole instead. Sets *self to the
+** upvalue holding fn itself, if any. The FnBox is on the stack top. */
+static int split_upvalues(lua_State *L, int fn, FnCode *code,
+                          duet_Message **ups, int *self) {
+  Scan s;
+  int i, ok = 1, top = lua_gettop(L), fb = top;
+  s.fn = fn;
+  s.nids = s.nseen = 0;
+  for (i = 1; i <= code->nups; i++)
+    if (i != code->env) s.ids[s.nids++] = lua_upvalueid(L, fn, i);
+  luaL_checkstack(L, code->nups + 8, "too many upvalues");
+  lua_pushcfunction(L, encode_upvalues);
+  for (i = 1; i <= code->nups && ok; i++) {
+    int v;
+    lua_getupvalue(L, fn, i);
+    v = lua_gettop(L);
+    if (i == code->env || (*self == 0 && lua_rawequal(L, v, fn))) {
+      if (i != code->env) *self = i;
+      lua_pop(L, 1);
+      lua_pushnil(L);                     /* set by the worker */
+    }
+    else if (!(lua_istable(L, v) && is_module(L, v, fb, i)))
+      ok = splittable(L, v, &s, 0);
+  }
+  if (ok && lua_pcall(L, code->nups, 1, 0) == LUA_OK)
+    *ups = (duet_Message *)lua_touserdata(L, -1);
+  else ok = 0;                            /* whole, to name what cannot move */
+  lua_settop(L, top);
+  return ok;
+}
+
+/* Submit fn (at fn) with `nargs` arguments from `first`; leaves the future
+** on the stack. The future is made first: the messages go straight into
+** its task, so whatever raises half-way is freed with it. */
+static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
+                           int nargs) {
+  duet_Future *fut;
+  Task *t;
+  int k = -1, shut, base = lua_gettop(L);
+  fn = lua_absindex(L, fn);
+  first = lua_absindex(L, first);
+  fut = duet_future_new(L, sizeof(Task), task_clear);
+  t = (Task *)duet_future_extra(fut);
+  t->fut = fut;
+  if (!lua_iscfunction(L, fn)) {
+    FnCode *code = fn_box(L, fn)->code;   /* kept by the FnBox, pushed */
+    if (code->nups <= (code->env ? 1 : 0)
+        || split_upvalues(L, fn, code, &t->ups, &t->self)) {
+      atomic_fetch_add_explicit(&code->refs, 1, memory_order_relaxed);
+      t->code = code;
+    }
+    else t->self = 0;
+    lua_settop(L, base + 1);
+  }
+  if (t->code == NULL) t->whole = duet_encode(L, fn, 1, "fn", 0);
+  t->args = duet_encode(L, first, nargs, "args", DUET_LIST);
+  duet_retain((duet_Object *)fut);        /* the queue's reference */
+  pthread_mutex_lock(&p->mu);
+  shut = p->shutdown;
+  if (!shut) {
+    t->next = NULL;
+    if (p->tail) p->tail->next = t;
+    else p->head = t;
+    p->tail = t;
+    atomic_store_explicit(&p->queued, ++p->npending, memory_order_relaxed);
+    if (!p->alive) {
+      p->alive = 1;
+      duet_keep_alive(1);
+    }
+    if (p->sleepers) wake_for_work(p);
+    else if (p->npending > p->nidle && p->nworkers < p->max_workers) {
+      p->nworkers++;
+      p->nidle++;
+      k = p->next_k++;
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (shut) {
+    task_clear(t);
+    duet_release((duet_Object *)fut);
+    luaL_error(L, "cannot schedule new futures after shutdown");
+  }
+  if (k >= 0) add_worker(L, p, k);
+  return fut;
+}
+
+/* ex:submit(fn, ...) -> Future */
+static int executor_submit(lua_State *L) {
+  Executor *ex = check_executor(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  submit(L, ex->pool, 2, 3, lua_gettop(L) - 2);
+  return 1;
+}
+
+typedef struct MapState {
+  lua_Integer n, at;                      /* items; the one awaited */
+  double deadline;
+} MapState;
+
+/* Protected (ms, futures): the first result of each, in order. */
+static int map_collect(lua_State *L) {
+  MapState *ms = (MapState *)lua_touserdata(L, 1);
+  lua_createtable(L, (int)(ms->n < 1 << 20 ? ms->n : 0), 0);   /* 3 */
+  for (ms->at = 1; ms->at <= ms->n; ms->at++) {
+    duet_Future *f;
+    int r;
+    lua_rawgeti(L, 2, ms->at);
+    f = (duet_Future *)duet_to_object(L, -1);
+    r = duet_future_wait(L, f, ms->deadline);
+    if (r == DUET_TIMEDOUT) return duet_raise(L, DUET_ERR_TIMEOUT);
+    if (r != 0) return duet_wait_error(L, r);
+    lua_settop(L, 3);
+    if (duet_future_push_result(L, f) == 0) lua_pushnil(L);
+    lua_settop(L, 4);
+    lua_rawseti(L, 3, ms->at);
+  }
+  return 1;
+}
+
+/* ex:map(fn, items, [timeout]) -> the results, in the order of items */
+static int executor_map(lua_State *L) {
+  Executor *ex = check_executor(L);
+  MapState ms;
+  lua_Integer i;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  ms.deadline = duet_opt_timeout(L, 4);
+  lua_settop(L, 3);
+  if (lua_getfield(L, 3, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
+    ms.n = lua_tointeger(L, -1);
+  else ms.n = luaL_len(L, 3);
+  lua_pop(L, 1);
+  lua_createtable(L, (int)(ms.n > 0 && ms.n < 1 << 20 ? ms.n : 0), 0); /* 4 */
+  for (i = 1; i <= ms.n; i++) {
+    lua_geti(L, 3, i);
+    submit(L, ex->pool, 2, 5, 1);
+    lua_rawseti(L, 4, i);
+    lua_pop(L, 1);
+  }
+  ms.deadline = duet_deadline(ms.deadline);
+  lua_pushcfunction(L, map_collect);
+  lua_pushlightuserdata(L, &ms);
+  lua_pushvalue(L, 4);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  /* give up on the ones after */
+    for (i = ms.at + 1; i <= ms.n; i++) {
+      lua_rawgeti(L, 4, i);
+      duet_future_cancel(L, (duet_Future *)duet_to_object(L, -1));
+      lua_pop(L, 1);
+    }
+    return lua_error(L);
+  }
+  return 1;
+}
+
+/* Shut `p` down; cancel the queued tasks if asked. Returns the tasks
+** taken off the queue (their futures still to cancel, then release). */
+static Task *shut_down(Pool *p, int cancel) {
+  Task *t = NULL;
+  pthread_mutex_lock(&p->mu);
+  atomic_store(&p->shutdown, 1);
+  if (cancel) {
+    t = p->head;
+    p->head = p->tail = NULL;
+    p->npending = 0;
+    atomic_store(&p->queued, 0);
+    settle_alive(p);
+  }
+  wake_all(p);
+  pthread_mutex_unlock(&p->mu);
+  return t;
+}
+
+static void cancel_tasks(lua_State *L, Task *t) {
+  while (t) {
+    Task *next = t->next;
+    duet_Future *f = t->fut;
+    duet_future_cancel(L, f);
+    task_clear(t);
+    duet_release((duet_Object *)f);
+    t = next;
+  }
+}
+
+/* Wait until every worker has left (workers of this pool excepted: a task
+** shutting down its own executor must not wait for itself). */
+static int wait_workers(lua_State *L, Pool *p, int self) {
+  int r = 0;
+  duet_wait_begin(L, &p->exit_cv, &p->mu);
+  pthread_mutex_lock(&p->mu);
+  while (p->nworkers > self
+         && (r = duet_wait(L, &p->exit_cv, &p->mu, HUGE_VAL)) == 0) {}
+  pthread_mutex_unlock(&p->mu);
+  duet_wait_end(L);
+  return r;
+}
+
+/* ex:shutdown{wait=true, cancel_futures=false} */
+static int executor_shutdown(lua_State *L) {
+  Executor *ex = check_executor(L);
+  int wait = 1, cancel = 0, r;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_getfield(L, 2, "wait") != LUA_TNIL) wait = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "cancel_futures");
+    cancel = lua_toboolean(L, -1);
+  }
+  lua_settop(L, 1);
+  cancel_tasks(L, shut_down(ex->pool, cancel));
+  if (wait) {
+    r = wait_workers(L, ex->pool, own_pool == ex->pool);
+    if (r != 0) return duet_wait_error(L, r);
+  }
+  return 0;
+}
+
+/* local ex <close> = rt.Executor{...}: shutdown{wait=true} */
+static int executor_close(lua_State *L) {
+  Executor *ex = check_executor(L);
+  int r;
+  cancel_tasks(L, shut_down(ex->pool, 0));
+  r = wait_workers(L, ex->pool, own_pool == ex->pool);
+  if (r != 0) return duet_wait_error(L, r);
+  return 0;
+}
+
+static const luaL_Reg executor_methods[] = {
+  {"submit", executor_submit},
+  {"map", executor_map},
+  {"shutdown", executor_shutdown},
+  {NULL, NULL}
+};
+
+static const luaL_Reg executor_meta[] = {
+  {"__close", executor_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg executor_funcs[] = {
+  {"Executor", executor_new},
+  {NULL, NULL}
+};
+
+int duet_executor_open(lua_State *L) {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  max_spinners = ncpu > 1 ? (int)ncpu : 0;
+  duet_new_type(L, &executor_type, executor_methods, executor_meta);
+  luaL_setfuncs(L, executor_funcs, 0);
+  return 0;
+}

@@ -1,0 +1,264 @@
+/*
+** tokenbucket.c — TokenBucket: one count of tokens shared by every thread.
+**
+** The count is brought up to date from the clock on every call, so no
+** thread refills it; the arithmetic is the coroutines runtime's, line for
+** line:
+**   continuous {capacity, rate}:    tokens += (now - t) * rate, t = now
+**   discrete {max_tokens, refill_tokens, refill_period}:
+**     k = floor((now - t) / period); tokens += k * refill; t += k * period
+** both capped at the capacity. A refill and a take happen as one step
+** under a spinlock held for a few dozen instructions and no call, so no
+** interleaving of threads ever grants a token the arithmetic does not
+** allow; a test-and-test-and-set lock keeps 4 threads hammering take()
+** cheaper than a mutex would (no futex, no sleeping holder).
+**
+** wait() sleeps until the time its tokens are due (nobody signals a
+** bucket: tokens only come with time), then tries again; it is a
+** cancellable wait like every other.
+*/
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "duet.h"
+
+typedef struct TokenBucket {
+  duet_Object base;
+  atomic_int lock;                        /* guards tokens and t */
+  double tokens, t;
+  double cap;
+  double rate;                            /* > 0: continuous form */
+  double refill, period;                  /* the discrete form */
+  pthread_mutex_t wait_mu;                /* for wait()'s sleeps */
+  pthread_cond_t wait_cv;
+} TokenBucket;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+static void tb_lock(TokenBucket *b) {
+  int spins = 0;
+  while (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire)) {
+    while (atomic_load_explicit(&b->lock, memory_order_relaxed)) {
+      if (++spins < 100) cpu_relax();
+      else {                              /* the holder lost its CPU */
+        sched_yield();
+        spins = 0;
+      }
+    }
+  }
+}
+
+static void tb_unlock(TokenBucket *b) {
+  atomic_store_explicit(&b->lock, 0, memory_order_release);
+}
+
+/* Bring the count up to time `now` (lock held). A `now` read before
+** another thread's later one is simply not newer: nothing to add. */
+static void refill(TokenBucket *b, double now) {
+  if (now <= b->t) return;
+  if (b->rate > 0) {
+    double tokens = b->tokens + (now - b->t) * b->rate;
+    b->tokens = tokens < b->cap ? tokens : b->cap;
+    b->t = now;
+  }
+  else {
+    double k = floor((now - b->t) / b->period);
+    if (k > 0) {
+      double tokens = b->tokens + k * b->refill;
+      b->tokens = tokens < b->cap ? tokens : b->cap;
+      b->t = b->t + k * b->period;
+    }
+  }
+}
+
+/* When `n` tokens will be there (lock held, count brought up to `now`). */
+static double due(TokenBucket *b, double n, double now) {
+  double missing = n - b->tokens;
+  if (b->rate > 0) return now + missing / b->rate;
+  return b->t + ceil(missing / b->refill) * b->period;
+}
+
+/* Take n if there are that many at `now`; else *at = when they are due. */
+static int try_take(TokenBucket *b, double n, double now, double *at) {
+  int ok;
+  tb_lock(b);
+  refill(b, now);
+  ok = b->tokens >= n;
+  if (ok) b->tokens -= n;
+  else if (at) *at = due(b, n, now);
+  tb_unlock(b);
+  return ok;
+}
+
+static double tokens_now(TokenBucket *b) {
+  double n, now = duet_now();
+  tb_lock(b);
+  refill(b, now);
+  n = b->tokens;
+  tb_unlock(b);
+  return n;
+}
+
+static void tb_destroy(duet_Object *o) {
+  TokenBucket *b = (TokenBucket *)o;
+  pthread_mutex_destroy(&b->wait_mu);
+  pthread_cond_destroy(&b->wait_cv);
+  free(b);
+}
+
+static void tb_describe(duet_Object *o, char *buf, size_t size) {
+  TokenBucket *b = (TokenBucket *)o;
+  snprintf(buf, size, "%g/%g tokens", tokens_now(b), b->cap);
+}
+
+static const duet_Type tb_type = {"duet.TokenBucket", tb_destroy,
+                                  tb_describe};
+
+#define check_tb(L) ((TokenBucket *)duet_check_self(L, &tb_type))
+
+/* A whole count reads as an integer, as the coroutines bucket's does. */
+static void push_count(lua_State *L, double n) {
+  lua_Integer i;
+  if (lua_numbertointeger(n, &i) && (double)i == n) lua_pushinteger(L, i);
+  else lua_pushnumber(L, n);
+}
+
+/* The type name luaL_typeerror would show. */
+static const char *type_name(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
+  return luaL_typename(L, idx);
+}
+
+/* Field `k` of the options (arg 1): a positive number. */
+static double field(lua_State *L, const char *k) {
+  double v;
+  if (lua_getfield(L, 1, k) != LUA_TNUMBER)
+    luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': number expected, "
+                                        "got %s", k, type_name(L, -1)));
+  v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(v > 0))
+    luaL_argerror(L, 1, lua_pushfstring(L, "field '%s' must be positive", k));
+  return v;
+}
+
+static int given(lua_State *L, const char *k) {
+  int t = lua_getfield(L, 1, k);
+  lua_pop(L, 1);
+  return t != LUA_TNIL;
+}
+
+/* TokenBucket{capacity=, rate=} or {max_tokens=, refill_tokens=,
+** refill_period=}; option tokens= (default: full) */
+static int tb_new(lua_State *L) {
+  TokenBucket *b;
+  double cap, rate = 0, refill_ = 0, period = 0, tokens;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (given(L, "capacity") || given(L, "rate")) {
+    if (given(L, "max_tokens") || given(L, "refill_tokens")
+        || given(L, "refill_period"))
+      luaL_argerror(L, 1, "give either capacity and rate, or max_tokens, "
+                    "refill_tokens and refill_period");
+    cap = field(L, "capacity");
+    rate = field(L, "rate");
+  }
+  else {
+    cap = field(L, "max_tokens");
+    refill_ = field(L, "refill_tokens");
+    period = field(L, "refill_period");
+  }
+  switch (lua_getfield(L, 1, "tokens")) {
+    case LUA_TNIL: tokens = cap; break;
+    case LUA_TNUMBER:
+      tokens = lua_tonumber(L, -1);
+      if (!(tokens >= 0 && tokens <= cap))
+        luaL_argerror(L, 1, "field 'tokens' must be between 0 and the "
+                      "capacity");
+      break;
+    default:
+      return luaL_argerror(L, 1, lua_pushfstring(L, "field 'tokens': number "
+                           "expected, got %s", type_name(L, -1)));
+  }
+  b = (TokenBucket *)duet_new_object(L, &tb_type, sizeof(TokenBucket));
+  atomic_init(&b->lock, 0);
+  pthread_mutex_init(&b->wait_mu, NULL);
+  duet_cond_init(&b->wait_cv);
+  b->cap = cap;
+  b->rate = rate;
+  b->refill = refill_;
+  b->period = period;
+  b->tokens = tokens;
+  b->t = duet_now();
+  return 1;
+}
+
+/* The token count argument (arg 2, default 1). */
+static double check_n(lua_State *L, TokenBucket *b) {
+  double n = luaL_optnumber(L, 2, 1);
+  luaL_argcheck(L, n > 0, 2, "n must be positive");
+  luaL_argcheck(L, n <= b->cap, 2, "n exceeds the bucket's capacity");
+  return n;
+}
+
+/* tb:take([n=1]) -> true (taken) | false (too few: none taken) */
+static int tb_take(lua_State *L) {
+  TokenBucket *b = check_tb(L);
+  double n = lua_gettop(L) == 1 ? 1 : check_n(L, b);
+  lua_pushboolean(L, try_take(b, n, duet_now(), NULL));
+  return 1;
+}
+
+/* tb:wait([n=1], [timeout]) -> true (taken) | false (timed out) */
+static int tb_wait(lua_State *L) {
+  TokenBucket *b = check_tb(L);
+  double n = check_n(L, b);
+  double timeout = duet_opt_timeout(L, 3), deadline = HUGE_VAL, at;
+  double now = duet_now();
+  int r = 0, ok;
+  if (timeout >= 0) deadline = now + timeout;
+  while (!(ok = try_take(b, n, now, &at)) && now < deadline) {
+    duet_wait_begin(L, &b->wait_cv, &b->wait_mu);
+    pthread_mutex_lock(&b->wait_mu);
+    r = duet_wait(L, &b->wait_cv, &b->wait_mu, at < deadline ? at : deadline);
+    pthread_mutex_unlock(&b->wait_mu);
+    duet_wait_end(L);
+    if (r != 0 && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
+    now = duet_now();
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+static int tb_tokens(lua_State *L) {
+  push_count(L, tokens_now(check_tb(L)));
+  return 1;
+}
+
+static const luaL_Reg tb_methods[] = {
+  {"take", tb_take},
+  {"wait", tb_wait},
+  {"tokens", tb_tokens},
+  {NULL, NULL}
+};
+
+static const luaL_Reg tb_funcs[] = {
+  {"TokenBucket", tb_new},
+  {NULL, NULL}
+};
+
+int duet_tokenbucket_open(lua_State *L) {
+  duet_new_type(L, &tb_type, tb_methods, NULL);
+  luaL_setfuncs(L, tb_funcs, 0);
+  return 0;
+}
