@@ -21,6 +21,8 @@ static const duet_Opener openers[] = {
   duet_future_open,
   duet_executor_open,
   duet_tokenbucket_open,
+  duet_poll_open,
+  duet_socket_open,
   NULL
 };
 

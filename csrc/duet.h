@@ -243,6 +243,24 @@ int duet_future_open(lua_State *L);
 int duet_executor_open(lua_State *L);
 int duet_tokenbucket_open(lua_State *L);
 
+/* ------------------------------------------------------ poll.c, socket.c */
+
+/* Block the calling OS thread until `fd` is ready for `events` (POLLIN,
+** POLLOUT) or `deadline` (duet_now() time; HUGE_VAL: none): 1 ready, 0
+** timed out. Raises duet.cancelled when the calling thread is cancelled,
+** and "interrupted!" on Ctrl-C in the main thread. */
+int duet_poll_fd(lua_State *L, int fd, int events, double deadline);
+int duet_poll_open(lua_State *L);
+/* A duet socket moves by ownership (API.md): transfer.c calls these for
+** every object of a message (for other objects they do nothing). sent and
+** arrived read the calling state's registry; unsent makes no Lua API call,
+** so it is safe under a mutex. value.c never keeps a socket inline. */
+int duet_socket_is(const duet_Object *o);
+void duet_socket_sent(lua_State *L, duet_Object *o);    /* encoded */
+void duet_socket_arrived(lua_State *L, duet_Object *o); /* decoded */
+void duet_socket_unsent(duet_Object *o);  /* freed undecoded: back home */
+int duet_socket_open(lua_State *L);
+
 /* One opener per object family (semaphore.c, condition.c, ...). */
 int duet_semaphore_open(lua_State *L);
 int duet_condition_open(lua_State *L);

@@ -629,6 +629,7 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   for (k = 0; k < e.nrefs; k++) {         /* success: now hold them */
     m->refs[k] = e.s->refs[k];
     duet_retain(m->refs[k]);
+    duet_socket_sent(L, m->refs[k]);      /* moved by ownership */
   }
   if (e.s->cap > (1u << 20)) {            /* do not keep a huge scratch */
     free(e.s->buf);
@@ -641,7 +642,10 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 void duet_message_free(duet_Message *m) {
   size_t k;
   if (m == NULL) return;
-  for (k = 0; k < m->nrefs; k++) duet_release(m->refs[k]);
+  for (k = 0; k < m->nrefs; k++) {
+    duet_socket_unsent(m->refs[k]);       /* never decoded: back home */
+    duet_release(m->refs[k]);
+  }
   free(m);
 }
 
@@ -938,6 +942,7 @@ static void decode_value(Dec *d, int depth) {
       size_t i = get_size(d);
       if (d->m == NULL || i >= d->m->nrefs) dec_fail(d, "bad object");
       duet_push_object(L, d->m->refs[i]);
+      duet_socket_arrived(L, d->m->refs[i]);
       break;
     }
     default: dec_fail(d, "unknown tag");

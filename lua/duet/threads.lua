@@ -22,6 +22,10 @@ end
 rt.wait = core.wait_futures
 rt.as_completed = core.as_completed
 
+-- Sockets (duet.socket): rt.wrap(luasocket_tcp), rt.wait_readable(x,
+-- [timeout]), rt.wait_writable(x, [timeout]); waits block the OS thread.
+for k, v in pairs(require("duet.socket").threads()) do rt[k] = v end
+
 --- Run main(...) and return its results, after every non-daemon thread it
 --- started has finished. Errors in main propagate with a traceback.
 function rt.run(main, ...)

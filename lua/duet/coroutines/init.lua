@@ -31,4 +31,8 @@ export "duet.coroutines.sharedtable"
 export "duet.coroutines.executor"
 export "duet.coroutines.tokenbucket"
 
+-- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
+-- task waiting on a descriptor suspends until the scheduler's poll says so.
+for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
+
 return rt

@@ -12,6 +12,9 @@
 --   wait lists   each object keeps its waiters in an intrusive FIFO list;
 --                a task waits on at most one list at a time, so the links
 --                live in the task itself and removal is O(1)
+--   descriptors  a wait list per descriptor and direction; a C poller
+--                watches the descriptors that have waiters, and one ppoll
+--                waits for them and for the next timer together
 --
 -- A task's coroutine is taken when it first runs, from a pool of parked
 -- ones when possible: a finished task parks its coroutine for the next, so
@@ -32,7 +35,7 @@
 local core = require "duet.core"
 local check = require "duet.check"
 
-local now, os_sleep, cancelled = core.now, core.os_sleep, core.cancelled
+local now, cancelled = core.now, core.cancelled
 local create, resume, yield, running, coclose = coroutine.create,
   coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
 local traceback = debug.traceback
@@ -66,6 +69,17 @@ local joiners = {}     -- joiners[th]: wait list of the tasks joining it
 local pool, npool = {}, 0     -- parked coroutines, ready for another task
 local POOL_MAX = 256
 local PARKED = {}      -- what a coroutine yields when its task is over
+-- Descriptors: rwait[fd] / wwait[fd], wait lists of the tasks waiting to
+-- read / write fd. The poller watches fd for a direction exactly while its
+-- list has waiters (a report of readiness stops the watch; whoever waits
+-- again starts it again).
+local poller = core.poller()
+local p_add, p_del, p_wait, p_clear = poller.add, poller.del, poller.wait,
+  poller.clear
+local rwait, wwait = {}, {}
+local nfdwait = 0      -- tasks waiting on a descriptor
+local polled = false   -- the poller was asked since the last pass
+local pollout = {}     -- its answers: fd, events, fd, events...
 
 -------------------------------------------------------------------- wait lists
 
@@ -304,6 +318,56 @@ function S.sleep(seconds)
   error(cancelled)
 end
 
+-- Suspend the running task until descriptor fd is ready for ev (1: read,
+-- 2: write) or until `deadline` (nil: none): true when ready, false on
+-- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socket.c.)
+function S.wait_fd(fd, ev, deadline)
+  local th = current
+  if th._co ~= running() or atomic > 0 then misuse() end
+  local lists = ev == 1 and rwait or wwait
+  local wl = lists[fd]
+  if not wl then
+    wl = S.list()
+    lists[fd] = wl
+  end
+  if wl.n == 0 then p_add(poller, fd, ev) end
+  nfdwait = nfdwait + 1
+  local why = suspend(wl, deadline)
+  nfdwait = nfdwait - 1
+  if why == WOKEN then return true end
+  if wl.n == 0 then p_del(poller, fd, ev) end   -- nobody else waits on it
+  if why == TIMEDOUT then return false end
+  error(cancelled)
+end
+
+-- Descriptor fd is about to be closed: wake the tasks waiting on it (they
+-- find it closed) and stop watching it.
+function S.fd_closing(fd)
+  local wl = rwait[fd]
+  if wl and wl.n > 0 then wake_all(wl) end
+  wl = wwait[fd]
+  if wl and wl.n > 0 then wake_all(wl) end
+  p_del(poller, fd, 3)
+end
+
+-- Ask the poller, waiting up to `timeout` seconds (-1: no limit), and wake
+-- the tasks of every descriptor it reports.
+local function poll(timeout)
+  local n = p_wait(poller, timeout, pollout)
+  polled = true
+  for i = 1, 2 * n, 2 do
+    local fd, ev = pollout[i], pollout[i + 1]
+    if ev ~= 2 then
+      local wl = rwait[fd]
+      if wl then wake_all(wl) end
+    end
+    if ev ~= 1 then
+      local wl = wwait[fd]
+      if wl then wake_all(wl) end
+    end
+  end
+end
+
 -- Forbid blocking while fn runs (SharedTable:update's atomicity).
 function S.atomic(fn, v)
   atomic = atomic + 1
@@ -513,15 +577,18 @@ local function step()
 end
 
 -- The one place the scheduler waits for the outside world, when no task is
--- ready: sleep until `deadline`, the next timer (nil: there is none).
--- Returns false when nothing at all could wake a task. (Waiting on file
--- descriptors slots in here: a poll on the watched ones with this deadline,
--- and "nothing could wake" then also needs no descriptor watched.)
+-- ready: one poll of the watched descriptors until `deadline`, the next
+-- timer (nil: there is none). Returns false when nothing at all could wake
+-- a task: no timer and no descriptor. (The poll raises "interrupted!" on
+-- Ctrl-C.)
 local function idle(deadline)
-  if not deadline then return false end
+  if not deadline then
+    if nfdwait == 0 then return false end
+    poll(-1)
+    return true
+  end
   local d = deadline - now()
-  -- in slices, so that Lua's Ctrl-C hook gets to run between them
-  if d > 0 then os_sleep(d < 0.05 and d or 0.05) end
+  poll(d > 0 and d or 0)
   return true
 end
 
@@ -549,6 +616,9 @@ local function loop()
       if hdl[1] <= t then fire(t) end
     end
     if nready > 0 then
+      -- tasks that are always ready must not starve those waiting for I/O
+      if nfdwait > 0 and not polled then poll(0) end
+      polled = false
       step()
     elseif not idle(hdl[1]) then
       -- daemons that cannot unwind are closed by cleanup()
@@ -563,6 +633,8 @@ end
 local function cleanup()
   local left = alive
   alive, nalive, nlive, pending, joiners = {}, 0, 0, {}, {}
+  rwait, wwait, nfdwait, polled = {}, {}, 0, false
+  p_clear(poller)
   active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]

@@ -1,0 +1,961 @@
+/*
+** socket.c — duet.Socket: a TCP socket that owns its descriptor, with
+** LuaSocket's methods and return values, for both runtimes.
+**
+** The descriptor is always non-blocking, and every method is a loop of
+** non-blocking attempts. When one would block, the method waits in one of
+** two ways: a socket of the threads runtime blocks its OS thread in
+** duet_poll_fd (poll.c, cancellable); a socket of the coroutines runtime
+** calls the scheduler's wait hook with lua_callk, so the task suspends and
+** the method resumes in its continuation. Input is read ahead into the
+** socket's own buffer and taken out only when a receive completes (or
+** times out, or meets the end): a receive interrupted by cancel leaves
+** every byte in the buffer for the next one.
+**
+** Ownership (API.md, "Moving values"): the object is shared by reference
+** like any duet object, but only its owner, one Lua state, may use it;
+** every other handle reads as closed. transfer.c moves ownership: a message
+** holding the socket takes it from the sender (duet_socket_sent), the first
+** state that decodes it becomes the owner (duet_socket_arrived), and a
+** message freed undecoded (a put that timed out) gives it back to the
+** sender (duet_socket_unsent). Only the owner's thread ever touches the
+** descriptor and the buffer, so they need no lock.
+*/
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "duet.h"
+
+enum { MASTER, CLIENT, SERVER };          /* LuaSocket's tcp{...} classes */
+static const char *const kinds[] = {"master", "client", "server", NULL};
+
+typedef struct Socket {
+  duet_Object base;
+  atomic_llong owner;                     /* state id; 0: in transit */
+  atomic_llong sender;                    /* in transit: where it came from */
+  atomic_int fd;                          /* -1: none */
+  atomic_int kind;
+  int closed;                             /* by close() (owner only) */
+  int family;                             /* AF_INET, AF_INET6, AF_UNSPEC */
+  int coro;                               /* waits through the scheduler */
+  double block, total;                    /* settimeout(); < 0: none */
+  char *buf;                              /* input read ahead: */
+  size_t first, last, cap;                /* [first, last) of buf[cap] */
+  size_t scanned;                         /* bytes after first without \n */
+} Socket;
+
+enum { IO_DONE, IO_WAIT, IO_CLOSED, IO_ERROR, IO_TIMEOUT };
+
+#define FD(s) atomic_load_explicit(&(s)->fd, memory_order_relaxed)
+#define KIND(s) atomic_load_explicit(&(s)->kind, memory_order_relaxed)
+#define SMALL_READ 4096                   /* below this room, read via stack */
+#define KEEP_BUF 65536                    /* an empty buffer above: freed */
+
+static void socket_destroy(duet_Object *o) {
+  Socket *s = (Socket *)o;
+  if (FD(s) >= 0) close(FD(s));
+  free(s->buf);
+  free(s);
+}
+
+static void socket_describe(duet_Object *o, char *buf, size_t size) {
+  Socket *s = (Socket *)o;
+  int fd = FD(s);
+  if (fd < 0) snprintf(buf, size, "%s", KIND(s) == MASTER ? "master"
+                                                          : "closed");
+  else snprintf(buf, size, "%s, fd %d", kinds[KIND(s)], fd);
+}
+
+static const duet_Type socket_type = {"duet.Socket", socket_destroy,
+                                      socket_describe};
+
+/* ------------------------------------------------------------ ownership */
+
+/* Each Lua state's id for ownership, made on first use: never reused, so
+** a socket given back to a state that has closed is owned by nobody. */
+static const char id_key = 'o';
+static atomic_llong next_id = 1;
+
+static long long state_id(lua_State *L) {
+  long long id;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &id_key) == LUA_TNUMBER) {
+    id = (long long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return id;
+  }
+  lua_pop(L, 1);
+  id = atomic_fetch_add(&next_id, 1);
+  lua_pushinteger(L, (lua_Integer)id);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &id_key);
+  return id;
+}
+
+int duet_socket_is(const duet_Object *o) {
+  return o->type == &socket_type;
+}
+
+void duet_socket_sent(lua_State *L, duet_Object *o) {
+  Socket *s = (Socket *)o;
+  long long me;
+  if (o->type != &socket_type) return;
+  me = state_id(L);
+  if (atomic_load(&s->owner) == me) {     /* only the owner can give it */
+    atomic_store(&s->sender, me);
+    atomic_store(&s->owner, 0);
+  }
+}
+
+void duet_socket_unsent(duet_Object *o) {
+  Socket *s = (Socket *)o;
+  long long none = 0;
+  if (o->type == &socket_type)
+    atomic_compare_exchange_strong(&s->owner, &none,
+                                   atomic_load(&s->sender));
+}
+
+void duet_socket_arrived(lua_State *L, duet_Object *o) {
+  Socket *s = (Socket *)o;
+  long long none = 0, me;
+  if (o->type != &socket_type) return;
+  me = state_id(L);
+  /* a socket that changed states now waits by blocking its OS thread:
+  ** only the threads runtime moves values between states */
+  if (atomic_compare_exchange_strong(&s->owner, &none, me)
+      && atomic_load(&s->sender) != me)
+    s->coro = 0;
+}
+
+/* Usable here: owned by this state and not closed. */
+static int usable(lua_State *L, Socket *s) {
+  return atomic_load_explicit(&s->owner, memory_order_acquire)
+         == state_id(L) && !s->closed;
+}
+
+#define check_socket(L) ((Socket *)duet_check_self(L, &socket_type))
+
+static void check_kind(lua_State *L, Socket *s, int want) {
+  int k = KIND(s);
+  if (k != want)
+    luaL_argerror(L, 1, lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
+                                        kinds[want], kinds[k]));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* LuaSocket's words for the errors scripts test for. */
+static void push_error(lua_State *L, int err) {
+  char buf[128];
+  switch (err) {
+    case EADDRINUSE: lua_pushliteral(L, "address already in use"); return;
+    case EISCONN: lua_pushliteral(L, "already connected"); return;
+    case EACCES: lua_pushliteral(L, "permission denied"); return;
+    case ECONNREFUSED: lua_pushliteral(L, "connection refused"); return;
+    case ECONNABORTED: case ECONNRESET: case EPIPE:
+      lua_pushliteral(L, "closed");
+      return;
+    case ETIMEDOUT: lua_pushliteral(L, "timeout"); return;
+    default: lua_pushstring(L, strerror_r(err, buf, sizeof buf)); return;
+  }
+}
+
+static int fail(lua_State *L, int err) {
+  lua_pushnil(L);
+  push_error(L, err);
+  return 2;
+}
+
+static int fail_closed(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* The absolute deadline of an operation starting now. */
+static double op_deadline(Socket *s) {
+  double now, d = HUGE_VAL;
+  if (s->block < 0 && s->total < 0) return d;
+  now = duet_now();
+  if (s->block >= 0) d = now + s->block;
+  if (s->total >= 0 && now + s->total < d) d = now + s->total;
+  return d;
+}
+
+static void set_nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL, 0);
+  if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void init_socket(Socket *s, long long owner, int fd, int kind,
+                        int family, int coro) {
+  atomic_init(&s->owner, owner);
+  atomic_init(&s->sender, 0);
+  atomic_init(&s->fd, fd);
+  atomic_init(&s->kind, kind);
+  s->family = family;
+  s->coro = coro;
+  s->block = s->total = -1;
+}
+
+static int ready_now(int fd, short events) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = events;
+  p.revents = 0;
+  return poll(&p, 1, 0) > 0;
+}
+
+/* The coroutines runtime's hooks: registry[&hooks_key] = {wait, closing}. */
+static const char hooks_key = 'h';
+
+/* Wait until fd is ready for `ev` (1 read, 2 write) or the deadline at
+** stack index `dl`: 1 ready, 0 timed out. A coroutines socket suspends its
+** task through the scheduler, resuming in continuation `k` (which gets the
+** wait's answer on the stack top) when the wait yields. */
+static int wait_fd(lua_State *L, Socket *s, int ev, int dl, lua_KFunction k) {
+  double deadline = lua_tonumber(L, dl);
+  int ready;
+  if (deadline <= duet_now()) return 0;
+  if (s->coro) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hooks_key) != LUA_TTABLE)
+      return luaL_error(L, "duet: no coroutines scheduler in this state");
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+    lua_pushinteger(L, FD(s));
+    lua_pushinteger(L, ev);
+    if (deadline == HUGE_VAL) lua_pushnil(L);
+    else lua_pushnumber(L, deadline);
+    lua_callk(L, 3, 1, (lua_KContext)s, k);
+    ready = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return ready;
+  }
+  return duet_poll_fd(L, FD(s), ev == 1 ? POLLIN : POLLOUT, deadline);
+}
+
+/* ------------------------------------------------------------ receive */
+
+/* Read what has arrived into the buffer: IO_DONE (got some), IO_WAIT,
+** IO_CLOSED or IO_ERROR (*err). Short of room, it reads on the stack and
+** keeps only what came: an idle connection holds a few bytes, not 8 KB. */
+static int fill(Socket *s, int *err) {
+  char tmp[8192];
+  for (;;) {
+    ssize_t n;
+    int direct;
+    if (s->first > 0 && s->cap - s->last < SMALL_READ) {
+      memmove(s->buf, s->buf + s->first, s->last - s->first);
+      s->last -= s->first;
+      s->first = 0;
+    }
+    direct = s->cap - s->last >= SMALL_READ;
+    n = recv(FD(s), direct ? s->buf + s->last : tmp,
+             direct ? s->cap - s->last : sizeof tmp, 0);
+    if (n > 0) {
+      if (!direct) {
+        size_t want = s->last + (size_t)n, cap = s->cap;
+        if (want > cap) {
+          char *b;
+          cap = cap * 2 > want ? cap * 2 : (want + 63) & ~(size_t)63;
+          b = (char *)realloc(s->buf, cap);
+          if (b == NULL) {                /* drops what was just read */
+            *err = ENOMEM;
+            return IO_ERROR;
+          }
+          s->buf = b;
+          s->cap = cap;
+        }
+        memcpy(s->buf + s->last, tmp, (size_t)n);
+      }
+      s->last += (size_t)n;
+      return IO_DONE;
+    }
+    if (n == 0) return IO_CLOSED;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return IO_WAIT;
+    if (errno == ECONNRESET || errno == ECONNABORTED || errno == EPIPE)
+      return IO_CLOSED;
+    *err = errno;
+    return IO_ERROR;
+  }
+}
+
+static void consume(Socket *s, size_t n) {
+  s->first += n;
+  s->scanned = 0;
+  if (s->first >= s->last) {
+    s->first = s->last = 0;
+    if (s->cap > KEEP_BUF) {
+      free(s->buf);
+      s->buf = NULL;
+      s->cap = 0;
+    }
+  }
+}
+
+/* Patterns, as stored at stack index 2: a byte count (>= 0), or these. */
+#define PAT_LINE (-1)
+#define PAT_ALL (-2)
+
+/* Read until the pattern is complete (IO_DONE; *pos: the \n of a line) or
+** it cannot be now. */
+static int attempt_receive(Socket *s, lua_Integer pat, size_t *pos,
+                           int *err) {
+  for (;;) {
+    size_t avail = s->last - s->first;
+    int r;
+    if (pat == PAT_LINE) {
+      if (avail > s->scanned) {
+        const char *from = s->buf + s->first + s->scanned;
+        const char *nl = (const char *)memchr(from, '\n',
+                                              avail - s->scanned);
+        if (nl) {
+          *pos = (size_t)(nl - (s->buf + s->first));
+          return IO_DONE;
+        }
+        s->scanned = avail;
+      }
+    }
+    else if (pat >= 0 && avail >= (size_t)pat && (pat > 0 || avail > 0))
+      return IO_DONE;
+    if ((r = fill(s, err)) != IO_DONE) return r;
+  }
+}
+
+/* Push prefix .. the n bytes at p (without any \r when strip is set). */
+static void push_data(lua_State *L, const char *p, size_t n, int strip) {
+  size_t plen;
+  const char *prefix = lua_tolstring(L, 3, &plen);
+  luaL_Buffer b;
+  if (plen == 0 && !(strip && memchr(p, '\r', n))) {
+    lua_pushlstring(L, p, n);
+    return;
+  }
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, prefix, plen);
+  while (n > 0) {
+    const char *cr = strip ? (const char *)memchr(p, '\r', n) : NULL;
+    size_t k = cr ? (size_t)(cr - p) : n;
+    luaL_addlstring(&b, p, k);
+    if (cr) k++;
+    p += k;
+    n -= k;
+  }
+  luaL_pushresult(&b);
+}
+
+/* The receive's results for outcome r (IO_DONE, with pos for a line). */
+static int receive_result(lua_State *L, Socket *s, lua_Integer pat, int r,
+                          size_t pos, int err) {
+  const char *data = s->buf + s->first;
+  size_t avail = s->last - s->first;
+  if (r == IO_DONE) {
+    size_t n = pat == PAT_LINE ? pos : (size_t)pat;
+    push_data(L, data, n, pat == PAT_LINE);
+    consume(s, pat == PAT_LINE ? pos + 1 : n);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+  }
+  if (pat == PAT_ALL && r == IO_CLOSED && avail > 0) {  /* the whole rest */
+    push_data(L, data, avail, 0);
+    consume(s, avail);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 3;
+  }
+  lua_pushnil(L);
+  if (r == IO_TIMEOUT) lua_pushliteral(L, "timeout");
+  else if (r == IO_CLOSED) lua_pushliteral(L, "closed");
+  else push_error(L, err);
+  push_data(L, data, avail, pat == PAT_LINE);  /* the partial result */
+  consume(s, avail);
+  return 3;
+}
+
+/* Stack: self, pattern (as above), prefix (a string), deadline. */
+static int receive_k(lua_State *L, int status, lua_KContext ctx) {
+  Socket *s = (Socket *)ctx;
+  lua_Integer pat = lua_tointeger(L, 2);
+  int timedout = status == LUA_YIELD && !lua_toboolean(L, -1);
+  lua_settop(L, 4);
+  for (;;) {
+    size_t pos = 0;
+    int err = 0, r;
+    if (!usable(L, s)) {                  /* closed while it waited */
+      lua_pushnil(L);
+      lua_pushliteral(L, "closed");
+      lua_pushvalue(L, 3);
+      return 3;
+    }
+    r = timedout ? IO_TIMEOUT : attempt_receive(s, pat, &pos, &err);
+    if (r != IO_WAIT) return receive_result(L, s, pat, r, pos, err);
+    timedout = !wait_fd(L, s, 1, 4, receive_k);
+  }
+}
+
+/* receive([pattern [, prefix]]) */
+static int sock_receive(lua_State *L) {
+  Socket *s = check_socket(L);
+  size_t plen;
+  lua_Integer pat;
+  luaL_optlstring(L, 3, "", &plen);
+  if (lua_isnumber(L, 2)) {              /* "10" too, as LuaSocket */
+    double n = lua_tonumber(L, 2);
+    luaL_argcheck(L, n >= 0 && n < 9007199254740992.0, 2,
+                  "invalid receive pattern");
+    if (plen > 0 && (size_t)n <= plen) {  /* the prefix is enough */
+      lua_settop(L, 3);
+      lua_pushnil(L);
+      lua_pushnil(L);
+      return 3;
+    }
+    pat = (lua_Integer)((size_t)n - plen);
+  }
+  else {
+    const char *p = luaL_optstring(L, 2, "*l");
+    if (*p == '*') p++;
+    if (*p == 'l') pat = PAT_LINE;
+    else if (*p == 'a') pat = PAT_ALL;
+    else return luaL_argerror(L, 2, "invalid receive pattern");
+  }
+  lua_settop(L, 3);
+  if (lua_isnil(L, 3)) {
+    lua_pushliteral(L, "");
+    lua_replace(L, 3);
+  }
+  if (!usable(L, s)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushvalue(L, 3);
+    return 3;
+  }
+  check_kind(L, s, CLIENT);
+  lua_pushinteger(L, pat);
+  lua_replace(L, 2);
+  lua_pushnumber(L, op_deadline(s));
+  return receive_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* --------------------------------------------------------------- send */
+
+/* Stack: self, data, first index, last index, deadline, bytes sent. */
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  Socket *s = (Socket *)ctx;
+  size_t size;
+  const char *data = lua_tolstring(L, 2, &size);
+  lua_Integer start = lua_tointeger(L, 3), end = lua_tointeger(L, 4);
+  lua_Integer sent = lua_tointeger(L, 6);
+  int timedout = status == LUA_YIELD && !lua_toboolean(L, -1), err = 0;
+  lua_settop(L, 6);
+  while (start + sent <= end) {
+    ssize_t n;
+    if (!usable(L, s)) {
+      err = EPIPE;
+      break;
+    }
+    if (timedout) {
+      err = ETIMEDOUT;
+      break;
+    }
+    n = send(FD(s), data + start - 1 + sent, (size_t)(end - start + 1 - sent),
+             MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += n;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      err = errno;
+      break;
+    }
+    lua_pushinteger(L, sent);             /* kept across a yield */
+    lua_replace(L, 6);
+    timedout = !wait_fd(L, s, 2, 5, send_k);
+  }
+  if (err) {
+    lua_pushnil(L);
+    push_error(L, err);
+    lua_pushinteger(L, start - 1 + sent);
+    return 3;
+  }
+  lua_pushinteger(L, start - 1 + sent);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
+static int sock_send(lua_State *L) {
+  Socket *s = check_socket(L);
+  size_t size;
+  const char *data = luaL_checklstring(L, 2, &size);
+  /* LuaSocket truncates the indices, and reads them the way string.sub
+  ** does */
+  long start = (long)luaL_optnumber(L, 3, 1);
+  long end = (long)luaL_optnumber(L, 4, -1);
+  (void)data;
+  if (start < 0) start = (long)size + start + 1;
+  if (end < 0) end = (long)size + end + 1;
+  if (start < 1) start = 1;
+  if (end > (long)size) end = (long)size;
+  lua_settop(L, 2);
+  lua_pushinteger(L, start);
+  lua_pushinteger(L, end);
+  if (!usable(L, s)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushinteger(L, start - 1);
+    return 3;
+  }
+  check_kind(L, s, CLIENT);
+  lua_pushnumber(L, op_deadline(s));
+  lua_pushinteger(L, 0);
+  return send_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* ------------------------------------------------------ accept, connect */
+
+/* Stack: self, deadline, the new socket (closed until accepted). */
+static int accept_k(lua_State *L, int status, lua_KContext ctx) {
+  Socket *s = (Socket *)ctx;
+  int timedout = status == LUA_YIELD && !lua_toboolean(L, -1);
+  lua_settop(L, 3);
+  for (;;) {
+    int fd;
+    if (!usable(L, s)) return fail_closed(L);
+    if (timedout) return fail(L, ETIMEDOUT);
+    fd = accept4(FD(s), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      Socket *c = (Socket *)duet_to_object(L, 3);
+      atomic_store(&c->fd, fd);
+      c->family = s->family;
+      return 1;
+    }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return fail(L, errno);
+    timedout = !wait_fd(L, s, 1, 2, accept_k);
+  }
+}
+
+/* accept() -> a connected duet socket | nil, err */
+static int sock_accept(lua_State *L) {
+  Socket *s = check_socket(L), *c;
+  lua_settop(L, 1);
+  if (!usable(L, s)) return fail_closed(L);
+  check_kind(L, s, SERVER);
+  lua_pushnumber(L, op_deadline(s));
+  /* made first, so that no accepted descriptor can leak on a memory error */
+  c = (Socket *)duet_new_object(L, &socket_type, sizeof(Socket));
+  init_socket(c, state_id(L), -1, CLIENT, s->family, s->coro);
+  return accept_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* The addresses for (host, port): 0, or an error pushed (nil, message). */
+static int resolve(lua_State *L, Socket *s, const char *host,
+                   const char *port, int passive, struct addrinfo **res) {
+  struct addrinfo hints;
+  int r;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = s->family;
+  if (passive) {
+    hints.ai_flags = AI_PASSIVE;
+    if (strcmp(host, "*") == 0) host = NULL;
+  }
+  r = getaddrinfo(host, port, &hints, res);
+  if (r == 0) return 0;
+  lua_pushnil(L);
+  if (r == EAI_SYSTEM) push_error(L, errno);
+  else if (r == EAI_NONAME)
+    lua_pushliteral(L, "host or service not provided, or not known");
+  else lua_pushstring(L, gai_strerror(r));
+  return 2;
+}
+
+/* A descriptor of ai's family for s (a new one if it has another). */
+static int own_fd(Socket *s, const struct addrinfo *ai) {
+  int fd = FD(s);
+  if (fd >= 0 && s->family == ai->ai_family) return 0;
+  if (fd >= 0) close(fd);
+  fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  atomic_store(&s->fd, fd);
+  if (fd < 0) return errno;
+  s->family = ai->ai_family;
+  return 0;
+}
+
+/* Stack: self, address, port, deadline; the connect is in progress. */
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  Socket *s = (Socket *)ctx;
+  int timedout = status == LUA_YIELD && !lua_toboolean(L, -1);
+  lua_settop(L, 4);
+  for (;;) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (!usable(L, s)) return fail_closed(L);
+    if (timedout) return fail(L, ETIMEDOUT);
+    if (ready_now(FD(s), POLLOUT)) {      /* connected, or why not */
+      if (getsockopt(FD(s), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+      if (err != 0) return fail(L, err);
+      lua_pushinteger(L, 1);
+      return 1;
+    }
+    timedout = !wait_fd(L, s, 2, 4, connect_k);
+  }
+}
+
+/* connect(address, port) -> 1 | nil, err */
+static int sock_connect(lua_State *L) {
+  Socket *s = check_socket(L);
+  const char *host = luaL_checkstring(L, 2);
+  const char *port = luaL_checkstring(L, 3);
+  struct addrinfo *res, *ai;
+  int err = 0, inprogress = 0;
+  lua_settop(L, 3);
+  if (!usable(L, s)) return fail_closed(L);
+  if (resolve(L, s, host, port, 0, &res)) return 2;
+  atomic_store(&s->kind, CLIENT);        /* as LuaSocket: even if it fails */
+  for (ai = res; ai; ai = ai->ai_next) {
+    if ((err = own_fd(s, ai)) != 0) continue;
+    do err = connect(FD(s), ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+    while (err == EINTR);
+    if (err == 0) break;
+    if (err == EINPROGRESS || err == EAGAIN) {
+      inprogress = 1;
+      break;
+    }
+  }
+  freeaddrinfo(res);
+  if (!inprogress) {
+    if (err) return fail(L, err);
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  lua_pushnumber(L, op_deadline(s));
+  return connect_k(L, LUA_OK, (lua_KContext)s);
+}
+
+/* bind(address, port) -> 1 | nil, err */
+static int sock_bind(lua_State *L) {
+  Socket *s = check_socket(L);
+  const char *host = luaL_checkstring(L, 2);
+  const char *port = luaL_checkstring(L, 3);
+  struct addrinfo *res, *ai;
+  int err = 0;
+  if (!usable(L, s)) return fail_closed(L);
+  check_kind(L, s, MASTER);
+  if (resolve(L, s, host, port, 1, &res)) return 2;
+  for (ai = res; ai; ai = ai->ai_next) {
+    if ((err = own_fd(s, ai)) != 0) continue;
+    err = bind(FD(s), ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+    if (err == 0) break;
+  }
+  freeaddrinfo(res);
+  if (err) return fail(L, err);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* listen([backlog = 32]) -> 1 | nil, err */
+static int sock_listen(lua_State *L) {
+  Socket *s = check_socket(L);
+  int backlog = (int)luaL_optinteger(L, 2, 32);
+  if (!usable(L, s)) return fail_closed(L);
+  check_kind(L, s, MASTER);
+  if (listen(FD(s), backlog) != 0) return fail(L, errno);
+  atomic_store(&s->kind, SERVER);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------ the small ones */
+
+/* close() -> 1. Idempotent; on a handle that is not the owner's, it does
+** nothing (the socket lives on where it went). */
+static int sock_close(lua_State *L) {
+  Socket *s = check_socket(L);
+  int fd = FD(s);
+  if (usable(L, s)) {
+    if (s->coro && fd >= 0
+        && lua_rawgetp(L, LUA_REGISTRYINDEX, &hooks_key) == LUA_TTABLE) {
+      lua_rawgeti(L, -1, 2);              /* wake the tasks waiting on it */
+      lua_pushinteger(L, fd);
+      lua_call(L, 1, 0);
+    }
+    s->closed = 1;
+    atomic_store(&s->fd, -1);
+    if (fd >= 0) close(fd);
+    free(s->buf);
+    s->buf = NULL;
+    s->first = s->last = s->cap = s->scanned = 0;
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* settimeout(seconds [, mode]) -> 1: nil or negative: no limit; mode "b"
+** (each call, the default) or "t" (total; "r" too, as LuaSocket). */
+static int sock_settimeout(lua_State *L) {
+  Socket *s = check_socket(L);
+  double t = luaL_optnumber(L, 2, -1);
+  const char *mode = luaL_optstring(L, 3, "b");
+  if (t != t) t = -1;
+  switch (*mode) {
+    case 'b': case 'r': case 't': break;
+    default: return luaL_argerror(L, 3, "invalid timeout mode");
+  }
+  if (usable(L, s)) {
+    if (*mode == 'b') s->block = t;
+    else s->total = t;
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int push_address(lua_State *L, int peer) {
+  Socket *s = check_socket(L);
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  int r;
+  if (!usable(L, s)) return fail_closed(L);
+  r = peer ? getpeername(FD(s), (struct sockaddr *)&a, &len)
+           : getsockname(FD(s), (struct sockaddr *)&a, &len);
+  if (r != 0) return fail(L, errno);
+  r = getnameinfo((struct sockaddr *)&a, len, host, sizeof host, serv,
+                  sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
+  if (r != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, gai_strerror(r));
+    return 2;
+  }
+  lua_pushstring(L, host);
+  /* as LuaSocket: the peer's port a number, one's own a string */
+  if (peer) lua_pushinteger(L, (lua_Integer)strtol(serv, NULL, 10));
+  else lua_pushstring(L, serv);
+  lua_pushstring(L, a.ss_family == AF_INET6 ? "inet6" : "inet");
+  return 3;
+}
+
+/* getsockname() -> ip, port (string), family | nil, err */
+static int sock_getsockname(lua_State *L) {
+  return push_address(L, 0);
+}
+
+/* getpeername() -> ip, port (number), family | nil, err */
+static int sock_getpeername(lua_State *L) {
+  return push_address(L, 1);
+}
+
+static const char *const options[] = {
+  "keepalive", "reuseaddr", "reuseport", "tcp-nodelay", "ipv6-v6only",
+  "linger", "error", NULL
+};
+static const int opt_level[] = {
+  SOL_SOCKET, SOL_SOCKET, SOL_SOCKET, IPPROTO_TCP, IPPROTO_IPV6
+};
+static const int opt_name[] = {
+  SO_KEEPALIVE, SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, IPV6_V6ONLY
+};
+enum { OPT_LINGER = 5, OPT_ERROR = 6 };
+
+/* setoption(name, value) -> 1 | nil, err */
+static int sock_setoption(lua_State *L) {
+  Socket *s = check_socket(L);
+  int o = luaL_checkoption(L, 2, NULL, options), r;
+  luaL_argcheck(L, o != OPT_ERROR, 2, "invalid option 'error'");
+  if (o == OPT_LINGER) {
+    struct linger li;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "on");
+    li.l_onoff = lua_toboolean(L, -1);
+    lua_getfield(L, 3, "timeout");
+    li.l_linger = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (!usable(L, s)) return fail_closed(L);
+    r = setsockopt(FD(s), SOL_SOCKET, SO_LINGER, &li, sizeof li);
+  }
+  else {
+    int v;
+    luaL_checktype(L, 3, LUA_TBOOLEAN);
+    v = lua_toboolean(L, 3);
+    if (!usable(L, s)) return fail_closed(L);
+    r = setsockopt(FD(s), opt_level[o], opt_name[o], &v, sizeof v);
+  }
+  if (r != 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "setsockopt failed");
+    return 2;
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* getoption(name) -> value | nil, err */
+static int sock_getoption(lua_State *L) {
+  Socket *s = check_socket(L);
+  int o = luaL_checkoption(L, 2, NULL, options), r, v = 0;
+  socklen_t len = sizeof v;
+  if (!usable(L, s)) return fail_closed(L);
+  if (o == OPT_LINGER) {
+    struct linger li;
+    len = sizeof li;
+    if (getsockopt(FD(s), SOL_SOCKET, SO_LINGER, &li, &len) != 0)
+      return fail(L, errno);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, li.l_onoff);
+    lua_setfield(L, -2, "on");
+    lua_pushinteger(L, li.l_linger);
+    lua_setfield(L, -2, "timeout");
+    return 1;
+  }
+  r = o == OPT_ERROR ? getsockopt(FD(s), SOL_SOCKET, SO_ERROR, &v, &len)
+                     : getsockopt(FD(s), opt_level[o], opt_name[o], &v, &len);
+  if (r != 0) return fail(L, errno);
+  if (o != OPT_ERROR) lua_pushboolean(L, v);
+  else if (v == 0) lua_pushnil(L);
+  else push_error(L, v);
+  return 1;
+}
+
+/* shutdown([how = "both"]) -> 1 */
+static int sock_shutdown(lua_State *L) {
+  static const char *const hows[] = {"receive", "send", "both", NULL};
+  Socket *s = check_socket(L);
+  int how = luaL_checkoption(L, 2, "both", hows);
+  if (!usable(L, s)) return fail_closed(L);
+  check_kind(L, s, CLIENT);
+  shutdown(FD(s), how == 0 ? SHUT_RD : how == 1 ? SHUT_WR : SHUT_RDWR);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* getfd() -> the descriptor, -1 when closed (or not this state's) */
+static int sock_getfd(lua_State *L) {
+  Socket *s = check_socket(L);
+  lua_pushinteger(L, usable(L, s) ? FD(s) : -1);
+  return 1;
+}
+
+/* dirty() -> is input read ahead waiting in the buffer? */
+static int sock_dirty(lua_State *L) {
+  Socket *s = check_socket(L);
+  lua_pushboolean(L, usable(L, s) && s->last > s->first);
+  return 1;
+}
+
+/* getfamily() -> "inet4" | "inet6", as LuaSocket */
+static int sock_getfamily(lua_State *L) {
+  Socket *s = check_socket(L);
+  lua_pushstring(L, s->family == AF_INET6 ? "inet6" : "inet4");
+  return 1;
+}
+
+static int sock_tbc(lua_State *L) {
+  lua_settop(L, 1);
+  return sock_close(L);
+}
+
+/* ------------------------------------------------------ module functions */
+
+/* socket_new(fd, kind, family, coroutines [, pending]) -> a duet socket
+** owning fd (rt.wrap: lua/duet/socket.lua took it from LuaSocket). */
+static int socket_new(lua_State *L) {
+  static const char *const families[] = {"inet4", "inet6", "unspec", NULL};
+  static const int family_of[] = {AF_INET, AF_INET6, AF_UNSPEC};
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  int kind = luaL_checkoption(L, 2, NULL, kinds);
+  int family = family_of[luaL_checkoption(L, 3, NULL, families)];
+  int coro = lua_toboolean(L, 4);
+  size_t n = 0;
+  const char *pending = luaL_optlstring(L, 5, NULL, &n);
+  Socket *s;
+  luaL_argcheck(L, fd >= -1 && fd <= 0x7fffffff, 1, "invalid descriptor");
+  s = (Socket *)duet_new_object(L, &socket_type, sizeof(Socket));
+  init_socket(s, state_id(L), -1, kind, family, coro);
+  if (n > 0) {
+    s->buf = (char *)malloc(n);
+    if (s->buf == NULL) return luaL_error(L, "not enough memory");
+    memcpy(s->buf, pending, n);
+    s->cap = s->last = n;
+  }
+  if (fd >= 0) {
+    set_nonblocking((int)fd);
+    atomic_store(&s->fd, (int)fd);
+  }
+  else if (kind != MASTER) s->closed = 1; /* a closed LuaSocket object */
+  return 1;
+}
+
+/* socket_hooks(wait, closing): how coroutines sockets wait in this state.
+** wait(fd, ev, deadline) suspends the running task until fd is ready for
+** ev (1 read, 2 write) -> true, or until the deadline -> false; closing(fd)
+** wakes the tasks waiting on fd, about to be closed. */
+static int socket_hooks(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, 2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &hooks_key);
+  return 0;
+}
+
+/* is_socket(x) -> is x a duet socket? */
+static int socket_is(lua_State *L) {
+  duet_Object *o = duet_to_object(L, 1);
+  lua_pushboolean(L, o != NULL && o->type == &socket_type);
+  return 1;
+}
+
+static const luaL_Reg socket_methods[] = {
+  {"accept", sock_accept},
+  {"bind", sock_bind},
+  {"close", sock_close},
+  {"connect", sock_connect},
+  {"dirty", sock_dirty},
+  {"getfamily", sock_getfamily},
+  {"getfd", sock_getfd},
+  {"getoption", sock_getoption},
+  {"getpeername", sock_getpeername},
+  {"getsockname", sock_getsockname},
+  {"listen", sock_listen},
+  {"receive", sock_receive},
+  {"send", sock_send},
+  {"setoption", sock_setoption},
+  {"settimeout", sock_settimeout},
+  {"shutdown", sock_shutdown},
+  {NULL, NULL}
+};
+
+static const luaL_Reg socket_meta[] = {
+  {"__close", sock_tbc},
+  {NULL, NULL}
+};
+
+static const luaL_Reg socket_funcs[] = {
+  {"socket_new", socket_new},
+  {"socket_hooks", socket_hooks},
+  {"is_socket", socket_is},
+  {NULL, NULL}
+};
+
+int duet_socket_open(lua_State *L) {
+  duet_new_type(L, &socket_type, socket_methods, socket_meta);
+  luaL_setfuncs(L, socket_funcs, 0);
+  return 0;
+}
