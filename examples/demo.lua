@@ -28,10 +28,11 @@ local runs = {
 }
 
 print(("Ten bots each serve %s tables; the kitchen starts with 100 knives and"
-  .. " 100 forks, and should end with all of them.\n"):format(common.thousands(tables)))
+  .. " 100 forks, and should end with all of them."):format(common.thousands(tables)))
 
 for _, run in ipairs(runs) do
   local options, what = run[1], run[2]
+  print()
   print(what)
   print(("$ lua5.4 %s/cutlery.lua %d %s"):format(dir, tables, options))
   io.stdout:flush()
@@ -39,5 +40,4 @@ for _, run in ipairs(runs) do
     :format(quote(lua), quote(dir), tables, options))
   -- 3: cutlery.lua skipped the run (it said why); anything else is a failure
   if status ~= 0 and status ~= 3 then os.exit(1) end
-  print()
 end

@@ -83,14 +83,18 @@ end
 
 -------------------------------------------------------------- the client
 
--- Make `n` requests, one every `interval` seconds, and count the answers.
+-- Make `n` requests on a fixed schedule, one every `interval` seconds, and
+-- count the answers. The first comes half an interval after the start, so
+-- that no request is due just as a refill is (which of the two came first
+-- would be luck).
 local function client(request, n, interval)
   local count = { success = 0, denied = 0 }
+  local start = rt.now()
   for i = 1, n do
+    rt.sleep(math.max(0, start + (i - 0.5) * interval - rt.now()))
     local answer = request()
     count[answer] = count[answer] + 1
     log("INFO", "request %d: %s", i, answer)
-    rt.sleep(interval)
   end
   log("INFO", "%d success, %d denied", count.success, count.denied)
 end
