@@ -102,24 +102,11 @@ function common.options(spec)
     i = i + 1
   end
 
+  runtime = runtime or os.getenv("DUET_RUNTIME")
   local ok, rt = pcall(duet.runtime, runtime)
-  if not ok then usage(2, "unknown runtime " .. tostring(runtime)) end
+  if not ok then usage(2, "unknown runtime " .. runtime) end
   opts.rt = rt
   return opts
-end
-
---- Stop with a clear message when `rt` lacks one of the named constructors
---- (a runtime still being written). Exits with status 3, which the examples
---- spec reads as "skipped".
-function common.needs(rt, ...)
-  for i = 1, select("#", ...) do
-    local name = select(i, ...)
-    if rt[name] == nil then
-      io.stderr:write(("%s: skipped: the %s runtime has no %s yet\n")
-        :format(arg[0], rt.name, name))
-      os.exit(3)
-    end
-  end
 end
 
 --- Print one formatted line with a single write, so that lines printed at

@@ -146,9 +146,6 @@ for _, mode in ipairs(order) do
     os.exit(2)
   end
 end
-if opts.mode ~= "coroutine" and opts.mode ~= "coprocess" then
-  common.needs(rt, "Queue")
-end
 
 rt.run(function()
   for _, mode in ipairs(order) do

@@ -22,7 +22,6 @@ local opts = common.options{
   about = "tables: how many tables each bot prepares and clears",
 }
 local rt = opts.rt
-common.needs(rt, "SharedTable", "Queue", "Lock")
 
 -- Cutlery: a set of knives and forks. The counts live in a SharedTable,
 -- the one kind of table every thread sees (on the threads runtime each bot

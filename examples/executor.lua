@@ -14,7 +14,6 @@ local opts = common.options{
   options = { jobs = 8, workers = 10 },
 }
 local rt = opts.rt
-common.needs(rt, "Executor")
 
 -- The worker: everything it reads is its argument, everything it gives
 -- back is its return value (or its error). On the threads runtime `data`

@@ -13,7 +13,6 @@ local opts = common.options{
   about = "delay: seconds the producer sleeps after each item",
 }
 local rt = opts.rt
-common.needs(rt, "Queue")
 local printf = common.printf
 
 -- The pill must be recognisable after crossing into another thread. On

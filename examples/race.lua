@@ -19,7 +19,6 @@ local opts = common.options{
   about = "times: how many increments (and decrements)",
 }
 local rt = opts.rt
-common.needs(rt, "SharedTable", "Lock")
 
 -- Add `delta` to t.x, `times` times; with a lock, one change at a time.
 local function change(t, lock, delta, times)

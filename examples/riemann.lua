@@ -16,7 +16,6 @@ local opts = common.options{
   about = "threads: the runs use 1, 2, ... up to this many threads, then an executor",
 }
 local rt = opts.rt
-common.needs(rt, "Executor")
 
 local A, B = 0, math.pi
 local WIDTH = (B - A) / opts.rectangles

@@ -24,7 +24,6 @@ local opts = common.options{
   options = { steps = 100, fuzz = 0 },
 }
 local rt = opts.rt
-common.needs(rt, "SharedTable", "Lock", "Queue")
 local printf = common.printf
 
 local function step(state, lock, lines, fuzz)

@@ -17,7 +17,6 @@ local opts = common.options{
   options = { threads = 10000, stack_size = 0 },
 }
 local rt = opts.rt
-common.needs(rt, "Event", "Semaphore")
 
 -- VmSize and VmRSS in KiB, or nil without /proc.
 local function memory()

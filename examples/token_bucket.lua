@@ -17,7 +17,6 @@ local opts = common.options{
   about = "period: seconds between refills; a request is made every period/4",
 }
 local rt = opts.rt
-common.needs(rt, "Queue", "Event", "TokenBucket")
 local printf = common.printf
 
 -- Log lines as Python's logging module would write them with the format
