@@ -339,7 +339,7 @@ end
 
 --- The whole report (Markdown): header, the table, the legend and the
 --- reasons for every n/a. meta: date, machine, nproc, loadavg, lua, python,
---- runs, quick, elapsed (seconds, optional).
+--- runs, quick; optional: elapsed (seconds), loadavg_end.
 function M.render(results, meta, rows, columns)
   rows, columns = rows or M.rows, columns or M.columns
   local runs = meta.runs
@@ -371,8 +371,9 @@ function M.render(results, meta, rows, columns)
   add("# duet benchmarks" .. (meta.quick and " (quick: smaller sizes, 1 run; not for comparison)" or ""))
   add("")
   add(("- date: %s"):format(meta.date))
-  add(("- machine: %s, %s cores (nproc); load average at start: %s"):format(
-    meta.machine, meta.nproc, meta.loadavg))
+  add(("- machine: %s, %s cores (nproc); load average at start: %s%s"):format(
+    meta.machine, meta.nproc, meta.loadavg,
+    meta.loadavg_end and ("; at the end: " .. meta.loadavg_end) or ""))
   add(("- %s; %s; each figure is the median of %d run%s%s"):format(meta.lua, meta.python, runs,
     runs == 1 and "" or "s", meta.elapsed and (", whole run %.0f s"):format(meta.elapsed) or ""))
   add("")
@@ -437,16 +438,20 @@ local function first_line(cmd)
   return s
 end
 
+--- The 1, 5 and 15 minute load averages, as one string.
+function M.loadavg()
+  return (read_file("/proc/loadavg") or ""):match("^(%S+ %S+ %S+)") or "?"
+end
+
 --- Facts about the machine for the header, read now (at the start).
 function M.machine_meta(opts)
   local cpuinfo = read_file("/proc/cpuinfo") or ""
-  local loadavg = read_file("/proc/loadavg") or ""
   return {
     date = os.date("!%Y-%m-%d %H:%M UTC"),
     machine = (cpuinfo:match("model name%s*:%s*([^\n]+)") or "unknown CPU")
       .. ", " .. (first_line("uname -sr") or "unknown OS"),
     nproc = first_line("nproc") or "?",
-    loadavg = loadavg:match("^(%S+ %S+ %S+)") or "?",
+    loadavg = M.loadavg(),
     lua = first_line(opts.lua .. " -v") and (first_line(opts.lua .. " -v"):match("^(Lua %S+)") or opts.lua) or opts.lua,
     python = (first_line(opts.python .. " -V") or "python: missing"):gsub("\n", ""),
     runs = opts.runs,

@@ -93,6 +93,7 @@ end
 local started = harness.clock()
 local results = harness.collect(harness.jobs(rows, harness.columns), opts)
 meta.elapsed = harness.clock() - started
+meta.loadavg_end = harness.loadavg()
 if log then log:close() end
 
 local report = harness.render(results, meta, rows, harness.columns)

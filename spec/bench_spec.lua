@@ -203,6 +203,10 @@ describe("bench harness", function()
       assert.matches("2026%-01%-02 03:04 UTC", out)
       assert.matches("2 cores %(nproc%); load average at start: 0.10 0.20 0.30", out)
       assert.matches("median of 3 runs", out)
+      META.loadavg_end = "4.00 5.00 6.00"
+      assert.matches("load average at start: 0.10 0.20 0.30; at the end: 4.00 5.00 6.00",
+        harness.render(results, META, rows, harness.columns))
+      META.loadavg_end = nil
       local lines = {}
       for line in out:gmatch("[^\n]+") do
         if line:match("^| B") then
