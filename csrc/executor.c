@@ -312,10 +312,11 @@ typedef struct Worker Worker;
 /* Idle workers: a worker that finds the queue empty first spins a little
 ** (at most max_spinners of them at a time) and only then parks. Tiny tasks
 ** submitted back to back then cost no futex wake each: parking and waking
-** a thread costs ~14 us, far more than such a task. A submit wakes a
-** parked worker only when the queued tasks outnumber the idle workers
-** already awake (spinning or woken); a worker that takes a task and sees
-** that is still so wakes the next one. */
+** a thread costs ~14 us, far more than such a task. A worker counts as
+** idle from the moment its task's function returns (completing the future
+** comes after), and a submit wakes a parked worker only when the queued
+** tasks outnumber the idle workers awake; a worker that takes a task and
+** sees that is still so wakes the next one. */
 #define SPIN_SECONDS 50e-6
 
 typedef struct Pool {
@@ -326,11 +327,13 @@ typedef struct Pool {
   long npending;
   atomic_long queued;                     /* npending, for spinners */
   atomic_int shutdown;                    /* written under mu */
-  int nworkers, nidle, nrunning, max_workers;
-  int nspinning, nwoken;                  /* idle ones awake */
+  atomic_int nidle;                       /* workers not in a task's fn */
+  int nworkers, nrunning, max_workers;
+  int nsleeping, nspinning;               /* idle ones parked, spinning */
   int number, next_k;                     /* Executor-<number>_<k> */
   int alive;                              /* holds a keep-alive count */
   Worker *sleepers;                       /* parked idle workers */
+  Worker *all;                            /* every worker, freed with p */
 } Pool;
 
 static int max_spinners;                  /* by the CPU count; 0: one CPU */
@@ -345,9 +348,9 @@ typedef struct Cached {
 struct Worker {
   Pool *pool;
   int k;                                  /* Executor-N_<k> */
-  pthread_cond_t cv;
-  int asleep;                             /* under pool->mu */
-  Worker *next;
+  pthread_cond_t cv;                      /* lives as long as the pool, */
+  int asleep;                             /* so a wake may come late */
+  Worker *next, *all_next;
   int ncache, last;
   Cached cache[CACHE_MAX];
   char *traceback;                        /* of the task that failed */
@@ -358,13 +361,21 @@ static _Thread_local Pool *own_pool;      /* a worker's pool */
 
 static void pool_release(Pool *p) {
   if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+    while (p->all) {
+      Worker *w = p->all;
+      p->all = w->all_next;
+      pthread_cond_destroy(&w->cv);
+      free(w);
+    }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->exit_cv);
     free(p);
   }
 }
 
-/* No work left: stop counting as a live thread. (p->mu held) */
+/* No work left: stop counting as a live thread. (p->mu held) Called as a
+** worker parks or leaves, not each time the queue runs dry: tiny tasks
+** would toggle it for every one. */
 static void settle_alive(Pool *p) {
   if (p->alive && p->npending == 0 && p->nrunning == 0) {
     p->alive = 0;
@@ -372,22 +383,26 @@ static void settle_alive(Pool *p) {
   }
 }
 
-static void wake(Pool *p) {               /* p->mu held */
+/* Take a parked worker off the list; signal its cv (at once, or after
+** unlocking p->mu, to spare it waking into a held mutex). (p->mu held) */
+static Worker *unpark(Pool *p) {
   Worker *w = p->sleepers;
   p->sleepers = w->next;
   w->asleep = 0;
-  p->nwoken++;
-  pthread_cond_signal(&w->cv);
+  p->nsleeping--;
+  return w;
 }
 
 static void wake_all(Pool *p) {           /* p->mu held */
-  while (p->sleepers) wake(p);
+  while (p->sleepers) pthread_cond_signal(&unpark(p)->cv);
 }
 
-/* Wake a parked worker if the queued tasks outnumber the idle workers
-** awake to take them. (p->mu held) */
-static void wake_for_work(Pool *p) {
-  if (p->sleepers && p->npending > p->nspinning + p->nwoken) wake(p);
+/* A parked worker to wake if the queued tasks outnumber the idle workers
+** awake to take them, else NULL. (p->mu held) */
+static Worker *wake_for_work(Pool *p) {
+  if (p->sleepers && p->npending > atomic_load(&p->nidle) - p->nsleeping)
+    return unpark(p);
+  return NULL;
 }
 
 /* Spin until work comes, the pool shuts down, or SPIN_SECONDS pass. */
@@ -544,6 +559,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   }
   lua_settop(L, 1);
   task_clear(t);
+  atomic_fetch_add(&w->pool->nidle, 1);   /* back for more very soon */
   duet_future_finish(L, t->fut, ok, result, tb);
   lua_settop(L, 1);
 }
@@ -560,6 +576,7 @@ static int worker_body(lua_State *L) {
   pthread_mutex_lock(&p->mu);
   for (;;) {
     Task *t = p->head;
+    Worker *next;
     if (t == NULL && !p->shutdown && p->nspinning < max_spinners) {
       p->nspinning++;
       pthread_mutex_unlock(&p->mu);
@@ -569,31 +586,35 @@ static int worker_body(lua_State *L) {
       t = p->head;
     }
     while (t == NULL && !p->shutdown) {
+      settle_alive(p);
       w->asleep = 1;
       w->next = p->sleepers;
       p->sleepers = w;
+      p->nsleeping++;
       while (w->asleep) pthread_cond_wait(&w->cv, &p->mu);
-      p->nwoken--;
       t = p->head;
     }
     if (t == NULL) break;                 /* shut down, and no work left */
     p->head = t->next;
     if (p->head == NULL) p->tail = NULL;
     atomic_store_explicit(&p->queued, --p->npending, memory_order_relaxed);
-    p->nidle--;
+    atomic_fetch_sub(&p->nidle, 1);
     p->nrunning++;
-    wake_for_work(p);                     /* more work than awake workers */
+    next = wake_for_work(p);              /* more work than awake workers */
     pthread_mutex_unlock(&p->mu);
+    if (next) pthread_cond_signal(&next->cv);
     if (duet_future_start(t->fut)) run_task(L, w, t);
-    else task_clear(t);                   /* cancelled while queued */
+    else {                                /* cancelled while queued */
+      atomic_fetch_add(&p->nidle, 1);
+      task_clear(t);
+    }
     duet_release((duet_Object *)t->fut);  /* the queue's reference */
     pthread_mutex_lock(&p->mu);
     p->nrunning--;
-    p->nidle++;
-    settle_alive(p);
   }
+  settle_alive(p);
   p->nworkers--;
-  p->nidle--;
+  atomic_fetch_sub(&p->nidle, 1);
   if (p->nworkers == 0) pthread_cond_broadcast(&p->exit_cv);
   pthread_mutex_unlock(&p->mu);
   for (i = 0; i < w->ncache; i++) {
@@ -601,10 +622,9 @@ static int worker_body(lua_State *L) {
     code_release(w->cache[i].code);
   }
   free(w->traceback);
-  pthread_cond_destroy(&w->cv);
-  free(w);
+  w->traceback = NULL;
   own_pool = NULL;
-  pool_release(p);
+  pool_release(p);                        /* which frees w, at the last */
   return 0;
 }
 
@@ -684,6 +704,7 @@ static int executor_new(lua_State *L) {
   duet_cond_init(&p->exit_cv);
   atomic_init(&p->queued, 0);
   atomic_init(&p->shutdown, 0);
+  atomic_init(&p->nidle, 0);
   p->max_workers = (int)max;
   p->number = atomic_fetch_add(&next_number, 1);
   ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
@@ -715,18 +736,18 @@ static void add_worker(lua_State *L, Pool *p, int k) {
     atomic_fetch_add(&p->refs, 1);
     lua_pushcfunction(L, spawn_worker);
     lua_pushlightuserdata(L, w);
+    pthread_mutex_lock(&p->mu);
+    w->all_next = p->all;
+    p->all = w;
+    pthread_mutex_unlock(&p->mu);
     ok = lua_pcall(L, 1, 0, 0) == LUA_OK;
-    if (!ok) {
-      pthread_cond_destroy(&w->cv);
-      free(w);
-      pool_release(p);
-    }
+    if (!ok) pool_release(p);             /* w stays listed, freed with p */
   }
   else lua_pushliteral(L, "not enough memory");
   if (ok) return;
   pthread_mutex_lock(&p->mu);
   p->nworkers--;
-  p->nidle--;
+  atomic_fetch_sub(&p->nidle, 1);
   none = p->nworkers == 0;
   if (none) {
     pthread_cond_broadcast(&p->exit_cv);
@@ -784,6 +805,7 @@ static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
                            int nargs) {
   duet_Future *fut;
   Task *t;
+  Worker *w = NULL;
   int k = -1, shut, base = lua_gettop(L);
   fn = lua_absindex(L, fn);
   first = lua_absindex(L, first);
@@ -815,14 +837,16 @@ static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
       p->alive = 1;
       duet_keep_alive(1);
     }
-    if (p->sleepers) wake_for_work(p);
-    else if (p->npending > p->nidle && p->nworkers < p->max_workers) {
+    if (p->sleepers) w = wake_for_work(p);
+    else if (p->npending > atomic_load(&p->nidle)
+             && p->nworkers < p->max_workers) {
       p->nworkers++;
-      p->nidle++;
+      atomic_fetch_add(&p->nidle, 1);
       k = p->next_k++;
     }
   }
   pthread_mutex_unlock(&p->mu);
+  if (w) pthread_cond_signal(&w->cv);
   if (shut) {
     task_clear(t);
     duet_release((duet_Object *)fut);
@@ -988,9 +1012,14 @@ static const luaL_Reg executor_funcs[] = {
   {NULL, NULL}
 };
 
-int duet_executor_open(lua_State *L) {
+static void process_init(void) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   max_spinners = ncpu > 1 ? (int)ncpu : 0;
+}
+
+int duet_executor_open(lua_State *L) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, process_init);
   duet_new_type(L, &executor_type, executor_methods, executor_meta);
   luaL_setfuncs(L, executor_funcs, 0);
   return 0;

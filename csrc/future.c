@@ -456,8 +456,10 @@ static size_t unique_futures(lua_State *L, int arg) {
     lua_geti(L, arg, i);
     o = duet_to_object(L, -1);
     if (o == NULL || o->type != &future_type) {
+      const char *got = luaL_getmetafield(L, -1, "__name") == LUA_TSTRING
+                        ? lua_tostring(L, -1) : luaL_typename(L, -1);
       luaL_argerror(L, arg, lua_pushfstring(L, "duet.Future expected at "
-                    "index %I, got %s", (LUAI_UACINT)i, luaL_typename(L, -1)));
+                    "index %I, got %s", (LUAI_UACINT)i, got));
     }
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TNIL) {
