@@ -204,10 +204,12 @@ local function common(rt, kind)
 
     it("moves items between threads intact", function()
       H.run(rt, function()
-        local q, replies = Q(), Q()           -- one queue each way: a thread
-        local th = rt.spawn(function()        -- getting from the queue it put
-          q:put({1, name = "item", values = {1, 2, 3}})  -- to could take its
-          return replies:get(LONG)            -- own item back
+        -- one queue each way: a thread getting from the queue it put to
+        -- could take its own item back
+        local q, replies = Q(), Q()
+        local th = rt.spawn(function()
+          q:put({1, name = "item", values = {1, 2, 3}})
+          return replies:get(LONG)
         end)
         local item = q:get(LONG)
         assert.are.same({1, name = "item", values = {1, 2, 3}}, item)
