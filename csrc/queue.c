@@ -434,6 +434,7 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
   if (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING) {
     double until = duet_now() + SPIN_SECONDS;
     int i;
+    if (until > deadline) until = deadline;
     do {
       for (i = 0; i < 32; i++) cpu_relax();
     } while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING
@@ -827,20 +828,68 @@ static int queue_iter(lua_State *L) {
   return 2;
 }
 
-/* __index: a method, or the field maxsize. */
-static int queue_index(lua_State *L) {
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  if (lua_type(L, 2) == LUA_TSTRING
-      && strcmp(lua_tostring(L, 2), "maxsize") == 0) {
-    Queue *q = (Queue *)duet_to_object(L, 1);
-    if (q != NULL && q->base.type >= queue_types
-        && q->base.type < queue_types + 3) {
-      lua_pushinteger(L, (lua_Integer)q->maxsize);
-      return 1;
-    }
+/* Method lookup. A queue's proxy starts with its type's metatable, whose
+** __index is a function (below). It is then given a metatable whose
+** __index is a plain table of the methods plus the queue's maxsize, so a
+** method call costs one table read rather than a C call. These metatables
+** are shared by the queues of one type and maxsize in a state, kept in a
+** weak cache in the type's metatable. */
+static const char methods_key = 'm';      /* type metatable: methods */
+static const char cache_key = 'c';        /* type metatable: maxsize -> mt */
+
+static void push_fast_meta(lua_State *L, const Queue *q) {
+  static const char *const copied[] = {"__gc", "__tostring", "__name",
+                                       "__duet", NULL};
+  int i, tmt, cache;
+  luaL_checkstack(L, 8, NULL);
+  luaL_getmetatable(L, q->base.type->name);
+  tmt = lua_gettop(L);
+  lua_rawgetp(L, tmt, &cache_key);
+  cache = tmt + 1;
+  if (lua_rawgeti(L, cache, (lua_Integer)q->maxsize) == LUA_TTABLE) {
+    lua_replace(L, tmt);
+    lua_settop(L, tmt);
+    return;
   }
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 6);               /* the metatable */
+  for (i = 0; copied[i]; i++) {
+    lua_getfield(L, tmt, copied[i]);
+    lua_setfield(L, -2, copied[i]);
+  }
+  lua_createtable(L, 0, 16);              /* its __index */
+  lua_rawgetp(L, tmt, &methods_key);
   lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_pushinteger(L, (lua_Integer)q->maxsize);
+  lua_setfield(L, -2, "maxsize");
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, cache, (lua_Integer)q->maxsize);
+  lua_replace(L, tmt);
+  lua_settop(L, tmt);
+}
+
+/* The type metatable's __index: upgrade the proxy, then look k up. */
+static int queue_index(lua_State *L) {
+  Queue *q = (Queue *)duet_to_object(L, 1);
+  if (q == NULL || q->base.type < queue_types
+      || q->base.type >= queue_types + 3) {
+    lua_pushvalue(L, 2);                  /* a method, or nothing */
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+  }
+  push_fast_meta(L, q);
+  lua_pushvalue(L, -1);
+  lua_setmetatable(L, 1);
+  lua_getfield(L, -1, "__index");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
   return 1;
 }
 
@@ -912,6 +961,8 @@ static int new_queue(lua_State *L, int kind) {
   pthread_mutex_init(&q->mu, &a);
   pthread_mutexattr_destroy(&a);
   duet_cond_init(&q->all_done);
+  push_fast_meta(L, q);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -935,14 +986,27 @@ int duet_queue_open(lua_State *L) {
     const duet_Type *t = &queue_types[i];
     duet_new_type(L, t, NULL, NULL);
     luaL_getmetatable(L, t->name);
-    /* methods carry (metatable, type) for check_queue's fast path */
+    if (lua_getfield(L, -1, "__index") != LUA_TNIL) {  /* loaded before */
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
+    /* methods carry (metatable, type, batch) */
     lua_createtable(L, 0, 16);
     lua_pushvalue(L, -2);
     lua_pushlightuserdata(L, (void *)t);
     lua_pushvalue(L, batch);
     luaL_setfuncs(L, queue_methods, 3);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, -3, &methods_key);
     lua_pushcclosure(L, queue_index, 1);
     lua_setfield(L, -2, "__index");
+    lua_newtable(L);                      /* maxsize -> fast metatable */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, -2, &cache_key);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -131,6 +131,7 @@ static void check_key(lua_State *L, int idx, int arg, Key *k) {
 
 static int is_method_name(const char *s, size_t n) {
   int i;
+  if (n < 4 || n > 8) return 0;           /* quick no for most keys */
   for (i = 0; method_names[i]; i++)
     if (strlen(method_names[i]) == n && memcmp(method_names[i], s, n) == 0)
       return 1;
@@ -358,20 +359,20 @@ static int st_index(lua_State *L) {
   Entry *e;
   Key k;
   int ok = 1;
-  if (lua_type(L, 2) == LUA_TSTRING
+  if (to_key(L, 2, &k) != KEY_OK) return 0;   /* never a key: nil */
+  if (k.tag == DUET_V_STR && is_method_name(k.s, k.len)
       && atomic_load_explicit(&t->shadowed, memory_order_relaxed) == 0) {
     lua_pushvalue(L, 2);                  /* no data key hides a method */
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
-    lua_pop(L, 1);
+    lua_rawget(L, lua_upvalueindex(2));
+    return 1;
   }
-  if (to_key(L, 2, &k) != KEY_OK) return 0;   /* never a key: nil */
   v.tag = DUET_V_NIL;
   pthread_mutex_lock(&t->mu);
   e = find(t, &k);
   if (e) ok = duet_value_copy(&v, &e->v);
   pthread_mutex_unlock(&t->mu);
   if (!ok) return luaL_error(L, "not enough memory");
-  if (e == NULL && k.tag == DUET_V_STR) {  /* a hidden method's turn */
+  if (e == NULL && k.tag == DUET_V_STR && is_method_name(k.s, k.len)) {
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(2));
     return 1;
@@ -640,6 +641,12 @@ static const luaL_Reg st_funcs[] = {
 int duet_sharedtable_open(lua_State *L) {
   duet_new_type(L, &st_type, NULL, st_meta);
   luaL_getmetatable(L, st_type.name);
+  if (lua_getfield(L, -1, "__index") != LUA_TNIL) {  /* loaded before */
+    lua_pop(L, 2);
+    luaL_setfuncs(L, st_funcs, 0);
+    return 0;
+  }
+  lua_pop(L, 1);
   lua_pushvalue(L, -1);                   /* __index: (metatable, methods) */
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, -3);
