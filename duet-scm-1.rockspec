@@ -31,6 +31,7 @@ build = {
         "csrc/barrier.c",
         "csrc/future.c",
         "csrc/executor.c",
+        "csrc/taskfn.c",
         "csrc/tokenbucket.c",
         "csrc/poll.c",
         "csrc/socket.c",

@@ -238,6 +238,32 @@ int duet_future_wait(lua_State *L, duet_Future *f, double deadline);
 int duet_future_push_result(lua_State *L, duet_Future *f);
 int duet_future_open(lua_State *L);
 
+/* --------------------------------------------------------------- taskfn.c */
+
+/* A task's function on its way to an executor's worker: its code, made
+** once per function value and loaded once per worker state, apart from its
+** upvalue values, copied for each run; or the whole function when that
+** split would lose something (see taskfn.c). */
+typedef struct duet_FnCode duet_FnCode;
+typedef struct duet_TaskFn {
+  duet_FnCode *code;                      /* the split form, or */
+  duet_Message *whole;                    /* the whole function */
+  duet_Message *ups;                      /* upvalue values: split form */
+  int self;                               /* the upvalue holding fn itself */
+} duet_TaskFn;
+/* Fill `tf` (zeroed) for the function at fn. Raises as duet_encode does;
+** whatever it made is then freed by duet_taskfn_clear. */
+void duet_taskfn_make(lua_State *L, int fn, duet_TaskFn *tf);
+void duet_taskfn_clear(duet_TaskFn *tf);
+/* A worker state's loaded code, keyed by its bytes. */
+typedef struct duet_FnCache duet_FnCache;
+duet_FnCache *duet_fncache_new(void);     /* NULL: no memory */
+void duet_fncache_free(lua_State *L, duet_FnCache *c);
+/* Push the function of `tf` ready to run: its code found in `c` (or loaded
+** and kept there; `c` may be NULL), its upvalues set. Uses up tf's
+** messages. */
+void duet_taskfn_push(lua_State *L, duet_FnCache *c, duet_TaskFn *tf);
+
 /* ------------------------------------------------ executor.c, tokenbucket.c */
 
 int duet_executor_open(lua_State *L);
