@@ -250,6 +250,7 @@ typedef struct duet_TaskFn {
   duet_Message *whole;                    /* the whole function */
   duet_Message *ups;                      /* upvalue values: split form */
   int self;                               /* the upvalue holding fn itself */
+  int set;                                /* upvalues set by _push */
 } duet_TaskFn;
 /* Fill `tf` (zeroed) for the function at fn. Raises as duet_encode does;
 ** whatever it made is then freed by duet_taskfn_clear. */
@@ -261,8 +262,10 @@ duet_FnCache *duet_fncache_new(void);     /* NULL: no memory */
 void duet_fncache_free(lua_State *L, duet_FnCache *c);
 /* Push the function of `tf` ready to run: its code found in `c` (or loaded
 ** and kept there; `c` may be NULL), its upvalues set. Uses up tf's
-** messages. */
+** messages. After the run, duet_taskfn_done(L, idx, tf) with the function
+** at idx lets go of the upvalue values a cached closure holds. */
 void duet_taskfn_push(lua_State *L, duet_FnCache *c, duet_TaskFn *tf);
+void duet_taskfn_done(lua_State *L, int idx, duet_TaskFn *tf);
 
 /* ------------------------------------------------ executor.c, tokenbucket.c */
 

@@ -184,15 +184,21 @@ static int task_call(lua_State *L) {
   Task *t = (Task *)lua_touserdata(L, 2);
   duet_Message *args = t->args;
   int n;
+  duet_Message *m;
   lua_replace(L, 1);                      /* 1: the message handler */
   lua_settop(L, 1);
   duet_taskfn_push(L, w->cache, &t->fn);  /* 2 */
+  lua_pushvalue(L, 2);                    /* 3: to call */
   t->args = NULL;
   n = duet_decode_free(L, args);
   duet_check_cancel(L);
-  if (lua_pcall(L, n, LUA_MULTRET, 1) != LUA_OK) return lua_error(L);
-  lua_pushlightuserdata(L, duet_encode(L, 2, lua_gettop(L) - 1, "results",
-                                       DUET_LIST));
+  if (lua_pcall(L, n, LUA_MULTRET, 1) != LUA_OK) {
+    duet_taskfn_done(L, 2, &t->fn);
+    return lua_error(L);
+  }
+  duet_taskfn_done(L, 2, &t->fn);
+  m = duet_encode(L, 3, lua_gettop(L) - 2, "results", DUET_LIST);
+  lua_pushlightuserdata(L, m);
   return 1;
 }
 

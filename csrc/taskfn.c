@@ -410,7 +410,22 @@ void duet_taskfn_push(lua_State *L, duet_FnCache *c, duet_TaskFn *tf) {
       lua_setupvalue(L, f, i);
     }
     lua_settop(L, f);
+    tf->set = n;
+    tf->self = tf->code->env;             /* now: the one not to clear */
   }
   code_release(tf->code);
   tf->code = NULL;
+}
+
+/* The cached closure would otherwise keep the run's values (duet objects
+** among them) alive in the worker until that code runs again. */
+void duet_taskfn_done(lua_State *L, int idx, duet_TaskFn *tf) {
+  int i;
+  idx = lua_absindex(L, idx);
+  for (i = 1; i <= tf->set; i++) {
+    if (i == tf->self) continue;
+    lua_pushnil(L);
+    lua_setupvalue(L, idx, i);
+  }
+  tf->set = 0;
 }
