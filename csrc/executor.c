@@ -324,6 +324,7 @@ static void executor_destroy(duet_Object *o) {
 
 static void executor_describe(duet_Object *o, char *buf, size_t size) {
   Pool *p = ((Executor *)o)->pool;
+  if (p == NULL) return;
   pthread_mutex_lock(&p->mu);
   snprintf(buf, size, "%d worker%s, %ld pending%s", p->nworkers,
            p->nworkers == 1 ? "" : "s", p->npending,
@@ -365,6 +366,8 @@ static int executor_new(lua_State *L) {
     }
   }
   lua_settop(L, 0);
+  /* the object first: a failure after it leaves nothing unowned */
+  ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
   p = (Pool *)calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "not enough memory");
   atomic_init(&p->refs, 1);
@@ -381,8 +384,7 @@ static int executor_new(lua_State *L) {
   atomic_init(&p->nidle, 0);
   p->max_workers = (int)max;
   p->number = atomic_fetch_add(&next_number, 1);
-  ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
-  ex->pool = p;                           /* freed with ex from now on */
+  ex->pool = p;
   return 1;
 }
 

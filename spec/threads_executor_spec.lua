@@ -213,6 +213,12 @@ describe("threads runtime: Executor", function()
       assert.are.equal(5, cfg.add)
     end)
 
+    it("runs C functions of the standard library by name", function()
+      local ex <close> = rt.Executor{max_workers = 1}
+      assert.are.equal(7, ex:submit(math.max, 3, 7, 5):result(LONG))
+      assert.are.same({"a", "b"}, ex:map(string.lower, {"A", "B"}))
+    end)
+
     it("names what cannot move, and schedules nothing", function()
       local ex <close> = rt.Executor{max_workers = 1}
       local co = coroutine.create(function() end)
@@ -506,6 +512,12 @@ describe("threads runtime: Executor", function()
       done, not_done = rt.wait({b, a}, {timeout = LONG})
       assert.are.same({b, a}, done)
       assert.are.same({}, not_done)
+    end)
+
+    it("take an empty list", function()
+      local done, not_done = rt.wait({}, {return_when = "FIRST_COMPLETED"})
+      assert.are.same({{}, {}}, {done, not_done})
+      for _ in rt.as_completed({}) do error("nothing to yield") end
     end)
 
     it("FIRST_EXCEPTION returns at the first failure", function()
