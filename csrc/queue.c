@@ -34,7 +34,8 @@ typedef struct Key {                      /* a PriorityQueue priority */
 
 typedef struct Item {                     /* an item on its way in or out */
   duet_Value v;
-  Key key;                                /* PriorityQueue only */
+  Key key;                                /* PriorityQueue only: priority */
+  uint64_t seq;                           /* and arrival, once it is in */
 } Item;
 
 typedef struct Entry {                    /* a PriorityQueue heap slot */
@@ -49,6 +50,10 @@ typedef struct Queue {
   duet_Object base;
   int kind;
   size_t maxsize;                         /* 0: unbounded */
+  /* the fields above are read by every call (duet_check_self reads the
+  ** type); keep them off the cache line the lock makes both cores fight
+  ** over */
+  char pad[64];
   pthread_mutex_t mu;                     /* guards everything below */
   pthread_cond_t all_done;                /* for join */
   size_t n, cap, head;                    /* head: FIFO ring start */
@@ -57,7 +62,6 @@ typedef struct Queue {
   uint64_t seq;
   size_t unfinished;                      /* task_done/join */
   int closed;
-  size_t held;                            /* items granted to getters */
   size_t booked;                          /* room granted to putters */
   Waiter *getters, *putters;              /* in line, first come first */
   int joiners;                            /* parked in join */
@@ -289,14 +293,16 @@ static int entry_less(const Entry *a, const Entry *b) {
   return c < 0 || (c == 0 && a->seq < b->seq);
 }
 
-static void push_item(Queue *q, Item *it) {
+/* Add `it`; a PriorityQueue item gets the next arrival number unless it
+** is going back in (again: keeps the one it had). */
+static void push_item(Queue *q, Item *it, int again) {
   if (q->kind == FIFO) q->ring[(q->head + q->n) & (q->cap - 1)] = it->v;
   else if (q->kind == LIFO) q->ring[q->n] = it->v;
   else {
     Entry e;
     size_t i = q->n;
     e.key = it->key;
-    e.seq = q->seq++;
+    e.seq = again ? it->seq : q->seq++;
     e.v = it->v;
     while (i > 0 && entry_less(&e, &q->heap[(i - 1) / 2])) {
       q->heap[i] = q->heap[(i - 1) / 2];
@@ -322,6 +328,7 @@ static void pop_item(Queue *q, Item *it) {
     size_t i = 0, n = q->n;
     it->v = q->heap[0].v;
     it->key = q->heap[0].key;
+    it->seq = q->heap[0].seq;
     for (;;) {
       size_t c = 2 * i + 1;
       if (c >= n) break;
@@ -336,14 +343,15 @@ static void pop_item(Queue *q, Item *it) {
 
 /* ------------------------------------------------------------ waiting */
 
-/* A thread waiting for items or room, in line first come first served.
-** Whoever makes items (room) available grants them to the waiters at the
-** head of the line: a grant reserves them (q->held, q->booked), so that a
-** thread arriving later cannot take them first; the waiter then takes
-** them itself, or, if it gives up after all (cancelled), passes the grant
-** on. A waiter spins on its own node for about as long as a wake-up
-** costs, then parks on its own condition variable: a grant signals only a
-** waiter that is actually parked. */
+/* A thread waiting for items or room waits in line, first come first
+** served, on a node on its own stack. Whoever makes items available hands
+** them straight to the getters at the head of the line (into the node's
+** item array); room that frees up is granted to the putters at the head
+** (reserved in q->booked), and each then adds its items itself. Either
+** way a thread arriving later cannot overtake. A waiter spins on its node
+** for about as long as a wake-up costs, then parks on its own condition
+** variable, which a grant signals only if it is parked; a getter served
+** while spinning takes its items without touching the lock again. */
 enum { WAITING, GRANTED, CLOSED };
 
 struct Waiter {
@@ -352,6 +360,8 @@ struct Waiter {
   int parked;                             /* in duet_wait (q->mu held) */
   int has_cv;
   size_t need;                            /* putters: room wanted */
+  Item *items;                            /* getters: room for max items, */
+  size_t max, got;                        /* got of them handed over */
   pthread_cond_t cv;
 };
 
@@ -390,19 +400,48 @@ static void grant(Waiter **head, int state) {
   if (w->parked) pthread_cond_signal(&w->cv);
 }
 
-static void grant_items(Queue *q) {
-  while (q->getters && q->n > q->held) {
-    q->held++;
-    grant(&q->getters, GRANTED);
-  }
-}
-
 static void grant_room(Queue *q) {
   while (q->putters && (q->maxsize == 0 || q->maxsize - q->n - q->booked
                                            >= q->putters->need)) {
     q->booked += q->putters->need;
     grant(&q->putters, GRANTED);
   }
+}
+
+/* Take up to max items (at least one is there). */
+static size_t take_items(Queue *q, Item *items, size_t max) {
+  size_t i, k = q->n < max ? q->n : max;
+  for (i = 0; i < k; i++) pop_item(q, &items[i]);
+  maybe_shrink(q);
+  grant_room(q);
+  return k;
+}
+
+static void hand_items(Queue *q) {
+  while (q->getters && q->n > 0) {
+    Waiter *w = q->getters;
+    w->got = take_items(q, w->items, w->max);
+    grant(&q->getters, GRANTED);
+  }
+}
+
+/* Put back items a getter was handed but may not keep (it was cancelled),
+** where they were, for the next in line; 0 if there is no memory for that
+** (the getter keeps them then). */
+static int unget_items(Queue *q, Item *items, size_t k) {
+  size_t i;
+  if (!reserve(q, k)) return 0;
+  for (i = k; i-- > 0;) {
+    if (q->kind == FIFO) {
+      q->head = (q->head + q->cap - 1) & (q->cap - 1);
+      q->n++;
+      q->ring[q->head] = items[i].v;
+      items[i].v.tag = DUET_V_NIL;
+    }
+    else push_item(q, &items[i], 1);
+  }
+  hand_items(q);
+  return 1;
 }
 
 /* Room for k more, for a putter that is not in line? */
@@ -419,11 +458,12 @@ static void cpu_relax(void) {
 #endif
 }
 
-/* Wait in line for a grant: called with q->mu held and w just queued on
-** *head; returns with q->mu held and w's final state: GRANTED, CLOSED, or
-** WAITING when it gave up (*r says why; w is out of the line then). */
+/* Wait in line: called with q->mu held; returns w's final state, GRANTED,
+** CLOSED, or WAITING when it gave up (*r says why; w is out of the line
+** then). Returns with q->mu held, except when `unlocked` is given and w was
+** served while spinning: then *unlocked is set and q->mu is not held. */
 static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
-                     double timeout, int *r) {
+                     double timeout, int *r, int *unlocked) {
   double deadline = duet_deadline(timeout);
   int s;
   atomic_init(&w->state, WAITING);
@@ -431,16 +471,21 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
   w->has_cv = 0;
   line_push(head, w);
   pthread_mutex_unlock(&q->mu);
-  if (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING) {
+  if ((s = atomic_load_explicit(&w->state, memory_order_acquire))
+      == WAITING) {
     double until = duet_now() + SPIN_SECONDS;
     int i;
     if (until > deadline) until = deadline;
     do {
       for (i = 0; i < 32; i++) cpu_relax();
-    } while (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING
-             && duet_now() < until);
+    } while ((s = atomic_load_explicit(&w->state, memory_order_acquire))
+             == WAITING && duet_now() < until);
   }
-  if (atomic_load_explicit(&w->state, memory_order_acquire) == WAITING) {
+  if (s != WAITING && unlocked != NULL) {
+    *unlocked = 1;
+    return s;
+  }
+  if (s == WAITING) {
     duet_cond_init(&w->cv);
     w->has_cv = 1;
     duet_wait_begin(L, &w->cv, &q->mu);
@@ -472,9 +517,9 @@ enum { DONE, FAILED, IS_CLOSED, NO_MEMORY };
 
 static void put_items(Queue *q, Item *items, size_t k) {
   size_t i;
-  for (i = 0; i < k; i++) push_item(q, &items[i]);
+  for (i = 0; i < k; i++) push_item(q, &items[i], 0);
   q->unfinished += k;
-  grant_items(q);
+  hand_items(q);
 }
 
 /* Put k items (k >= 1), all or none. FAILED: *r says why (DUET_TIMEDOUT,
@@ -499,7 +544,7 @@ static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
     int s;
     w.need = k;
     queued = 1;
-    s = wait_turn(L, q, &q->putters, &w, timeout, r);
+    s = wait_turn(L, q, &q->putters, &w, timeout, r, NULL);
     if (s == GRANTED) {
       q->booked -= k;
       if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
@@ -530,40 +575,37 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
                              double timeout, int *r, int *why) {
   Waiter w;
   size_t k = 0;
-  int held = 0, queued = 0;
+  int queued = 0, unlocked = 0;
   *r = 0;
   *why = FAILED;
   pthread_mutex_lock(&q->mu);
-  if (q->n == q->held) {
-    if (q->closed) *why = IS_CLOSED;
-    else if (timeout == 0) *r = DUET_TIMEDOUT;
-    else {
-      int s;
-      queued = 1;
-      s = wait_turn(L, q, &q->getters, &w, timeout, r);
-      if (s == GRANTED) {
-        q->held--;
-        if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
-        if (*r == DUET_CANCELLED || *r == DUET_INTERRUPTED)
-          grant_items(q);                 /* pass the item on */
-        else {
-          *r = 0;
-          held = 1;
-        }
+  if (q->n > 0) k = take_items(q, items, max);  /* nobody is in line */
+  else if (q->closed) *why = IS_CLOSED;
+  else if (timeout == 0) *r = DUET_TIMEDOUT;
+  else {
+    int s;
+    queued = 1;
+    w.items = items;
+    w.max = max;
+    w.got = 0;
+    s = wait_turn(L, q, &q->getters, &w, timeout, r, &unlocked);
+    if (s == GRANTED) {
+      int give_back;
+      if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
+      give_back = *r == DUET_CANCELLED || *r == DUET_INTERRUPTED;
+      if (give_back) {                    /* it takes nothing after all */
+        if (unlocked) pthread_mutex_lock(&q->mu);
+        unlocked = 0;
+        give_back = unget_items(q, items, w.got);
       }
-      else if (s == CLOSED && *r == 0) *why = IS_CLOSED;
+      if (!give_back) {                   /* served, if at the deadline */
+        *r = 0;
+        k = w.got;
+      }
     }
+    else if (s == CLOSED && *r == 0) *why = IS_CLOSED;
   }
-  else held = 1;
-  if (held) {
-    size_t i;
-    k = q->n - q->held;
-    if (k > max) k = max;
-    for (i = 0; i < k; i++) pop_item(q, &items[i]);
-    maybe_shrink(q);
-    grant_room(q);
-  }
-  pthread_mutex_unlock(&q->mu);
+  if (!unlocked) pthread_mutex_unlock(&q->mu);
   if (queued) wait_done(L, &w);
   return k;
 }
