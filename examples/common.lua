@@ -117,6 +117,20 @@ function common.printf(fmt, ...)
   io.write(fmt:format(...) .. "\n")
 end
 
+--- Run `fn(...)` `times` times; return the seconds the fastest run took and
+--- that run's first result. Taking the fastest run leaves out most of the
+--- time lost to whatever else the machine was doing.
+function common.best_time(rt, times, fn, ...)
+  local best, result
+  for _ = 1, times do
+    local t0 = rt.now()
+    local r = fn(...)
+    local seconds = rt.now() - t0
+    if not best or seconds < best then best, result = seconds, r end
+  end
+  return best, result
+end
+
 --- The number written with a comma between thousands: 10000 → "10,000".
 function common.thousands(n)
   local s = tostring(math.tointeger(n) or n)

@@ -3,7 +3,7 @@
 -- independent, so each thread adds up its own share and the shares are
 -- added at the end; the order does not matter.
 --
---   lua5.4 examples/riemann.lua [--rectangles 10000000] [--threads 4]
+--   lua5.4 examples/riemann.lua [--rectangles 5000000] [--threads 4] [--tries 3]
 --
 -- On the threads runtime the speed-up grows with the threads up to the
 -- number of free cores. On the coroutines runtime all the work runs on one
@@ -12,8 +12,9 @@ package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
 
 local opts = common.options{
-  options = { rectangles = 10000000, threads = 4 },
-  about = "threads: the runs use 1, 2, ... up to this many threads, then an executor",
+  options = { rectangles = 5000000, threads = 4, tries = 3 },
+  about = "threads: the runs use 1, 2, ... up to this many threads, then an executor;"
+    .. " each time is the best of --tries runs",
 }
 local rt = opts.rt
 
@@ -35,13 +36,6 @@ local function split(n, parts)
     ranges[p] = { (p - 1) * n // parts + 1, p * n // parts }
   end
   return ranges
-end
-
--- Run `fn(...)` and return its result and the seconds it took.
-local function timed(fn, ...)
-  local t0 = rt.now()
-  local result = fn(...)
-  return result, rt.now() - t0
 end
 
 -- One thread per part.
@@ -73,12 +67,13 @@ rt.run(function()
     :format(common.thousands(opts.rectangles), rt.name))
   print(("%-22s %-16s %8s  %s"):format("how", "result", "seconds", "speed-up"))
   local base
-  local function row(how, result, seconds)
+  local function row(how, seconds, result)
     base = base or seconds
     print(("%-22s %-16.12f %8.2f  %.2fx"):format(how, result, seconds, base / seconds))
   end
   for n = 1, opts.threads do
-    row(n == 1 and "1 thread" or n .. " threads", timed(on_threads, n))
+    row(n == 1 and "1 thread" or n .. " threads", common.best_time(rt, opts.tries, on_threads, n))
   end
-  row(("executor, %d workers"):format(opts.threads), timed(on_executor, opts.threads))
+  row(("executor, %d workers"):format(opts.threads),
+    common.best_time(rt, opts.tries, on_executor, opts.threads))
 end)

@@ -198,7 +198,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
 
     it("io_vs_cpu.lua prints a table of times", function()
       local lines = output("io_vs_cpu.lua", R
-        .. "--io-workers 5 --io-steps 2 --io-sleep 0.01 --cpu-steps 200000")
+        .. "--io-workers 5 --io-steps 2 --io-sleep 0.01 --cpu-steps 200000 --tries 1")
       assert.equal(6, #lines)
       assert.truthy(lines[1]:match("^workload %(" .. name .. "%) +workers +seconds +time vs 1 worker$"))
       local rows = {
@@ -214,7 +214,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
     end)
 
     it("riemann.lua finds 2 on 1..n threads and through an executor", function()
-      local lines = output("riemann.lua", R .. "--rectangles 100000 --threads 3")
+      local lines = output("riemann.lua", R .. "--rectangles 100000 --threads 3 --tries 1")
       assert.equal(6, #lines)
       assert.equal("Riemann sum of sin(x) over [0, pi], 100,000 rectangles (exact value: 2), "
         .. name .. " runtime", lines[1])
