@@ -12,7 +12,12 @@ local common = require "common"
 local dir = arg[0]:match("^(.*)[/\\]") or "."
 local lua = arg[-1] or "lua5.4"
 local tables = 10000
-if arg[1] == "--tables" and tonumber(arg[2]) then tables = tonumber(arg[2]) end
+if arg[1] == "--tables" and tonumber(arg[2]) then
+  tables = tonumber(arg[2])
+elseif arg[1] then
+  io.stderr:write("usage: lua5.4 ", arg[0], " [--tables 10000]\n")
+  os.exit(arg[1] == "--help" and 0 or 2)
+end
 
 local function quote(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
