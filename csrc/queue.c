@@ -466,6 +466,7 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
                      double timeout, int *r, int *unlocked) {
   double deadline = duet_deadline(timeout);
   int s;
+  *r = 0;
   atomic_init(&w->state, WAITING);
   w->parked = 0;
   w->has_cv = 0;
@@ -491,12 +492,13 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
     duet_wait_begin(L, &w->cv, &q->mu);
   }
   pthread_mutex_lock(&q->mu);
+  /* the state is read again after every wait, a failed one too: a grant
+  ** may have come just as it timed out or was cancelled */
   while ((s = atomic_load_explicit(&w->state, memory_order_relaxed))
-         == WAITING) {
+         == WAITING && *r == 0) {
     w->parked = 1;
     *r = duet_wait(L, &w->cv, &q->mu, deadline);
     w->parked = 0;
-    if (*r != 0) break;
   }
   if (s == WAITING) line_remove(head, w);
   return s;
