@@ -16,6 +16,14 @@
 /* the one exported symbol; states that need duet.core open it lazily */
 __attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
 
+/* ----------------------------------------------------------------- core.c */
+
+/* Open, in this state, the concept that defines `name` (a module field or
+** a metatable name), if it is not open yet; 0 if no concept defines it. */
+int duet_open_named(lua_State *L, const char *name);
+/* registry field set in core.c's scratch state: no exit sentinel there */
+#define DUET_SCRATCH "duet.scratch"
+
 #pragma GCC visibility push(hidden)
 
 /* ---------------------------------------------------------------- clock.c */

@@ -44,6 +44,17 @@ static void push_cache(lua_State *L) {
   }
 }
 
+/* Give the userdata on top the metatable of type `t`, opening the concept
+** that defines it if this state has not needed it before. */
+static void set_type_metatable(lua_State *L, const duet_Type *t) {
+  if (luaL_getmetatable(L, t->name) == LUA_TNIL) {
+    lua_pop(L, 1);
+    duet_open_named(L, t->name);
+    luaL_getmetatable(L, t->name);
+  }
+  lua_setmetatable(L, -2);
+}
+
 static void cache_proxy(lua_State *L, duet_Object *o) {
   push_cache(L);
   lua_pushvalue(L, -2);
@@ -57,7 +68,7 @@ void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
   duet_Object *o;
   p->o = NULL;
   p->seal = SEAL(p);
-  luaL_setmetatable(L, t->name);
+  set_type_metatable(L, t);
   o = (duet_Object *)calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
   atomic_init(&o->refs, 1);
@@ -78,7 +89,7 @@ void duet_push_object(lua_State *L, duet_Object *o) {
   p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
   p->o = NULL;
   p->seal = SEAL(p);
-  luaL_setmetatable(L, o->type->name);
+  set_type_metatable(L, o->type);
   duet_retain(o);
   p->o = o;
   cache_proxy(L, o);

@@ -1012,7 +1012,10 @@ int duet_thread_open(lua_State *L) {
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, thread_funcs, 0);
-  if (!in_worker) {                       /* a main state: join at close */
+  /* a main state joins the non-daemon threads when it closes (not
+  ** core.c's scratch state, which only lists names) */
+  lua_getfield(L, LUA_REGISTRYINDEX, DUET_SCRATCH);
+  if (!in_worker && !lua_toboolean(L, -1)) {
     lua_newuserdatauv(L, 0, 0);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, exit_gc);
@@ -1020,5 +1023,6 @@ int duet_thread_open(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, "duet.exit");
   }
+  lua_pop(L, 1);
   return 0;
 }

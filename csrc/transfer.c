@@ -898,6 +898,7 @@ static void decode_value(Dec *d, int depth) {
       if (s[0] == '@') {                  /* a duet method: "@duet.Type" */
         push_module(d, "duet.core");      /* makes the types in this state */
         lua_pop(L, 1);
+        duet_open_named(L, lua_tostring(L, -1) + 1);
         if (luaL_getmetatable(L, lua_tostring(L, -1) + 1) == LUA_TTABLE)
           lua_getfield(L, -1, "__methods");
         else lua_pushnil(L);
@@ -907,7 +908,8 @@ static void decode_value(Dec *d, int depth) {
       n = get_size(d);
       s = get_bytes(d, n);
       lua_pushlstring(L, s, n);
-      if (!lua_istable(L, -2) || lua_rawget(L, -2) != LUA_TFUNCTION
+      /* not raw: duet.core opens a concept when a name is first used */
+      if (!lua_istable(L, -2) || lua_gettable(L, -2) != LUA_TFUNCTION
           || !lua_iscfunction(L, -1))
         dec_fail(d, "unknown C function");
       lua_replace(L, -3);

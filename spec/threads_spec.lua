@@ -212,8 +212,10 @@ describe("Thread (threads runtime)", function()
     it("gives nil, 'timeout' when the wait times out, and changes nothing", function()
       local ready = rt.Event()
       local th = daemon(function()
-        ready:set()                             -- a cancel from now on is
-        local ok, e = pcall(rt.sleep, 60)       -- caught here
+        local ok, e = pcall(function()          -- a cancel from ready:set()
+          ready:set()                           -- on is caught here, in the
+          rt.sleep(60)                          -- sleep or in the Lua code
+        end)                                    -- before it
         return ok, e == duet.cancelled, "results"
       end)
       ready:wait()
@@ -391,8 +393,7 @@ describe("Thread (threads runtime)", function()
     it("is delivered once: the thread may catch it and go on", function()
       local ready = rt.Event()
       local th = daemon(function()
-        ready:set()
-        local ok, e = pcall(rt.sleep, 60)
+        local ok, e = pcall(function() ready:set(); rt.sleep(60) end)
         rt.sleep(0.001)                         -- not cancelled again
         local n = 0
         for i = 1, 1e6 do n = n + i end         -- nor is its Lua code
@@ -406,8 +407,7 @@ describe("Thread (threads runtime)", function()
     it("leaves no hook behind once delivered, so the thread goes on at full speed", function()
       local ready = rt.Event()
       local th = daemon(function()
-        ready:set()
-        local ok, e = pcall(rt.sleep, 60)
+        local ok, e = pcall(function() ready:set(); rt.sleep(60) end)
         for _ = 1, 1000 do end
         return ok, e == duet.cancelled, debug.gethook()
       end)

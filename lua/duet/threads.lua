@@ -11,20 +11,27 @@ local rt = {
   stack_size = core.stack_size,
 }
 
--- Every constructor of duet.core (CapWords: Lock, Queue, ...) is one of
--- this runtime's; methods live on the C types themselves.
-for k, v in pairs(core) do
-  if k:match("^%u") then rt[k] = v end
-end
+-- The rest is looked up on first use, so that a thread's state opens only
+-- the parts of duet.core it needs: every constructor of duet.core
+-- (CapWords: Lock, Queue, ...); rt.wait(futures, {timeout=, return_when=})
+-- and rt.as_completed(futures, [timeout]) for an Executor's futures; and
+-- the sockets of duet.socket (rt.wrap, rt.wait_readable, rt.wait_writable),
+-- whose waits block the OS thread.
+local from_core = { wait = "wait_futures", as_completed = "as_completed" }
+local from_socket = { wrap = true, wait_readable = true, wait_writable = true }
 
--- Futures of an Executor: rt.wait(futures, {timeout=, return_when=}) ->
--- done, not_done; for fut in rt.as_completed(futures, [timeout]).
-rt.wait = core.wait_futures
-rt.as_completed = core.as_completed
-
--- Sockets (duet.socket): rt.wrap(luasocket_tcp), rt.wait_readable(x,
--- [timeout]), rt.wait_writable(x, [timeout]); waits block the OS thread.
-for k, v in pairs(require("duet.socket").threads()) do rt[k] = v end
+setmetatable(rt, {
+  __index = function(t, k)
+    local v
+    if from_socket[k] then
+      v = require("duet.socket").threads()[k]
+    elseif from_core[k] or (type(k) == "string" and k:match("^%u")) then
+      v = core[from_core[k] or k]
+    end
+    if v ~= nil then rawset(t, k, v) end
+    return v
+  end,
+})
 
 --- Run main(...) and return its results, after every non-daemon thread it
 --- started has finished. Errors in main propagate with a traceback.
