@@ -9,12 +9,16 @@
 ** sequence number), so equal priorities come out first-in first-out.
 **
 ** Waiting: getters that find no item (putters that find no room) wait in
-** line, first come first served; items (room) that become available are
-** granted to the head of the line, so later arrivals cannot overtake. A
-** waiter spins briefly on its own node, then parks on its own condition
-** variable, which is signalled only if it is parked. A waiter that gives
-** up (timeout, cancel) leaves the queue exactly as it found it and passes
-** on any grant it got, so no item or room is ever stranded.
+** line, first come first served; items that arrive are handed to the
+** getters at the head of the line, room that frees up is reserved for the
+** putters there, so later arrivals cannot overtake. A waiter spins briefly
+** on its own node, then parks on its own condition variable, which is
+** signalled only if it is parked. A waiter that gives up (timeout, cancel)
+** leaves the queue as it found it: a cancelled getter puts back what it was
+** handed, a cancelled putter passes its room on; nothing is stranded.
+**
+** The three kinds share one file: they differ only in where an item goes
+** in and comes out (push_item, pop_item); everything else is common.
 */
 #include <math.h>
 #include <stdint.h>
