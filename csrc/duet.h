@@ -21,6 +21,8 @@ __attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
 /* Open, in this state, the concept that defines `name` (a module field or
 ** a metatable name), if it is not open yet; 0 if no concept defines it. */
 int duet_open_named(lua_State *L, const char *name);
+/* modcache.c: put the compiled-module searcher into a new thread state */
+void duet_modcache_install(lua_State *L);
 /* registry field set in core.c's scratch state: no exit sentinel there */
 #define DUET_SCRATCH "duet.scratch"
 

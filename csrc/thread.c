@@ -280,6 +280,7 @@ static int open_state(lua_State *L) {
   luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
   luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
+  duet_modcache_install(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (lib = lazy_libs; lib->name; lib++) {
     lua_pushcfunction(L, lib->func);
