@@ -10,12 +10,12 @@
 **
 ** Waiting: getters that find no item (putters that find no room) wait in
 ** line, first come first served; items that arrive are handed to the
-** getters at the head of the line, room that frees up is reserved for the
-** putters there, so later arrivals cannot overtake. A waiter spins briefly
-** on its own node, then parks on its own condition variable, which is
-** signalled only if it is parked. A waiter that gives up (timeout, cancel)
-** leaves the queue as it found it: a cancelled getter puts back what it was
-** handed, a cancelled putter passes its room on; nothing is stranded.
+** getters at the head of the line, and the items of the putters at the
+** head go in as room frees up, so later arrivals cannot overtake. A waiter
+** spins briefly on its own node, then parks on its own condition variable,
+** which is signalled only if it is parked. A waiter that gives up
+** (timeout, cancel) leaves the queue as it found it: a cancelled getter
+** puts back what it was handed; nothing is stranded.
 **
 ** The three kinds share one file: they differ only in where an item goes
 ** in and comes out (push_item, pop_item); everything else is common.
@@ -66,7 +66,6 @@ typedef struct Queue {
   uint64_t seq;
   size_t unfinished;                      /* task_done/join */
   int closed;
-  size_t booked;                          /* room granted to putters */
   Waiter *getters, *putters;              /* in line, first come first */
   int joiners;                            /* parked in join */
 } Queue;
@@ -348,24 +347,22 @@ static void pop_item(Queue *q, Item *it) {
 /* ------------------------------------------------------------ waiting */
 
 /* A thread waiting for items or room waits in line, first come first
-** served, on a node on its own stack. Whoever makes items available hands
-** them straight to the getters at the head of the line (into the node's
-** item array); room that frees up is granted to the putters at the head
-** (reserved in q->booked), and each then adds its items itself. Either
-** way a thread arriving later cannot overtake. A waiter spins on its node
-** for about as long as a wake-up costs, then parks on its own condition
-** variable, which a grant signals only if it is parked; a getter served
-** while spinning takes its items without touching the lock again. */
-enum { WAITING, GRANTED, CLOSED };
+** served, on a node on its own stack. Whoever takes items moves the items
+** of the putters at the head of the line into the room it made; whoever
+** puts items hands them to the getters at the head of the line. Either way
+** the waiter is served without taking the lock again, and a thread
+** arriving later cannot overtake. A waiter spins on its node for about as
+** long as a wake-up costs, then parks on its own condition variable, which
+** is signalled only if it is parked. */
+enum { WAITING, SERVED, CLOSED, NO_ROOM_MEMORY };
 
 struct Waiter {
   Waiter *prev, *next;                    /* head->prev: the last one */
   atomic_int state;                       /* changed under q->mu */
   int parked;                             /* in duet_wait (q->mu held) */
   int has_cv;
-  size_t need;                            /* putters: room wanted */
-  Item *items;                            /* getters: room for max items, */
-  size_t max, got;                        /* got of them handed over */
+  Item *items;                            /* putters: k to put; getters: */
+  size_t k, got;                          /* room for k, got handed over */
   pthread_cond_t cv;
 };
 
@@ -397,18 +394,32 @@ static void line_remove(Waiter **head, Waiter *w) {
   }
 }
 
-static void grant(Waiter **head, int state) {
+/* Take the head of the line out and tell it `state`. A waiter not parked
+** may return the moment it sees the new state (its node is on its stack),
+** so nothing of the node is touched after the store unless it is parked:
+** then it cannot leave before q->mu, held here, is released. */
+static void serve(Waiter **head, int state) {
   Waiter *w = *head;
+  int parked = w->parked;
   line_remove(head, w);
   atomic_store_explicit(&w->state, state, memory_order_release);
-  if (w->parked) pthread_cond_signal(&w->cv);
+  if (parked) pthread_cond_signal(&w->cv);
 }
 
-static void grant_room(Queue *q) {
-  while (q->putters && (q->maxsize == 0 || q->maxsize - q->n - q->booked
-                                           >= q->putters->need)) {
-    q->booked += q->putters->need;
-    grant(&q->putters, GRANTED);
+static void put_items(Queue *q, Item *items, size_t k);
+
+/* Move the items of the putters at the head of the line in, while they
+** fit. */
+static void serve_putters(Queue *q) {
+  while (q->putters && (q->maxsize == 0
+                        || q->maxsize - q->n >= q->putters->k)) {
+    Waiter *w = q->putters;
+    if (!reserve(q, w->k)) {
+      serve(&q->putters, NO_ROOM_MEMORY);
+      continue;
+    }
+    put_items(q, w->items, w->k);
+    serve(&q->putters, SERVED);
   }
 }
 
@@ -417,16 +428,23 @@ static size_t take_items(Queue *q, Item *items, size_t max) {
   size_t i, k = q->n < max ? q->n : max;
   for (i = 0; i < k; i++) pop_item(q, &items[i]);
   maybe_shrink(q);
-  grant_room(q);
+  serve_putters(q);
   return k;
 }
 
 static void hand_items(Queue *q) {
   while (q->getters && q->n > 0) {
     Waiter *w = q->getters;
-    w->got = take_items(q, w->items, w->max);
-    grant(&q->getters, GRANTED);
+    w->got = take_items(q, w->items, w->k);
+    serve(&q->getters, SERVED);
   }
+}
+
+static void put_items(Queue *q, Item *items, size_t k) {
+  size_t i;
+  for (i = 0; i < k; i++) push_item(q, &items[i], 0);
+  q->unfinished += k;
+  hand_items(q);
 }
 
 /* Put back items a getter was handed but may not keep (it was cancelled),
@@ -450,8 +468,7 @@ static int unget_items(Queue *q, Item *items, size_t k) {
 
 /* Room for k more, for a putter that is not in line? */
 static int has_room(const Queue *q, size_t k) {
-  return q->putters == NULL
-         && (q->maxsize == 0 || q->maxsize - q->n - q->booked >= k);
+  return q->putters == NULL && (q->maxsize == 0 || q->maxsize - q->n >= k);
 }
 
 static void cpu_relax(void) {
@@ -462,10 +479,10 @@ static void cpu_relax(void) {
 #endif
 }
 
-/* Wait in line: called with q->mu held; returns w's final state, GRANTED,
-** CLOSED, or WAITING when it gave up (*r says why; w is out of the line
-** then). Returns with q->mu held, except when `unlocked` is given and w was
-** served while spinning: then *unlocked is set and q->mu is not held. */
+/* Wait in line: called with q->mu held; returns w's final state (SERVED,
+** CLOSED, NO_ROOM_MEMORY), or WAITING when it gave up (*r says why; w is
+** out of the line then). Returns with q->mu held, unless w was served while
+** spinning: then *unlocked is set and q->mu is not held. */
 static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
                      double timeout, int *r, int *unlocked) {
   double deadline = duet_deadline(timeout);
@@ -486,18 +503,16 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
     } while ((s = atomic_load_explicit(&w->state, memory_order_acquire))
              == WAITING && duet_now() < until);
   }
-  if (s != WAITING && unlocked != NULL) {
+  if (s != WAITING) {                     /* served while spinning */
     *unlocked = 1;
     return s;
   }
-  if (s == WAITING) {
-    duet_cond_init(&w->cv);
-    w->has_cv = 1;
-    duet_wait_begin(L, &w->cv, &q->mu);
-  }
+  duet_cond_init(&w->cv);
+  w->has_cv = 1;
+  duet_wait_begin(L, &w->cv, &q->mu);
   pthread_mutex_lock(&q->mu);
-  /* the state is read again after every wait, a failed one too: a grant
-  ** may have come just as it timed out or was cancelled */
+  /* the state is read again after every wait, a failed one too: it may
+  ** have been served just as it timed out or was cancelled */
   while ((s = atomic_load_explicit(&w->state, memory_order_relaxed))
          == WAITING && *r == 0) {
     w->parked = 1;
@@ -521,20 +536,13 @@ static void wait_done(lua_State *L, Waiter *w) {
 
 enum { DONE, FAILED, IS_CLOSED, NO_MEMORY };
 
-static void put_items(Queue *q, Item *items, size_t k) {
-  size_t i;
-  for (i = 0; i < k; i++) push_item(q, &items[i], 0);
-  q->unfinished += k;
-  hand_items(q);
-}
-
 /* Put k items (k >= 1), all or none. FAILED: *r says why (DUET_TIMEDOUT,
 ** or an error for duet_wait_error). Items put are the queue's; the rest
 ** stay the caller's. */
 static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
                           double timeout, int *r) {
   Waiter w;
-  int res, queued = 0;
+  int res = FAILED, queued = 0, unlocked = 0;
   *r = 0;
   pthread_mutex_lock(&q->mu);
   if (q->closed) res = IS_CLOSED;
@@ -542,35 +550,22 @@ static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
     res = reserve(q, k) ? DONE : NO_MEMORY;
     if (res == DONE) put_items(q, items, k);
   }
-  else if (timeout == 0) {
-    *r = DUET_TIMEDOUT;
-    res = FAILED;
-  }
+  else if (timeout == 0) *r = DUET_TIMEDOUT;
   else {
     int s;
-    w.need = k;
     queued = 1;
-    s = wait_turn(L, q, &q->putters, &w, timeout, r, NULL);
-    if (s == GRANTED) {
-      q->booked -= k;
-      if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
-      if (*r == DUET_CANCELLED || *r == DUET_INTERRUPTED) res = FAILED;
-      else if (q->closed) res = IS_CLOSED;
-      else if (!reserve(q, k)) res = NO_MEMORY;
-      else {
-        put_items(q, items, k);
-        *r = 0;                           /* granted at the deadline: fine */
-        res = DONE;
-      }
-      if (res != DONE) grant_room(q);     /* pass the room on */
+    w.items = items;
+    w.k = k;
+    s = wait_turn(L, q, &q->putters, &w, timeout, r, &unlocked);
+    if (s == SERVED) {                    /* in, if at the deadline too */
+      *r = 0;
+      res = DONE;
     }
     else if (s == CLOSED && *r == 0) res = IS_CLOSED;
-    else {
-      res = FAILED;
-      grant_room(q);                      /* those behind may fit now */
-    }
+    else if (s == NO_ROOM_MEMORY && *r == 0) res = NO_MEMORY;
+    else if (s == WAITING) serve_putters(q);  /* those behind may fit */
   }
-  pthread_mutex_unlock(&q->mu);
+  if (!unlocked) pthread_mutex_unlock(&q->mu);
   if (queued) wait_done(L, &w);
   return res;
 }
@@ -592,10 +587,10 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
     int s;
     queued = 1;
     w.items = items;
-    w.max = max;
+    w.k = max;
     w.got = 0;
     s = wait_turn(L, q, &q->getters, &w, timeout, r, &unlocked);
-    if (s == GRANTED) {
+    if (s == SERVED) {
       int give_back;
       if (*r == 0 && duet_cancel_pending()) *r = DUET_CANCELLED;
       give_back = *r == DUET_CANCELLED || *r == DUET_INTERRUPTED;
@@ -853,8 +848,8 @@ static int queue_close(lua_State *L) {
   pthread_mutex_lock(&q->mu);
   if (!q->closed) {
     q->closed = 1;                        /* everyone in line: closed */
-    while (q->getters) grant(&q->getters, CLOSED);
-    while (q->putters) grant(&q->putters, CLOSED);
+    while (q->getters) serve(&q->getters, CLOSED);
+    while (q->putters) serve(&q->putters, CLOSED);
   }
   pthread_mutex_unlock(&q->mu);
   return 0;
