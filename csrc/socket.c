@@ -337,7 +337,7 @@ static void push_data(lua_State *L, const char *p, size_t n, int strip) {
   size_t plen;
   const char *prefix = lua_tolstring(L, 3, &plen);
   luaL_Buffer b;
-  if (plen == 0 && !(strip && memchr(p, '\r', n))) {
+  if (plen == 0 && !(strip && n > 0 && memchr(p, '\r', n))) {
     lua_pushlstring(L, p, n);
     return;
   }
@@ -357,7 +357,7 @@ static void push_data(lua_State *L, const char *p, size_t n, int strip) {
 /* The receive's results for outcome r (IO_DONE, with pos for a line). */
 static int receive_result(lua_State *L, Socket *s, lua_Integer pat, int r,
                           size_t pos, int err) {
-  const char *data = s->buf + s->first;
+  const char *data = s->buf ? s->buf + s->first : "";
   size_t avail = s->last - s->first;
   if (r == IO_DONE) {
     size_t n = pat == PAT_LINE ? pos : (size_t)pat;
