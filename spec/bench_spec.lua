@@ -288,7 +288,7 @@ describe("bench harness", function()
   end)
 
   describe("bench/run.lua --quick", function()
-    it("runs the real scripts and prints the table, n/a where a runtime lacks the workload", function()
+    it("runs the real scripts and prints the table, n/a where a runtime lacks the workload #notsan", function()
       local log = os.tmpname()
       local p = io.popen("lua5.4 bench/run.lua --quick --only B5.uncontended --log " .. log .. " 2>/dev/null")
       local out = p:read("a")

@@ -530,7 +530,7 @@ describe("transfer", function()
         assert.are.equal(_G, b)
       end)
 
-      it("the user's own module, which the receiver requires by name", function()
+      it("the user's own module, which the receiver requires by name #notsan", function()
         local dir = os.tmpname()
         os.remove(dir)
         assert.is_true(os.execute("mkdir " .. dir))
