@@ -9,10 +9,12 @@
 ** as an encoded message. A value is encoded before the lock is taken and
 ** decoded after it is released; the lock covers lookups and relinking only.
 **
-** Methods and data keys: t.k / t[k] find the data first; a method (incr,
-** update, snapshot) is found only when no data key of that name exists.
-** Data keys named like a methods are counted (`shadowed`), so while there
-** are none a method lookup needs no lock.
+** Methods and data keys: t.incr, t.update and t.snapshot are always the
+** methods, so t:incr(k) works whatever the table holds (as a Python dict's
+** methods do). A data key of such a name can still be written (t.incr = 5,
+** t:incr("incr"), t:update("incr", fn)) and is seen by pairs(t),
+** t:snapshot(), incr and update; t.incr reads the method. The coroutines
+** runtime follows the same rule.
 **
 ** update(k, fn) runs fn in the caller's state without any lock held, so it
 ** is optimistic: every write stamps its entry with a fresh number from the
@@ -48,7 +50,6 @@ typedef struct SharedTable {
   size_t nbuckets, count, keybytes;       /* nbuckets: power of two */
   uint64_t stamp;
   lua_Integer border;                     /* last answer of #t: a hint */
-  atomic_int shadowed;                    /* data keys named like methods */
 } SharedTable;
 
 static const duet_Type st_type;
@@ -202,11 +203,7 @@ static int store(SharedTable *t, const Key *k, duet_Value *v,
     if (v->tag == DUET_V_NIL) {           /* delete */
       *p = e->next;
       t->count--;
-      if (e->ktag == DUET_V_STR) {
-        t->keybytes -= e->klen;
-        if (is_method_name(e->kstr, e->klen))
-          atomic_fetch_sub_explicit(&t->shadowed, 1, memory_order_relaxed);
-      }
+      if (e->ktag == DUET_V_STR) t->keybytes -= e->klen;
       free(e);
     }
     else {
@@ -228,8 +225,6 @@ static int store(SharedTable *t, const Key *k, duet_Value *v,
     e->klen = k->len;
     memcpy(e->kstr, k->s, k->len);
     t->keybytes += k->len;
-    if (is_method_name(k->s, k->len))
-      atomic_fetch_add_explicit(&t->shadowed, 1, memory_order_relaxed);
   }
   e->v = *v;
   e->stamp = ++t->stamp;
@@ -360,9 +355,8 @@ static int st_index(lua_State *L) {
   Key k;
   int ok = 1;
   if (to_key(L, 2, &k) != KEY_OK) return 0;   /* never a key: nil */
-  if (k.tag == DUET_V_STR && is_method_name(k.s, k.len)
-      && atomic_load_explicit(&t->shadowed, memory_order_relaxed) == 0) {
-    lua_pushvalue(L, 2);                  /* no data key hides a method */
+  if (k.tag == DUET_V_STR && is_method_name(k.s, k.len)) {
+    lua_pushvalue(L, 2);                  /* the method, always */
     lua_rawget(L, lua_upvalueindex(2));
     return 1;
   }
@@ -372,11 +366,6 @@ static int st_index(lua_State *L) {
   if (e) ok = duet_value_copy(&v, &e->v);
   pthread_mutex_unlock(&t->mu);
   if (!ok) return luaL_error(L, "not enough memory");
-  if (e == NULL && k.tag == DUET_V_STR && is_method_name(k.s, k.len)) {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
-    return 1;
-  }
   duet_value_push(L, &v);
   return 1;
 }
@@ -607,7 +596,6 @@ static int st_new(lua_State *L) {
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
   pthread_mutex_init(&t->mu, &a);
   pthread_mutexattr_destroy(&a);
-  atomic_init(&t->shadowed, 0);
   if (init) {                             /* nobody else sees t yet */
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -651,8 +639,6 @@ int duet_sharedtable_open(lua_State *L) {
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, -3);
   luaL_setfuncs(L, st_methods, 1);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -4, "methods");         /* getmetatable(t).methods */
   lua_pushcclosure(L, st_index, 2);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
