@@ -571,15 +571,26 @@ static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
 }
 
 /* Take 1..max items into `items`; returns how many, or 0 and *why:
-** IS_CLOSED, or FAILED with *r (DUET_TIMEDOUT or an error). */
+** IS_CLOSED, or FAILED with *r (DUET_TIMEDOUT or an error). With a batch
+** b (items is b->items), up to `want` items that are there already are
+** taken, b growing as needed. */
 static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
-                             double timeout, int *r, int *why) {
+                             Batch *b, size_t want, double timeout, int *r,
+                             int *why) {
   Waiter w;
   size_t k = 0;
   int queued = 0, unlocked = 0;
   *r = 0;
   *why = FAILED;
   pthread_mutex_lock(&q->mu);
+  if (b && q->n > max && want > max) {    /* more than set aside: grow */
+    size_t n = q->n < want ? q->n : want;
+    Item *more = (Item *)realloc(b->items, n * sizeof *more);
+    if (more) {
+      b->items = items = more;
+      b->cap = max = n;
+    }
+  }
   if (q->n > 0) k = take_items(q, items, max);  /* nobody is in line */
   else if (q->closed) *why = IS_CLOSED;
   else if (timeout == 0) *r = DUET_TIMEDOUT;
@@ -654,7 +665,7 @@ static int put_one(lua_State *L, Queue *q, double timeout) {
 static int get_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, why;
-  if (get_items_wait(L, q, &it, 1, timeout, &r, &why) == 0)
+  if (get_items_wait(L, q, &it, 1, NULL, 1, timeout, &r, &why) == 0)
     return get_failed(L, why, r);
   if (q->kind == PRIO) key_free(&it.key);
   duet_value_push(L, &it.v);
@@ -757,11 +768,13 @@ static int queue_get_many(lua_State *L) {
   Batch *b;
   luaL_argcheck(L, max >= 1, 2, "max must be at least 1");
   duet_check_cancel(L);
-  /* room is set aside before locking; fewer than max is a valid answer */
+  /* room for a batch is set aside before locking, more taken if there */
   room = max < 1024 ? (size_t)max : 1024;
   lua_settop(L, 3);
   b = borrow_batch(L, room);
-  k = get_items_wait(L, q, b->items, room, timeout, &r, &why);
+  k = get_items_wait(L, q, b->items, room, b,
+                     (lua_Unsigned)max < SIZE_MAX ? (size_t)max : SIZE_MAX,
+                     timeout, &r, &why);
   if (k == 0) return get_failed(L, why, r);
   b->used = k;
   lua_createtable(L, (int)k, 0);

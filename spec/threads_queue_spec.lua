@@ -146,6 +146,23 @@ describe("threads Queue", function()
       end)
     end)
 
+    it("get_many takes all there is up to max, however many", function()
+      H.run(rt, function()
+        for _, kind in ipairs{"Queue", "PriorityQueue"} do
+          local q = rt[kind]()
+          local list = {}
+          for i = 1, 5000 do list[i] = {i, ("x"):rep(i % 40)} end
+          q:put_many(list)
+          local got = q:get_many(4000)
+          assert.are.equal(4000, #got)
+          assert.are.same(list[4000], got[4000])
+          got = q:get_many(math.maxinteger)
+          assert.are.equal(1000, #got)
+          assert.is_true(q:empty())
+        end
+      end)
+    end)
+
     it("honour n of a table.pack list in put_many", function()
       H.run(rt, function()
         local q = rt.Queue()
