@@ -105,7 +105,8 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 int duet_decode(lua_State *L, const duet_Message *m);
 /* The same, then frees `m` (also when decoding raises). */
 int duet_decode_free(lua_State *L, duet_Message *m);
-void duet_message_free(duet_Message *m);  /* releases its objects */
+void duet_message_free(duet_Message *m);  /* releases its objects (a NULL
+                                             ref is skipped) */
 duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */
 /* Push a userdata owning `n` message slots (all NULL), freed by its __gc
 ** unless taken out first: keeps messages safe while later steps may raise. */

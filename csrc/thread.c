@@ -78,8 +78,20 @@ static char *dup_string(const char *s) {
 
 /* ---------------------------------------------------------- thread object */
 
+/* A thread whose results hold the thread itself (return rt.current())
+** would keep itself alive: those references do not count (disown_self),
+** and are dropped unreleased when the thread goes. */
+static void disown_self(Thread *th) {
+  size_t k;
+  for (k = 0; th->result && k < th->result->nrefs; k++)
+    if (th->result->refs[k] == &th->base) duet_release(&th->base);
+}
+
 static void thread_destroy(duet_Object *o) {
   Thread *th = (Thread *)o;
+  size_t k;
+  for (k = 0; th->result && k < th->result->nrefs; k++)
+    if (th->result->refs[k] == o) th->result->refs[k] = NULL;
   duet_message_free(th->target);
   duet_message_free(th->args);
   duet_message_free(th->result);
@@ -430,6 +442,9 @@ static int thread_body(lua_State *L) {
   else {
     duet_decode(L, th->target);
     n = duet_decode(L, th->args);
+    duet_message_free(th->target);        /* used: no need to keep them */
+    duet_message_free(th->args);
+    th->target = th->args = NULL;
   }
   duet_check_cancel(L);                   /* cancelled before it ran */
   if (th->memory_limit) {                 /* only the target is capped */
@@ -490,6 +505,7 @@ static void run_thread(lua_State *L, Thread *th) {
     th->result = (duet_Message *)lua_touserdata(L, -1);
     th->ok = 0;
   }
+  disown_self(th);
   pthread_mutex_lock(&th->mu);
   need_hook = !th->ok && th->joiners == 0;
   pthread_mutex_unlock(&th->mu);

@@ -643,6 +643,7 @@ void duet_message_free(duet_Message *m) {
   size_t k;
   if (m == NULL) return;
   for (k = 0; k < m->nrefs; k++) {
+    if (m->refs[k] == NULL) continue;     /* a holder's weak self-reference */
     duet_socket_unsent(m->refs[k]);       /* never decoded: back home */
     duet_release(m->refs[k]);
   }
