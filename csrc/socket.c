@@ -52,6 +52,8 @@ typedef struct Socket {
   char *buf;                              /* input read ahead: */
   size_t first, last, cap;                /* [first, last) of buf[cap] */
   size_t scanned;                         /* bytes after first without \n */
+  int drained;                            /* the last read emptied the
+                                          ** descriptor: wait before the next */
 } Socket;
 
 enum { IO_DONE, IO_WAIT, IO_CLOSED, IO_ERROR, IO_TIMEOUT };
@@ -262,6 +264,7 @@ static int fill(Socket *s, int *err) {
     n = recv(FD(s), direct ? s->buf + s->last : tmp,
              direct ? s->cap - s->last : sizeof tmp, 0);
     if (n > 0) {
+      s->drained = (size_t)n < (direct ? s->cap - s->last : sizeof tmp);
       if (!direct) {
         size_t want = s->last + (size_t)n, cap = s->cap;
         if (want > cap) {
@@ -282,7 +285,10 @@ static int fill(Socket *s, int *err) {
     }
     if (n == 0) return IO_CLOSED;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return IO_WAIT;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->drained = 1;
+      return IO_WAIT;
+    }
     if (errno == ECONNRESET || errno == ECONNABORTED || errno == EPIPE)
       return IO_CLOSED;
     *err = errno;
@@ -308,9 +314,13 @@ static void consume(Socket *s, size_t n) {
 #define PAT_ALL (-2)
 
 /* Read until the pattern is complete (IO_DONE; *pos: the \n of a line) or
-** it cannot be now. */
+** it cannot be now. With `lazy`, a descriptor that the last read emptied
+** is not read again before a wait: in a request-reply exchange the answer
+** is seldom there yet, and a thread's wait (ppoll, then the read) costs no
+** more than that failed read. (A task's wait costs a pass of the scheduler,
+** more than the read: coroutines sockets always read first.) */
 static int attempt_receive(Socket *s, lua_Integer pat, size_t *pos,
-                           int *err) {
+                           int *err, int lazy) {
   for (;;) {
     size_t avail = s->last - s->first;
     int r;
@@ -328,6 +338,7 @@ static int attempt_receive(Socket *s, lua_Integer pat, size_t *pos,
     }
     else if (pat >= 0 && avail >= (size_t)pat && (pat > 0 || avail > 0))
       return IO_DONE;
+    if (lazy && s->drained) return IO_WAIT;
     if ((r = fill(s, err)) != IO_DONE) return r;
   }
 }
@@ -388,6 +399,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   Socket *s = (Socket *)ctx;
   lua_Integer pat = lua_tointeger(L, 2);
   int timedout = status == LUA_YIELD && !lua_toboolean(L, -1);
+  if (status == LUA_YIELD && !timedout) s->drained = 0;  /* ready */
   lua_settop(L, 4);
   for (;;) {
     size_t pos = 0;
@@ -398,9 +410,15 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
       lua_pushvalue(L, 3);
       return 3;
     }
-    r = timedout ? IO_TIMEOUT : attempt_receive(s, pat, &pos, &err);
+    if (timedout) r = IO_TIMEOUT;
+    else {
+      double deadline = lua_tonumber(L, 4);
+      r = attempt_receive(s, pat, &pos, &err, !s->coro
+                          && (deadline == HUGE_VAL || deadline > duet_now()));
+    }
     if (r != IO_WAIT) return receive_result(L, s, pat, r, pos, err);
     timedout = !wait_fd(L, s, 1, 4, receive_k);
+    s->drained = 0;                       /* ready (the same on a yield) */
   }
 }
 
