@@ -21,6 +21,7 @@ build = {
         "csrc/object.c",
         "csrc/transfer.c",
         "csrc/thread.c",
+        "csrc/pool.c",
         "csrc/modcache.c",
         "csrc/value.c",
         "csrc/queue.c",

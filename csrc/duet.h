@@ -152,6 +152,20 @@ duet_Value *duet_new_value_box(lua_State *L, size_t n);
 int duet_queue_open(lua_State *L);        /* Queue, LifoQueue, PriorityQueue */
 int duet_sharedtable_open(lua_State *L);  /* SharedTable */
 
+/* ----------------------------------------------------------------- pool.c */
+
+/* A job for the OS-thread pool: run(L, job) in a worker with a fresh state
+** L (NULL when none could be made); done(job) once that state is closed. */
+typedef struct duet_Job {
+  void (*run)(lua_State *L, struct duet_Job *job);
+  void (*done)(struct duet_Job *job);
+} duet_Job;
+#define DUET_DEFAULT_STACK ((size_t)1 << 20)
+int duet_pool_start(duet_Job *job);       /* 0, or an errno */
+/* The stack size of OS threads started from now on; `set` (0: keep it)
+** replaces it. Returns the size before. */
+size_t duet_pool_stack(size_t set);
+
 /* --------------------------------------------------------------- thread.c */
 
 /* A cancellable wait on (cond, mutex). Usage:

@@ -1,9 +1,6 @@
 /*
-** thread.c — OS threads, each running a fresh lua_State.
-**
-** Finished OS threads park in a pool and take the next spawn, with a fresh
-** state they prepared while idle, so a spawn is one hand-off rather than a
-** pthread_create plus a state build. Every thread still gets a new state.
+** thread.c — duet threads: Thread objects, join, cancel, the excepthook.
+** Each runs its target in a fresh lua_State on an OS thread of pool.c.
 **
 ** Cancellation: a thread records the wait it is blocked in (cond + mutex,
 ** under its own wait_lock), so cancel() wakes exactly that wait; a busy Lua
@@ -15,17 +12,18 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lualib.h"
 #include "duet.h"
 
 enum { NEW, RUNNING, DONE };
 
 typedef struct Thread {
   duet_Object base;
+  duet_Job job;                           /* how the pool runs it */
   pthread_mutex_t mu;                     /* guards the fields below */
   pthread_cond_t done_cv;                 /* broadcast when DONE */
   char *name;
@@ -66,7 +64,6 @@ static long live_count;
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
 static duet_Message *excepthook;
 
-static size_t stack_size = 1u << 20;      /* default; see stack_size() */
 #define MIN_STACK (256 * 1024)
 
 static char *dup_string(const char *s) {
@@ -117,7 +114,12 @@ static void thread_describe(duet_Object *o, char *buf, size_t size) {
 static const duet_Type thread_type = {"duet.Thread", thread_destroy,
                                       thread_describe};
 
+static void thread_run(lua_State *L, duet_Job *job);
+static void thread_done(duet_Job *job);
+
 static void thread_init(Thread *th, const char *name, int daemon) {
+  th->job.run = thread_run;
+  th->job.done = thread_done;
   pthread_mutex_init(&th->mu, NULL);
   pthread_mutex_init(&th->wait_lock, NULL);
   duet_cond_init(&th->done_cv);
@@ -245,76 +247,6 @@ static void on_cancel_signal(int sig) {
   (void)sig;
   if (th && th->L && atomic_load(&th->cancelled))
     lua_sethook(th->L, cancel_hook, LUA_MASKCOUNT, 1);
-}
-
-/* ------------------------------------------------------------- the pool */
-
-typedef struct Worker {
-  pthread_cond_t cv;
-  Thread *job;                            /* set under pool_mu */
-  size_t stack;
-  lua_State *fresh;                       /* prepared while parked */
-  struct Worker *next;
-} Worker;
-
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static Worker *idle;
-static int nidle;
-
-#define MAX_IDLE 64
-#define IDLE_SECONDS 10.0
-
-/* Libraries a new state opens on first use: opening all of them would
-** double the cost and the memory of a thread that needs few. */
-static const luaL_Reg lazy_libs[] = {
-  {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
-  {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
-  {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-  {LUA_DBLIBNAME, luaopen_debug}, {"duet.core", luaopen_duet_core},
-  {NULL, NULL}
-};
-
-/* __index of _G: the first use of `math` (say) opens it. */
-static int lazy_global(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  const luaL_Reg *lib;
-  if (k == NULL) return 0;
-  for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++)
-    if (strcmp(k, lib->name) == 0) {
-      luaL_requiref(L, lib->name, lib->func, 1);
-      return 1;
-    }
-  return 0;
-}
-
-static int open_state(lua_State *L) {
-  const luaL_Reg *lib;
-  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
-  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
-  duet_modcache_install(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  for (lib = lazy_libs; lib->name; lib++) {
-    lua_pushcfunction(L, lib->func);
-    lua_setfield(L, -2, lib->name);
-  }
-  lua_pushglobaltable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, lazy_global);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  return 0;
-}
-
-static lua_State *new_state(void) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL) return NULL;
-  lua_pushcfunction(L, open_state);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {  /* out of memory */
-    lua_close(L);
-    return NULL;
-  }
-  return L;
 }
 
 /* Traceback handler: keeps the traceback in the thread, returns err as is. */
@@ -476,8 +408,20 @@ static int thread_body(lua_State *L) {
   return 0;
 }
 
-static void run_thread(lua_State *L, Thread *th) {
+/* The pool's job: run th in the fresh state L (NULL: out of memory). */
+static void thread_run(lua_State *L, duet_Job *job) {
+  Thread *th = (Thread *)((char *)job - offsetof(Thread, job));
   int need_hook;
+  in_worker = 1;
+  if (L == NULL) {
+    pthread_mutex_lock(&th->mu);
+    th->state = DONE;
+    th->ok = 0;
+    th->traceback = dup_string("not enough memory for a new Lua state");
+    pthread_cond_broadcast(&th->done_cv);
+    pthread_mutex_unlock(&th->mu);
+    return;
+  }
   current = th;
   lua_getglobal(L, "package");
   lua_pushstring(L, th->path);
@@ -526,112 +470,14 @@ static void run_thread(lua_State *L, Thread *th) {
 
 /* The thread's OS-level work is over (its state closed): let the process
 ** exit if it was the last non-daemon one. */
-static void retire(Thread *th) {
+static void thread_done(duet_Job *job) {
+  Thread *th = (Thread *)((char *)job - offsetof(Thread, job));
   if (!th->daemon) {
     pthread_mutex_lock(&live_mu);
     if (--live_count == 0) pthread_cond_broadcast(&live_cv);
     pthread_mutex_unlock(&live_mu);
   }
   duet_release(&th->base);                /* the reference start() took */
-}
-
-/* Park `w` until a job comes; 0 when it should exit instead. Called and
-** returns with pool_mu held. */
-static int park(Worker *w) {
-  while (w->job == NULL) {
-    struct timespec ts;
-    duet_timespec(duet_now() + IDLE_SECONDS, &ts);
-    if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
-        && w->job == NULL) {
-      Worker **p = &idle;                 /* leave the idle list */
-      while (*p != w) p = &(*p)->next;
-      *p = w->next;
-      nidle--;
-      return 0;
-    }
-  }
-  return 1;
-}
-
-static void *worker_main(void *arg) {
-  Worker *w = (Worker *)arg;
-  in_worker = 1;
-  for (;;) {
-    Thread *th = w->job;
-    lua_State *L = w->fresh ? w->fresh : new_state();
-    int more;
-    w->fresh = NULL;
-    if (L == NULL) {                      /* out of memory: fail the thread */
-      pthread_mutex_lock(&th->mu);
-      th->state = DONE;
-      th->ok = 0;
-      th->traceback = dup_string("not enough memory for a new Lua state");
-      pthread_cond_broadcast(&th->done_cv);
-      pthread_mutex_unlock(&th->mu);
-    }
-    else run_thread(L, th);
-    /* Available again at once: closing the used state and preparing the
-    ** next happen while parked, off the next spawn's path. */
-    pthread_mutex_lock(&pool_mu);
-    w->job = NULL;
-    more = nidle < MAX_IDLE && w->stack == stack_size;
-    if (more) {
-      w->next = idle;
-      idle = w;
-      nidle++;
-    }
-    pthread_mutex_unlock(&pool_mu);
-    if (L) lua_close(L);
-    retire(th);
-    if (!more) break;
-    L = new_state();
-    pthread_mutex_lock(&pool_mu);
-    w->fresh = L;                         /* a job may have come meanwhile */
-    more = park(w);
-    pthread_mutex_unlock(&pool_mu);
-    if (!more) break;
-  }
-  if (w->fresh) lua_close(w->fresh);
-  pthread_cond_destroy(&w->cv);
-  free(w);
-  return NULL;
-}
-
-/* Hand `th` to a parked worker, or start a new OS thread for it. */
-static int launch(Thread *th) {
-  Worker *w, **p;
-  pthread_attr_t attr;
-  pthread_t tid;
-  int r;
-  pthread_mutex_lock(&pool_mu);
-  for (p = &idle; *p && (*p)->stack != stack_size; p = &(*p)->next) {}
-  if ((w = *p) != NULL) {
-    *p = w->next;
-    nidle--;
-    w->job = th;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&pool_mu);
-    return 0;
-  }
-  w = (Worker *)calloc(1, sizeof *w);
-  if (w == NULL) {
-    pthread_mutex_unlock(&pool_mu);
-    return ENOMEM;
-  }
-  w->job = th;
-  w->stack = stack_size;
-  pthread_mutex_unlock(&pool_mu);
-  duet_cond_init(&w->cv);
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, w->stack);
-  r = pthread_create(&tid, &attr, worker_main, w);
-  pthread_attr_destroy(&attr);
-  if (r != 0) {
-    pthread_cond_destroy(&w->cv);
-    free(w);
-  }
-  return r;
 }
 
 /* ---------------------------------------------------------- Lua methods */
@@ -651,7 +497,7 @@ static void start_thread(lua_State *L, Thread *th) {
     pthread_mutex_unlock(&live_mu);
   }
   duet_retain(&th->base);                 /* for the running thread */
-  r = launch(th);
+  r = duet_pool_start(&th->job);
   if (r != 0) {
     duet_release(&th->base);
     pthread_mutex_lock(&th->mu);
@@ -920,20 +766,15 @@ static int thread_sleep(lua_State *L) {
 
 /* stack_size([bytes]) -> the size before; 0 restores the default. */
 static int thread_stack_size(lua_State *L) {
-  size_t old;
-  pthread_mutex_lock(&pool_mu);
-  old = stack_size;
-  pthread_mutex_unlock(&pool_mu);
-  lua_pushinteger(L, (lua_Integer)old);
+  size_t set = 0;
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
     /* Lua allows 200 nested C calls; below this they may overflow */
     luaL_argcheck(L, n == 0 || n >= MIN_STACK, 1,
                   "size must be 0 or at least 262144");
-    pthread_mutex_lock(&pool_mu);
-    stack_size = n == 0 ? (1u << 20) : (size_t)n;
-    pthread_mutex_unlock(&pool_mu);
+    set = n == 0 ? DUET_DEFAULT_STACK : (size_t)n;
   }
+  lua_pushinteger(L, (lua_Integer)duet_pool_stack(set));
   return 1;
 }
 

@@ -1,0 +1,186 @@
+/*
+** pool.c — the OS threads that run duet threads, and their fresh states.
+**
+** A finished OS thread parks here and takes the next job, with a fresh Lua
+** state it prepared while idle, so a spawn is one hand-off rather than a
+** pthread_create plus a state build. Every job still gets a new state.
+** New states open only base, package and string at once; the other
+** standard libraries open on first use, which halves their cost.
+*/
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lualib.h"
+#include "duet.h"
+
+typedef struct Worker {
+  pthread_cond_t cv;
+  duet_Job *job;                          /* set under pool_mu */
+  size_t stack;
+  lua_State *fresh;                       /* prepared while parked */
+  struct Worker *next;
+} Worker;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static Worker *idle;
+static int nidle;
+static size_t stack_size = DUET_DEFAULT_STACK;  /* for new OS threads */
+
+#define MAX_IDLE 64
+#define IDLE_SECONDS 10.0
+
+size_t duet_pool_stack(size_t set) {
+  size_t old;
+  pthread_mutex_lock(&pool_mu);
+  old = stack_size;
+  if (set) stack_size = set;
+  pthread_mutex_unlock(&pool_mu);
+  return old;
+}
+
+/* ---------------------------------------------------------- fresh states */
+
+/* Libraries a new state opens on first use: opening all of them would
+** double the cost and the memory of a thread that needs few. */
+static const luaL_Reg lazy_libs[] = {
+  {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+  {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
+  {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
+  {LUA_DBLIBNAME, luaopen_debug}, {"duet.core", luaopen_duet_core},
+  {NULL, NULL}
+};
+
+/* __index of _G: the first use of `math` (say) opens it. */
+static int lazy_global(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  const luaL_Reg *lib;
+  if (k == NULL) return 0;
+  for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++)
+    if (strcmp(k, lib->name) == 0) {
+      luaL_requiref(L, lib->name, lib->func, 1);
+      return 1;
+    }
+  return 0;
+}
+
+static int open_state(lua_State *L) {
+  const luaL_Reg *lib;
+  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
+  duet_modcache_install(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (lib = lazy_libs; lib->name; lib++) {
+    lua_pushcfunction(L, lib->func);
+    lua_setfield(L, -2, lib->name);
+  }
+  lua_pushglobaltable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lazy_global);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  return 0;
+}
+
+static lua_State *new_state(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  lua_pushcfunction(L, open_state);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {  /* out of memory */
+    lua_close(L);
+    return NULL;
+  }
+  return L;
+}
+
+/* ------------------------------------------------------------- the pool */
+
+/* Park `w` until a job comes; 0 when it should exit instead. Called and
+** returns with pool_mu held. */
+static int park(Worker *w) {
+  while (w->job == NULL) {
+    struct timespec ts;
+    duet_timespec(duet_now() + IDLE_SECONDS, &ts);
+    if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
+        && w->job == NULL) {
+      Worker **p = &idle;                 /* leave the idle list */
+      while (*p != w) p = &(*p)->next;
+      *p = w->next;
+      nidle--;
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void *worker_main(void *arg) {
+  Worker *w = (Worker *)arg;
+  for (;;) {
+    duet_Job *job = w->job;
+    lua_State *L = w->fresh ? w->fresh : new_state();
+    int more;
+    w->fresh = NULL;
+    job->run(L, job);                     /* L is NULL when out of memory */
+    /* Available again at once: closing the used state and preparing the
+    ** next happen while parked, off the next spawn's path. */
+    pthread_mutex_lock(&pool_mu);
+    w->job = NULL;
+    more = nidle < MAX_IDLE && w->stack == stack_size;
+    if (more) {
+      w->next = idle;
+      idle = w;
+      nidle++;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (L) lua_close(L);
+    job->done(job);
+    if (!more) break;
+    L = new_state();
+    pthread_mutex_lock(&pool_mu);
+    w->fresh = L;                         /* a job may have come meanwhile */
+    more = park(w);
+    pthread_mutex_unlock(&pool_mu);
+    if (!more) break;
+  }
+  if (w->fresh) lua_close(w->fresh);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+  return NULL;
+}
+
+int duet_pool_start(duet_Job *job) {
+  Worker *w, **p;
+  pthread_attr_t attr;
+  pthread_t tid;
+  int r;
+  pthread_mutex_lock(&pool_mu);
+  for (p = &idle; *p && (*p)->stack != stack_size; p = &(*p)->next) {}
+  if ((w = *p) != NULL) {                 /* a parked worker takes it */
+    *p = w->next;
+    nidle--;
+    w->job = job;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&pool_mu);
+    return 0;
+  }
+  w = (Worker *)calloc(1, sizeof *w);
+  if (w == NULL) {
+    pthread_mutex_unlock(&pool_mu);
+    return ENOMEM;
+  }
+  w->job = job;
+  w->stack = stack_size;
+  pthread_mutex_unlock(&pool_mu);
+  duet_cond_init(&w->cv);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, w->stack);
+  r = pthread_create(&tid, &attr, worker_main, w);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    pthread_cond_destroy(&w->cv);
+    free(w);
+  }
+  return r;
+}
