@@ -25,6 +25,15 @@
 
 #define SLICE 0.05                        /* seconds: Ctrl-C latency */
 
+/* Ctrl-C arrived: lua.c's SIGINT handler set a hook on the main
+** coroutine. Raise what that hook raises, and take the hook off as it does
+** (left on, it would raise a second time in whatever runs next, such as
+** the scheduler's cleanup). */
+static int interrupted(lua_State *L, lua_State *main_L) {
+  lua_sethook(main_L, NULL, 0, 0);
+  return luaL_error(L, "interrupted!");
+}
+
 static lua_State *main_state(lua_State *L) {
   lua_State *m;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
@@ -81,7 +90,7 @@ static int wait_sliced(lua_State *L, struct pollfd *p, double deadline) {
     double until = duet_now() + SLICE;
     int r;
     duet_check_cancel(L);
-    if (lua_gethook(main_L) != hook) return luaL_error(L, "interrupted!");
+    if (lua_gethook(main_L) != hook) return interrupted(L, main_L);
     if (until >= deadline) until = deadline;
     r = ppoll_until(p, 1, until, NULL);
     if (r > 0) return 1;
@@ -285,7 +294,7 @@ static int poller_wait(lua_State *L) {
     if (r > 0) break;
     if (r < 0 && errno != EINTR)
       return luaL_error(L, "poll: %s", strerror(errno));
-    if (lua_gethook(main_L) != hook) return luaL_error(L, "interrupted!");
+    if (lua_gethook(main_L) != hook) return interrupted(L, main_L);
     if (r == 0 && until == deadline) break;
   }
   /* backwards, so that a slot filled by remove_at was seen already */
