@@ -45,7 +45,7 @@ typedef struct Socket {
   atomic_llong sender;                    /* in transit: where it came from */
   atomic_int fd;                          /* -1: none */
   atomic_int kind;
-  int closed;                             /* by close() (owner only) */
+  atomic_int closed;                      /* by close(); a closed object */
   int family;                             /* AF_INET, AF_INET6, AF_UNSPEC */
   int coro;                               /* waits through the scheduler */
   double block, total;                    /* settimeout(); < 0: none */
@@ -73,8 +73,8 @@ static void socket_destroy(duet_Object *o) {
 static void socket_describe(duet_Object *o, char *buf, size_t size) {
   Socket *s = (Socket *)o;
   int fd = FD(s);
-  if (fd < 0) snprintf(buf, size, "%s", KIND(s) == MASTER ? "master"
-                                                          : "closed");
+  if (fd < 0) snprintf(buf, size, "%s", KIND(s) == MASTER
+                       && !atomic_load(&s->closed) ? "master" : "closed");
   else snprintf(buf, size, "%s, fd %d", kinds[KIND(s)], fd);
 }
 
@@ -140,7 +140,8 @@ void duet_socket_arrived(lua_State *L, duet_Object *o) {
 /* Usable here: owned by this state and not closed. */
 static int usable(lua_State *L, Socket *s) {
   return atomic_load_explicit(&s->owner, memory_order_acquire)
-         == state_id(L) && !s->closed;
+         == state_id(L) && !atomic_load_explicit(&s->closed,
+                                                 memory_order_relaxed);
 }
 
 #define check_socket(L) ((Socket *)duet_check_self(L, &socket_type))
@@ -204,6 +205,7 @@ static void init_socket(Socket *s, long long owner, int fd, int kind,
   atomic_init(&s->sender, 0);
   atomic_init(&s->fd, fd);
   atomic_init(&s->kind, kind);
+  atomic_init(&s->closed, 0);
   s->family = family;
   s->coro = coro;
   s->block = s->total = -1;
@@ -513,6 +515,14 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   return 3;
 }
 
+/* An index argument, truncated and kept in a range a long holds. */
+static long opt_index(lua_State *L, int arg, long def) {
+  double d = luaL_optnumber(L, arg, (double)def);
+  if (!(d > -1e15)) d = -1e15;            /* NaN too */
+  if (d > 1e15) d = 1e15;
+  return (long)d;
+}
+
 /* send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
 static int sock_send(lua_State *L) {
   Socket *s = check_socket(L);
@@ -520,8 +530,7 @@ static int sock_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &size);
   /* LuaSocket truncates the indices, and reads them the way string.sub
   ** does */
-  long start = (long)luaL_optnumber(L, 3, 1);
-  long end = (long)luaL_optnumber(L, 4, -1);
+  long start = opt_index(L, 3, 1), end = opt_index(L, 4, -1);
   (void)data;
   if (start < 0) start = (long)size + start + 1;
   if (end < 0) end = (long)size + end + 1;
@@ -712,7 +721,7 @@ static int sock_close(lua_State *L) {
       lua_pushinteger(L, fd);
       lua_call(L, 1, 0);
     }
-    s->closed = 1;
+    atomic_store(&s->closed, 1);
     atomic_store(&s->fd, -1);
     if (fd >= 0) close(fd);
     free(s->buf);
@@ -877,7 +886,8 @@ static int sock_dirty(lua_State *L) {
 /* getfamily() -> "inet4" | "inet6", as LuaSocket */
 static int sock_getfamily(lua_State *L) {
   Socket *s = check_socket(L);
-  lua_pushstring(L, s->family == AF_INET6 ? "inet6" : "inet4");
+  lua_pushstring(L, usable(L, s) && s->family == AF_INET6 ? "inet6"
+                                                          : "inet4");
   return 1;
 }
 
@@ -913,7 +923,8 @@ static int socket_new(lua_State *L) {
     set_nonblocking((int)fd);
     atomic_store(&s->fd, (int)fd);
   }
-  else if (kind != MASTER) s->closed = 1; /* a closed LuaSocket object */
+  else if (kind != MASTER)                /* a closed LuaSocket object */
+    atomic_store(&s->closed, 1);
   return 1;
 }
 
