@@ -9,8 +9,8 @@
 --   rt        the contract's names, pairs(rt), the names the threads
 --             runtime resolves lazily (the tables its __index consults),
 --             and every constructor duet.core registers (CapWords keys,
---             after touching each name found in csrc/*.c's luaL_Reg tables,
---             since duet.core opens its parts on first use);
+--             after touching each name in the luaL_Reg tables of the C
+--             sources, since duet.core opens its parts on first use);
 --   methods   one instance of each type, per runtime; its methods are what
 --             its metatable reaches (__index table, __methods, methods, the
 --             tables an __index function closes over), plus the contract's
@@ -77,13 +77,24 @@ local CONTRACT_RT = {
   "stack_size",
 }
 
--- The CapWords names of csrc/*.c's luaL_Reg entries ({"Queue", queue_new}).
+-- The C sources: those the rockspec builds (no directory listing: a shell
+-- started by io.popen crashes under make tsan's preloaded TSan).
+local function c_sources()
+  local files = {}
+  local f = io.open("duet-scm-1.rockspec", "r")
+  if f then
+    for file in f:read("a"):gmatch('"(csrc/[%w_]+%.c)"') do
+      files[#files + 1] = file
+    end
+    f:close()
+  end
+  return files
+end
+
+-- The CapWords names of the C sources' luaL_Reg entries ({"Queue", queue_new}).
 local function c_constructor_names()
   local names = {}
-  local p = io.popen("ls csrc/*.c 2>/dev/null")
-  local files = p and p:read("a") or ""
-  if p then p:close() end
-  for file in files:gmatch("[^\n]+") do
+  for _, file in ipairs(c_sources()) do
     local f = io.open(file, "r")
     if f then
       local src = f:read("a")
