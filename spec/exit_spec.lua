@@ -176,4 +176,99 @@ os.exit(3)
       assert.are.equal(3, status, err)
     end)
   end)
+
+  describe("while daemon threads block in every kind of wait #notsan", function()
+    -- daemons blocked on objects the main state holds too: its close drops
+    -- its references while they wait
+    local BLOCKED = [==[
+duet.excepthook = function() end
+local function d(fn) rt.Thread{target = fn, daemon = true}:start() end
+local q, l, ev, c, b, s = rt.Queue(), rt.Lock(), rt.Event(), rt.Condition(), rt.Barrier(3), rt.Semaphore(0)
+local tb = rt.TokenBucket{capacity = 1, rate = 1e-6, tokens = 0}
+local full = rt.Queue(1); full:put(0)
+l:acquire()
+local started = rt.SharedTable{n = 0}
+local slow = rt.Thread{target = function() rt.sleep(60) end, daemon = true}; slow:start()
+d(function() started:incr("n"); q:get() end)
+d(function() started:incr("n"); full:put(1) end)
+d(function() started:incr("n"); l:acquire() end)
+d(function() started:incr("n"); ev:wait() end)
+d(function() started:incr("n"); c:acquire(); c:wait() end)
+d(function() started:incr("n"); b:wait() end)
+d(function() started:incr("n"); s:acquire() end)
+d(function() started:incr("n"); tb:wait() end)
+d(function() started:incr("n"); slow:join() end)
+d(function() started:incr("n"); full:join() end)
+while started.n < 10 do rt.sleep(0.001) end
+rt.sleep(0.02)
+print("main done")
+]==]
+
+    it("exits with status 0 when the script ends", function()
+      local out, err, status = child(BLOCKED)
+      assert.are.equal(0, status, err)
+      assert.are.equal("main done\n", out)
+      assert.are.equal("", err)
+    end)
+
+    it("exits with status 0 on os.exit(0, true)", function()
+      local out, err, status = child(BLOCKED .. "os.exit(0, true)\n")
+      assert.are.equal(0, status, err)
+      assert.are.equal("main done\n", out)
+      assert.are.equal("", err)
+    end)
+
+    it("exits with status 1 and the error when main fails", function()
+      local out, err, status = child(BLOCKED .. 'error("main failed", 0)\n')
+      assert.are.equal(1, status, err)
+      assert.are.equal("main done\n", out)
+      assert.matches("^lua5%.4: main failed\n", err)
+    end)
+  end)
+
+  describe("while daemon threads spawn, move values, fail and run an executor #notsan", function()
+    -- the state closes in the middle of it all, at a different moment
+    -- each run
+    local CHURN = [==[
+duet.excepthook = function() end
+local q, t = rt.Queue(8), rt.SharedTable{n = 0}
+for i = 1, 2 do
+  rt.Thread{daemon = true, target = function()
+    while true do
+      rt.Thread{daemon = true, args = {i}, target = function(x)
+        q:put({x, ("v"):rep(x * 10)})
+      end}:start()
+      rt.Thread{daemon = true, target = function() error("boom") end}:start()
+    end
+  end}:start()
+  rt.Thread{daemon = true, target = function()
+    while true do local x = q:get(); t:incr("n"); t[x[1]] = x[2] end
+  end}:start()
+end
+rt.Thread{daemon = true, target = function()
+  local ex = rt.Executor{max_workers = 2}
+  while true do
+    ex:submit(function(x) return {x} end, 1):add_done_callback(function() t:incr("n") end)
+  end
+end}:start()
+rt.sleep(%s)
+print("main done")
+%s
+]==]
+
+    for _, case in ipairs{
+      { "the script ends", "", 0 },
+      { "os.exit(0, true)", "os.exit(0, true)", 0 },
+      { "os.exit(0)", "io.stdout:flush() os.exit(0)", 0 },
+      { "main fails", 'error("main failed", 0)', 1 },
+    } do
+      it("never crashes or hangs when " .. case[1] .. " (3 runs)", function()
+        for run = 1, 3 do
+          local out, err, status = child(CHURN:format(run / 50, case[2]))
+          assert.are.equal(case[3], status, err)
+          assert.are.equal("main done\n", out)
+        end
+      end)
+    end
+  end)
 end)

@@ -206,6 +206,33 @@ function H.subprocess(code, env)
   return out, ok == true
 end
 
+--- `s` quoted for the shell, as one word.
+function H.shquote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Run Lua source `code` in a fresh lua5.4 process that finds duet like
+--- this one (LUA_PATH/LUA_CPATH from this process's package paths, so a
+--- sanitizer build carries over), killed after `limit` seconds (default
+--- 10). Returns stdout, stderr and the exit status (124: it had to be
+--- killed; 128 + N: it died of signal N).
+function H.child(code, limit)
+  local script, errfile = os.tmpname(), os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(code)
+  f:close()
+  local p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s timeout -k 1 %s lua5.4 %s 2>%s")
+    :format(H.shquote(package.path), H.shquote(package.cpath), limit or 10, script, errfile)))
+  local out = p:read("a")
+  local _, how, status = p:close()
+  local e = assert(io.open(errfile))
+  local err = e:read("a")
+  e:close()
+  os.remove(script)
+  os.remove(errfile)
+  return out, err, how == "exit" and status or 128 + status
+end
+
 --- Declare the `:with()` and `:guard()` specs for a lock-like object made by
 --- `make()` (Lock, RLock, Semaphore, BoundedSemaphore, Condition).
 function H.describe_with_guard(rt, make)
