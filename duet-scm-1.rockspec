@@ -37,6 +37,7 @@ build = {
         "csrc/tokenbucket.c",
         "csrc/poll.c",
         "csrc/socket.c",
+        "csrc/sockopt.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },

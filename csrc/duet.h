@@ -314,6 +314,13 @@ void duet_socket_sent(lua_State *L, duet_Object *o);    /* encoded */
 void duet_socket_arrived(lua_State *L, duet_Object *o); /* decoded */
 void duet_socket_unsent(duet_Object *o);  /* freed undecoded: back home */
 int duet_socket_open(lua_State *L);
+/* For sockopt.c: the descriptor of the socket that is arg 1 (raises for
+** anything else, or for another kind when want >= 0: 0 master, 1 client,
+** 2 server), or -1 when it reads as closed in this state; and nil plus
+** LuaSocket's words for errno value err (2 results). */
+int duet_socket_fd(lua_State *L, int want);
+int duet_socket_fail(lua_State *L, int err);
+int duet_sockopt_open(lua_State *L);      /* called by duet_socket_open */
 
 /* One opener per object family (semaphore.c, condition.c, ...). */
 int duet_semaphore_open(lua_State *L);

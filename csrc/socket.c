@@ -25,7 +25,6 @@
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -751,122 +750,17 @@ static int sock_settimeout(lua_State *L) {
   return 1;
 }
 
-static int push_address(lua_State *L, int peer) {
+/* For sockopt.c: the descriptor of the socket `self`, checked as its
+** methods check it; -1 when it reads as closed here. */
+int duet_socket_fd(lua_State *L, int want) {
   Socket *s = check_socket(L);
-  struct sockaddr_storage a;
-  socklen_t len = sizeof a;
-  char host[NI_MAXHOST], serv[NI_MAXSERV];
-  int r;
-  if (!usable(L, s)) return fail_closed(L);
-  r = peer ? getpeername(FD(s), (struct sockaddr *)&a, &len)
-           : getsockname(FD(s), (struct sockaddr *)&a, &len);
-  if (r != 0) return fail(L, errno);
-  r = getnameinfo((struct sockaddr *)&a, len, host, sizeof host, serv,
-                  sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
-  if (r != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, gai_strerror(r));
-    return 2;
-  }
-  lua_pushstring(L, host);
-  /* as LuaSocket: the peer's port a number, one's own a string */
-  if (peer) lua_pushinteger(L, (lua_Integer)strtol(serv, NULL, 10));
-  else lua_pushstring(L, serv);
-  lua_pushstring(L, a.ss_family == AF_INET6 ? "inet6" : "inet");
-  return 3;
+  if (!usable(L, s)) return -1;
+  if (want >= 0) check_kind(L, s, want);
+  return FD(s);
 }
 
-/* getsockname() -> ip, port (string), family | nil, err */
-static int sock_getsockname(lua_State *L) {
-  return push_address(L, 0);
-}
-
-/* getpeername() -> ip, port (number), family | nil, err */
-static int sock_getpeername(lua_State *L) {
-  return push_address(L, 1);
-}
-
-static const char *const options[] = {
-  "keepalive", "reuseaddr", "reuseport", "tcp-nodelay", "ipv6-v6only",
-  "linger", "error", NULL
-};
-static const int opt_level[] = {
-  SOL_SOCKET, SOL_SOCKET, SOL_SOCKET, IPPROTO_TCP, IPPROTO_IPV6
-};
-static const int opt_name[] = {
-  SO_KEEPALIVE, SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, IPV6_V6ONLY
-};
-enum { OPT_LINGER = 5, OPT_ERROR = 6 };
-
-/* setoption(name, value) -> 1 | nil, err */
-static int sock_setoption(lua_State *L) {
-  Socket *s = check_socket(L);
-  int o = luaL_checkoption(L, 2, NULL, options), r;
-  luaL_argcheck(L, o != OPT_ERROR, 2, "invalid option 'error'");
-  if (o == OPT_LINGER) {
-    struct linger li;
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "on");
-    li.l_onoff = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "timeout");
-    li.l_linger = (int)lua_tointeger(L, -1);
-    lua_pop(L, 2);
-    if (!usable(L, s)) return fail_closed(L);
-    r = setsockopt(FD(s), SOL_SOCKET, SO_LINGER, &li, sizeof li);
-  }
-  else {
-    int v;
-    luaL_checktype(L, 3, LUA_TBOOLEAN);
-    v = lua_toboolean(L, 3);
-    if (!usable(L, s)) return fail_closed(L);
-    r = setsockopt(FD(s), opt_level[o], opt_name[o], &v, sizeof v);
-  }
-  if (r != 0) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "setsockopt failed");
-    return 2;
-  }
-  lua_pushinteger(L, 1);
-  return 1;
-}
-
-/* getoption(name) -> value | nil, err */
-static int sock_getoption(lua_State *L) {
-  Socket *s = check_socket(L);
-  int o = luaL_checkoption(L, 2, NULL, options), r, v = 0;
-  socklen_t len = sizeof v;
-  if (!usable(L, s)) return fail_closed(L);
-  if (o == OPT_LINGER) {
-    struct linger li;
-    len = sizeof li;
-    if (getsockopt(FD(s), SOL_SOCKET, SO_LINGER, &li, &len) != 0)
-      return fail(L, errno);
-    lua_createtable(L, 0, 2);
-    lua_pushboolean(L, li.l_onoff);
-    lua_setfield(L, -2, "on");
-    lua_pushinteger(L, li.l_linger);
-    lua_setfield(L, -2, "timeout");
-    return 1;
-  }
-  r = o == OPT_ERROR ? getsockopt(FD(s), SOL_SOCKET, SO_ERROR, &v, &len)
-                     : getsockopt(FD(s), opt_level[o], opt_name[o], &v, &len);
-  if (r != 0) return fail(L, errno);
-  if (o != OPT_ERROR) lua_pushboolean(L, v);
-  else if (v == 0) lua_pushnil(L);
-  else push_error(L, v);
-  return 1;
-}
-
-/* shutdown([how = "both"]) -> 1 */
-static int sock_shutdown(lua_State *L) {
-  static const char *const hows[] = {"receive", "send", "both", NULL};
-  Socket *s = check_socket(L);
-  int how = luaL_checkoption(L, 2, "both", hows);
-  if (!usable(L, s)) return fail_closed(L);
-  check_kind(L, s, CLIENT);
-  shutdown(FD(s), how == 0 ? SHUT_RD : how == 1 ? SHUT_WR : SHUT_RDWR);
-  lua_pushinteger(L, 1);
-  return 1;
+int duet_socket_fail(lua_State *L, int err) {
+  return fail(L, err);
 }
 
 /* getfd() -> the descriptor, -1 when closed (or not this state's) */
@@ -959,15 +853,10 @@ static const luaL_Reg socket_methods[] = {
   {"dirty", sock_dirty},
   {"getfamily", sock_getfamily},
   {"getfd", sock_getfd},
-  {"getoption", sock_getoption},
-  {"getpeername", sock_getpeername},
-  {"getsockname", sock_getsockname},
   {"listen", sock_listen},
   {"receive", sock_receive},
   {"send", sock_send},
-  {"setoption", sock_setoption},
   {"settimeout", sock_settimeout},
-  {"shutdown", sock_shutdown},
   {NULL, NULL}
 };
 
@@ -984,7 +873,8 @@ static const luaL_Reg socket_funcs[] = {
 };
 
 int duet_socket_open(lua_State *L) {
-  duet_new_type(L, &socket_type, socket_methods, socket_meta);
+  if (duet_new_type(L, &socket_type, socket_methods, socket_meta))
+    duet_sockopt_open(L);                 /* the rest of its methods */
   luaL_setfuncs(L, socket_funcs, 0);
   return 0;
 }
