@@ -41,6 +41,31 @@ void duet_cond_init(pthread_cond_t *c) {
   pthread_condattr_destroy(&a);
 }
 
+static lua_State *main_coroutine(lua_State *L) {
+  lua_State *m;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  m = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  return m;
+}
+
+/* lua.c's handler (laction) hooks the main coroutine with every mask and a
+** count of 1, a mark no debugger or coverage hook is likely to share. */
+#define INTERRUPT_MASK (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE \
+                        | LUA_MASKCOUNT)
+
+int duet_interrupt_pending(lua_State *L) {
+  lua_State *m = main_coroutine(L);
+  return lua_gethook(m) != NULL && lua_gethookmask(m) == INTERRUPT_MASK
+         && lua_gethookcount(m) == 1;
+}
+
+int duet_raise_interrupt(lua_State *L) {
+  lua_sethook(main_coroutine(L), NULL, 0, 0);
+  lua_pushliteral(L, "interrupted!");     /* as lua.c's hook says it */
+  return lua_error(L);
+}
+
 static int clock_now(lua_State *L) {
   lua_pushnumber(L, duet_now());
   return 1;
@@ -53,15 +78,10 @@ static int clock_now(lua_State *L) {
 static int clock_sleep(lua_State *L) {
   double t = luaL_checknumber(L, 1);
   struct timespec ts;
-  lua_State *main_L;
-  lua_Hook hook;
   luaL_argcheck(L, t >= 0, 1, "duration must be a non-negative number");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  main_L = lua_tothread(L, -1);
-  hook = lua_gethook(main_L);
   duet_timespec(t, &ts);
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    if (lua_gethook(main_L) != hook) return luaL_error(L, "interrupted!");
+    if (duet_interrupt_pending(L)) return duet_raise_interrupt(L);
   return 0;
 }
 

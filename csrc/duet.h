@@ -37,6 +37,11 @@ double duet_opt_timeout(lua_State *L, int arg);
 /* absolute deadline for a timeout from duet_opt_timeout (HUGE_VAL: none) */
 double duet_deadline(double timeout);
 void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
+/* Ctrl-C: has lua.c's SIGINT handler hooked this state's main coroutine?
+** duet_raise_interrupt takes that hook off (as lua.c's own hook does) and
+** raises "interrupted!". */
+int duet_interrupt_pending(lua_State *L);
+int duet_raise_interrupt(lua_State *L);
 int duet_clock_open(lua_State *L);
 
 /* --------------------------------------------------------------- object.c */

@@ -25,23 +25,6 @@
 
 #define SLICE 0.05                        /* seconds: Ctrl-C latency */
 
-/* Ctrl-C arrived: lua.c's SIGINT handler set a hook on the main
-** coroutine. Raise what that hook raises, and take the hook off as it does
-** (left on, it would raise a second time in whatever runs next, such as
-** the scheduler's cleanup). */
-static int interrupted(lua_State *L, lua_State *main_L) {
-  lua_sethook(main_L, NULL, 0, 0);
-  return luaL_error(L, "interrupted!");
-}
-
-static lua_State *main_state(lua_State *L) {
-  lua_State *m;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  m = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  return m;
-}
-
 /* ppoll until `until` (HUGE_VAL: no limit), with `mask` during the wait. */
 static int ppoll_until(struct pollfd *p, nfds_t n, double until,
                        const sigset_t *mask) {
@@ -84,13 +67,11 @@ static int wait_signalled(lua_State *L, struct pollfd *p, double deadline) {
 
 /* The main thread (or any other that cancel() does not signal). */
 static int wait_sliced(lua_State *L, struct pollfd *p, double deadline) {
-  lua_State *main_L = main_state(L);
-  lua_Hook hook = lua_gethook(main_L);
   for (;;) {
     double until = duet_now() + SLICE;
     int r;
     duet_check_cancel(L);
-    if (lua_gethook(main_L) != hook) return interrupted(L, main_L);
+    if (duet_interrupt_pending(L)) return duet_raise_interrupt(L);
     if (until >= deadline) until = deadline;
     r = ppoll_until(p, 1, until, NULL);
     if (r > 0) return 1;
@@ -282,8 +263,6 @@ static int poller_wait(lua_State *L) {
   Poller *p = check_poller(L);
   double timeout = luaL_checknumber(L, 2);
   double deadline = timeout < 0 ? HUGE_VAL : duet_now() + timeout;
-  lua_State *main_L = main_state(L);
-  lua_Hook hook = lua_gethook(main_L);
   int r, i, k = 0;
   luaL_checktype(L, 3, LUA_TTABLE);
   if (timeout == 0) r = poll(p->fds, (nfds_t)p->n, 0);
@@ -294,7 +273,7 @@ static int poller_wait(lua_State *L) {
     if (r > 0) break;
     if (r < 0 && errno != EINTR)
       return luaL_error(L, "poll: %s", strerror(errno));
-    if (lua_gethook(main_L) != hook) return interrupted(L, main_L);
+    if (duet_interrupt_pending(L)) return duet_raise_interrupt(L);
     if (r == 0 && until == deadline) break;
   }
   /* backwards, so that a slot filled by remove_at was seen already */

@@ -43,8 +43,6 @@ typedef struct Thread {
   pthread_mutex_t *wait_mu;
   lua_State *L;
   pthread_t tid;                          /* while L is set */
-  lua_Hook main_hook;                     /* main thread: hook at wait start */
-  lua_State *main_L;
 } Thread;
 
 static const duet_Type thread_type;
@@ -156,12 +154,6 @@ void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
   th->wait_cv = c;
   th->wait_mu = m;
   pthread_mutex_unlock(&th->wait_lock);
-  if (!in_worker) {                       /* main: watch for Ctrl-C */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    th->main_L = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    th->main_hook = lua_gethook(th->main_L);
-  }
 }
 
 void duet_wait_end(lua_State *L) {
@@ -187,7 +179,7 @@ int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
   if (atomic_load_explicit(&th->cancelled, memory_order_acquire))
     return DUET_CANCELLED;
   if (!in_worker) {
-    if (lua_gethook(th->main_L) != th->main_hook) return DUET_INTERRUPTED;
+    if (duet_interrupt_pending(L)) return DUET_INTERRUPTED;
     if (until - duet_now() > INTERRUPT_SLICE)
       until = duet_now() + INTERRUPT_SLICE;
   }
@@ -205,7 +197,7 @@ static void cancel_hook(lua_State *L, lua_Debug *ar);
 
 int duet_wait_error(lua_State *L, int r) {
   Thread *th = current;
-  if (r == DUET_INTERRUPTED) return luaL_error(L, "interrupted!");
+  if (r == DUET_INTERRUPTED) return duet_raise_interrupt(L);
   atomic_store(&th->cancelled, 0);        /* delivered once */
   /* the cancel signal may have set the busy-loop hook too: drop it (the
   ** flag is clear first, so no new signal can set it again) */

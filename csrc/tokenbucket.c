@@ -227,15 +227,21 @@ static int tb_wait(lua_State *L) {
   double now = duet_now();
   int r = 0, ok;
   if (timeout >= 0) deadline = now + timeout;
-  while (!(ok = try_take(b, n, now, &at)) && now < deadline) {
-    duet_wait_begin(L, &b->wait_cv, &b->wait_mu);
-    pthread_mutex_lock(&b->wait_mu);
-    r = duet_wait(L, &b->wait_cv, &b->wait_mu, at < deadline ? at : deadline);
-    pthread_mutex_unlock(&b->wait_mu);
-    duet_wait_end(L);
-    if (r != 0 && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
-    now = duet_now();
+  if ((ok = try_take(b, n, now, &at)) || now >= deadline) {
+    lua_pushboolean(L, ok);
+    return 1;
   }
+  /* one wait for the whole loop: its start is what Ctrl-C is told by */
+  duet_wait_begin(L, &b->wait_cv, &b->wait_mu);
+  pthread_mutex_lock(&b->wait_mu);
+  do {
+    r = duet_wait(L, &b->wait_cv, &b->wait_mu, at < deadline ? at : deadline);
+    now = duet_now();
+  } while ((r == 0 || r == DUET_TIMEDOUT)
+           && !(ok = try_take(b, n, now, &at)) && now < deadline);
+  pthread_mutex_unlock(&b->wait_mu);
+  duet_wait_end(L);
+  if (r != 0 && r != DUET_TIMEDOUT) return duet_wait_error(L, r);
   lua_pushboolean(L, ok);
   return 1;
 }
