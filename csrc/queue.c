@@ -661,14 +661,39 @@ static int put_one(lua_State *L, Queue *q, double timeout) {
   return put_failed(L, res, r);
 }
 
+static int decode_message(lua_State *L) {
+  return duet_decode(L, (duet_Message *)lua_touserdata(L, 1));
+}
+
+/* Push the item a get took. An encoded one is decoded in a protected call:
+** if this state has no memory for it, it goes back where it was (nothing
+** is lost) and the error is raised. */
+static void push_taken(lua_State *L, Queue *q, Item *it) {
+  if (it->v.tag == DUET_V_MSG) {
+    lua_pushcfunction(L, decode_message);
+    lua_pushlightuserdata(L, it->v.u.m);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      int back;
+      pthread_mutex_lock(&q->mu);
+      back = unget_items(q, it, 1);
+      pthread_mutex_unlock(&q->mu);
+      if (!back) item_free(it);           /* no memory anywhere: gone */
+      lua_error(L);
+    }
+    duet_message_free(it->v.u.m);
+    it->v.tag = DUET_V_NIL;
+  }
+  else duet_value_push(L, &it->v);
+  if (q->kind == PRIO) key_free(&it->key);
+}
+
 /* Push one item, or nil and why; returns 1 or 2. */
 static int get_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, why;
   if (get_items_wait(L, q, &it, 1, NULL, 1, timeout, &r, &why) == 0)
     return get_failed(L, why, r);
-  if (q->kind == PRIO) key_free(&it.key);
-  duet_value_push(L, &it.v);
+  push_taken(L, q, &it);
   return 1;
 }
 
