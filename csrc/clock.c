@@ -13,7 +13,9 @@ double duet_now(void) {
 }
 
 void duet_timespec(double t, struct timespec *ts) {
-  double s = floor(t);
+  double s;
+  if (!(t > 0)) t = 0;                    /* a deadline just passed, or NaN */
+  s = floor(t);
   if (s > 1e15) s = 1e15;                 /* far enough: avoids overflow */
   ts->tv_sec = (time_t)s;
   ts->tv_nsec = (long)((t - s) * 1e9);

@@ -29,8 +29,10 @@
 static int ppoll_until(struct pollfd *p, nfds_t n, double until,
                        const sigset_t *mask) {
   struct timespec ts;
+  double left;
   if (until == HUGE_VAL) return ppoll(p, n, NULL, mask);
-  duet_timespec(until > duet_now() ? until - duet_now() : 0, &ts);
+  left = until - duet_now();              /* may be just below 0 */
+  duet_timespec(left, &ts);
   return ppoll(p, n, &ts, mask);
 }
 

@@ -252,7 +252,9 @@ describe("transfer", function()
         end
       end)
 
-      it("rejects every truncation of a valid encoding", function()
+      -- #notsan: thousands of errors raised (longjmp) out of instrumented
+      -- frames by an uninstrumented Lua overflow TSan's shadow stack.
+      it("rejects every truncation of a valid encoding #notsan", function()
         local up = {1}
         local cases = {
           {encode(rich_value())},
@@ -314,7 +316,7 @@ describe("transfer", function()
         assert.are.same({}, bad)
       end)
 
-      it("never crashes on random bytes or mutated encodings", function()
+      it("never crashes on random bytes or mutated encodings #notsan", function()
         local magic = encode(nil):sub(1, -3)
         local base = encode(rich_value())
         local failures, successes = 0, 0
