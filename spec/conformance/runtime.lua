@@ -20,7 +20,7 @@ return function(rt)
         assert.are.equal(rt, duet.runtime(rt.name))
       end)
 
-      it("is chosen by env DUET_RUNTIME when called without a name", function()
+      it("is chosen by env DUET_RUNTIME when called without a name #notsan", function()
         local out, ok = H.subprocess(
           'io.write(require("duet").runtime().name)',
           "DUET_RUNTIME=" .. rt.name)
@@ -29,7 +29,7 @@ return function(rt)
       end)
 
       if rt.name == "threads" then
-        it("defaults to threads when DUET_RUNTIME is unset", function()
+        it("defaults to threads when DUET_RUNTIME is unset #notsan", function()
           local out, ok = H.subprocess(
             'io.write(require("duet").runtime().name)', "-u DUET_RUNTIME")
           assert.is_true(ok, out)

@@ -538,7 +538,7 @@ return function(rt)
         assert.are.equal("queued", got)
       end)
 
-      it("by default prints 'Exception in thread NAME:' and the traceback to stderr", function()
+      it("by default prints 'Exception in thread NAME:' and the traceback to stderr #notsan", function()
         local out, ok = H.subprocess(([[
           local rt = require("duet").runtime(%q)
           rt.run(function()
