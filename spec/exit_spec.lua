@@ -5,30 +5,13 @@
 
 local busted = require "busted"
 local assert = require "luassert"
+local H = require "helpers"
 local describe, it = busted.describe, busted.it
 
-local function shquote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
---- Run Lua `code` in a fresh lua5.4 process that finds duet like this one,
---- killed after `limit` seconds. Returns stdout, stderr and the exit status
---- (124: it had to be killed; 128 + N: it died of signal N).
+--- Run `code` after a prelude that loads the threads runtime as `rt`, in a
+--- fresh lua5.4 child (H.child); returns stdout, stderr, exit status.
 local function child(code, limit)
-  local script, errfile = os.tmpname(), os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write('local duet = require "duet"\nlocal rt = duet.threads\n', code)
-  f:close()
-  local p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s timeout -k 1 %s lua5.4 %s 2>%s")
-    :format(shquote(package.path), shquote(package.cpath), limit or 10, script, errfile)))
-  local out = p:read("a")
-  local _, how, status = p:close()
-  local e = assert(io.open(errfile))
-  local err = e:read("a")
-  e:close()
-  os.remove(script)
-  os.remove(errfile)
-  return out, err, how == "exit" and status or 128 + status
+  return H.child('local duet = require "duet"\nlocal rt = duet.threads\n' .. code, limit)
 end
 
 -- #notsan: every case runs a child process, and TSan's preload makes

@@ -14,36 +14,16 @@ local assert = require "luassert"
 local describe, it = busted.describe, busted.it
 local setup, teardown = busted.setup, busted.teardown
 local duet = require "duet"
+local H = require "helpers"
 local core = require "duet.core"
 local rt = duet.threads
 
 local LONG = 5                          -- bound on joins that must succeed
 local SETTLE = 0.01                     -- let a new thread reach its wait
 
-local function shquote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
---- Run Lua `code` in a fresh lua5.4 process that finds duet like this one,
---- killed after `limit` seconds. Returns stdout, stderr and the exit status
---- (124: it had to be killed; 128 + N: it died of signal N).
---- (TSan's preload makes /bin/sh crash, so cases using this are #notsan.)
-local function child(code, limit)
-  local script, errfile = os.tmpname(), os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s timeout -k 1 %s lua5.4 %s 2>%s")
-    :format(shquote(package.path), shquote(package.cpath), limit or 10, script, errfile)))
-  local out = p:read("a")
-  local _, how, status = p:close()
-  local e = assert(io.open(errfile))
-  local err = e:read("a")
-  e:close()
-  os.remove(script)
-  os.remove(errfile)
-  return out, err, how == "exit" and status or 128 + status
-end
+--- A fresh lua5.4 child (spec/helpers.lua); TSan's preload makes /bin/sh
+--- crash, so cases using it are #notsan.
+local child = H.child
 
 local PRELUDE = 'local duet = require "duet"\nlocal rt = duet.threads\n'
 
