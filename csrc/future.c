@@ -85,13 +85,6 @@ static const char *const state_names[] = {
   "pending", "running", "finished", "finished", "cancelled"
 };
 
-static char *dup_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = (char *)malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
-
 static void future_destroy(duet_Object *o) {
   duet_Future *f = (duet_Future *)o;
   Callback *cb, *next;
@@ -164,7 +157,7 @@ static int catch_msgh(lua_State *L) {
   char **tb = (char **)lua_touserdata(L, lua_upvalueindex(1));
   luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
   free(*tb);
-  *tb = dup_string(lua_tostring(L, -1));
+  *tb = strdup(lua_tostring(L, -1));
   lua_settop(L, 1);
   return 1;
 }

@@ -64,13 +64,6 @@ static duet_Message *excepthook;
 
 #define MIN_STACK (256 * 1024)
 
-static char *dup_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = (char *)malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
-
 /* ---------------------------------------------------------- thread object */
 
 /* A thread whose results hold the thread itself (return rt.current())
@@ -124,7 +117,7 @@ static void thread_init(Thread *th, const char *name, int daemon) {
   th->ident = atomic_fetch_add(&next_ident, 1);
   th->daemon = daemon;
   th->state = NEW;
-  th->name = dup_string(name);
+  th->name = strdup(name);
 }
 
 /* The Thread of the calling OS thread; outside duet threads, a
@@ -247,7 +240,7 @@ static int thread_msgh(lua_State *L) {
   const char *msg = luaL_tolstring(L, 1, NULL);
   luaL_traceback(L, L, msg, 1);
   free(th->traceback);
-  th->traceback = dup_string(lua_tostring(L, -1));
+  th->traceback = strdup(lua_tostring(L, -1));
   lua_settop(L, 1);
   return 1;
 }
@@ -409,7 +402,7 @@ static void thread_run(lua_State *L, duet_Job *job) {
     pthread_mutex_lock(&th->mu);
     th->state = DONE;
     th->ok = 0;
-    th->traceback = dup_string("not enough memory for a new Lua state");
+    th->traceback = strdup("not enough memory for a new Lua state");
     pthread_cond_broadcast(&th->done_cv);
     pthread_mutex_unlock(&th->mu);
     return;
@@ -430,7 +423,7 @@ static void thread_run(lua_State *L, duet_Job *job) {
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* a failure around the target */
     int err = lua_gettop(L);
     if (th->traceback == NULL)
-      th->traceback = dup_string(luaL_tolstring(L, err, NULL));
+      th->traceback = strdup(luaL_tolstring(L, err, NULL));
     lua_pushcfunction(L, encode_error);
     lua_pushvalue(L, err);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {  /* unmovable: send its text */
@@ -508,9 +501,9 @@ static void start_thread(lua_State *L, Thread *th) {
 static void copy_paths(lua_State *L, Thread *th) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
-  th->path = dup_string(luaL_optstring(L, -1, ""));
+  th->path = strdup(luaL_optstring(L, -1, ""));
   lua_getfield(L, -2, "cpath");
-  th->cpath = dup_string(luaL_optstring(L, -1, ""));
+  th->cpath = strdup(luaL_optstring(L, -1, ""));
   lua_pop(L, 3);
   if (!th->name || !th->path || !th->cpath) luaL_error(L, "not enough memory");
 }
@@ -707,7 +700,7 @@ static int thread_newindex(lua_State *L) {
   Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "name") == 0) {
-    char *name = dup_string(luaL_checkstring(L, 3));
+    char *name = strdup(luaL_checkstring(L, 3));
     if (name == NULL) return luaL_error(L, "not enough memory");
     pthread_mutex_lock(&th->mu);
     free(th->name);
