@@ -110,6 +110,9 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 int duet_decode(lua_State *L, const duet_Message *m);
 /* The same, then frees `m` (also when decoding raises). */
 int duet_decode_free(lua_State *L, duet_Message *m);
+/* lua_dump of the Lua function on the stack top, with its debug info, into
+** malloc'd memory (*len bytes), or NULL when out of memory. */
+char *duet_dump(lua_State *L, size_t *len);
 void duet_message_free(duet_Message *m);  /* releases its objects (a NULL
                                              ref is skipped) */
 duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */

@@ -79,27 +79,6 @@ static void store(const char *path, const struct stat *st, char *code,
   pthread_mutex_unlock(&cache_mu);
 }
 
-typedef struct Dump {                     /* lua_dump output, in C memory */
-  char *p;
-  size_t len, cap;
-} Dump;
-
-static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
-  Dump *d = (Dump *)ud;
-  (void)L;
-  if (d->cap - d->len < n) {
-    size_t cap = d->cap ? d->cap : 4096;
-    char *q;
-    while (cap - d->len < n) cap *= 2;
-    if ((q = (char *)realloc(d->p, cap)) == NULL) return 1;
-    d->p = q;
-    d->cap = cap;
-  }
-  memcpy(d->p + d->len, p, n);
-  d->len += n;
-  return 0;
-}
-
 /* package.searchers entry: (name) -> loader, path; or a message. */
 static int searcher(lua_State *L) {
   const char *name = luaL_checkstring(L, 1), *path;
@@ -122,10 +101,8 @@ static int searcher(lua_State *L) {
     if (status != LUA_OK) return lua_error(L);
   }
   else {
-    Dump d = {NULL, 0, 0};
     if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
-    if (lua_dump(L, dump_writer, &d, 0) == 0) store(path, &st, d.p, d.len);
-    else free(d.p);
+    if ((code = duet_dump(L, &len)) != NULL) store(path, &st, code, len);
   }
   lua_pushstring(L, path);
   return 2;

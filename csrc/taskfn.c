@@ -42,47 +42,26 @@ static void code_release(FnCode *c) {
     free(c);
 }
 
-typedef struct DumpBuf {
-  char *p;
-  size_t len, cap;
-} DumpBuf;
-
-static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
-  DumpBuf *b = (DumpBuf *)ud;
-  (void)L;
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 512;
-    char *q;
-    while (cap - b->len < n) cap *= 2;
-    q = (char *)realloc(b->p, cap);
-    if (q == NULL) return 1;
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-  return 0;
-}
-
 /* The code of the Lua function at idx, with its debug info (tracebacks). */
 static FnCode *code_new(lua_State *L, int idx) {
-  DumpBuf b = {NULL, 0, 0};
+  char *code;
+  size_t len = 0;
   FnCode *c;
   const char *name;
   uint64_t h = 14695981039346656037u;     /* FNV-1a */
   size_t i;
-  int status, n = 0, env = 0;
+  int n = 0, env = 0;
   lua_pushvalue(L, idx);
-  status = lua_dump(L, dump_writer, &b, 0);
+  code = duet_dump(L, &len);
   lua_pop(L, 1);
-  c = status == 0 ? (FnCode *)malloc(sizeof *c + b.len) : NULL;
+  c = code ? (FnCode *)malloc(sizeof *c + len) : NULL;
   if (c == NULL) {
-    free(b.p);
+    free(code);
     luaL_error(L, "not enough memory");
   }
-  memcpy(c->data, b.p, b.len);
-  free(b.p);
-  for (i = 0; i < b.len; i++)
+  memcpy(c->data, code, len);
+  free(code);
+  for (i = 0; i < len; i++)
     h = (h ^ (unsigned char)c->data[i]) * 1099511628211u;
   while ((name = lua_getupvalue(L, idx, n + 1)) != NULL) {
     lua_pop(L, 1);
@@ -91,7 +70,7 @@ static FnCode *code_new(lua_State *L, int idx) {
   }
   atomic_init(&c->refs, 1);
   c->hash = h;
-  c->len = b.len;
+  c->len = len;
   c->nups = n;
   c->env = env;
   return c;
