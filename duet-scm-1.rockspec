@@ -63,5 +63,7 @@ build = {
     ["duet.remote.protocol"] = "lua/duet/remote/protocol.lua",
     ["duet.remote.worker"] = "lua/duet/remote/worker.lua",
     ["duet.remote.executor"] = "lua/duet/remote/executor.lua",
+    ["duet.remote.queue"] = "lua/duet/remote/queue.lua",
+    ["duet.remote.tokenbucket"] = "lua/duet/remote/tokenbucket.lua",
   },
 }

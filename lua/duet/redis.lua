@@ -223,13 +223,16 @@ function Connection:eval(script, keys, args)
   args = args or {}
   local shas = self._shas
   local sha = shas[script]
+  local argv = { "EVALSHA", false, #keys }
+  for i = 1, #keys do argv[#argv + 1] = keys[i] end
+  for i = 1, args.n or #args do argv[#argv + 1] = args[i] end
   for _ = 1, 3 do
     if not sha then
       sha = self:call("SCRIPT", "LOAD", script)
       shas[script] = sha
     end
-    local ok, v = pcall(self.call, self, "EVALSHA", sha, #keys,
-      unpack(keys), unpack(args, 1, args.n or #args))
+    argv[2] = sha
+    local ok, v = pcall(self.call, self, unpack(argv))
     if ok then return v end
     if type(v) ~= "string" or not v:find("NOSCRIPT", 1, true) then error(v, 2) end
     sha = nil

@@ -12,7 +12,29 @@
 -- status is "ok" (data: the packed results), "error" (data: the packed
 -- error value) or "dead" (data: the message; the task was lost too often).
 -- Values are packed with the portable codec (csrc/redis/portable.c).
+local redis = require "duet.redis"
+local check = require "duet.check"
+
 local M = {}
+
+-- The calling thread's (threads runtime) or task's (coroutines) own
+-- connection to url, made on first use. Objects such as RemoteQueue hold
+-- only the URL, so a copy handed to another thread connects there anew.
+local conns = setmetatable({}, { __mode = "k" })
+function M.connection(url, rt)
+  local owner = rt.name == "coroutines" and rt.current() or conns
+  local mine = conns[owner]
+  if not mine then
+    mine = {}
+    conns[owner] = mine
+  end
+  local c = mine[url]
+  if not c then
+    c = redis.connect(url, { runtime = rt })
+    mine[url] = c
+  end
+  return c
+end
 
 M.GROUP = "workers"
 M.DEFAULTS = { visibility_timeout = 30, max_retries = 3, result_ttl = 3600 }
@@ -97,6 +119,26 @@ for _, e in ipairs(claimed) do
 end
 return run
 ]=]
+
+-- Constructor options: a non-empty string field, and the URL in opts.redis.
+function M.string_field(fname, opts, name)
+  local v = opts[name]
+  if type(v) ~= "string" or v == "" then
+    check.argerror(fname, 1, ("field '%s': string expected, got %s"):format(name,
+      v == nil and "no value" or check.typename(v)))
+  end
+  return v
+end
+
+-- The URL in opts.redis, checked for constructor fname.
+function M.url_field(fname, opts)
+  local url = M.string_field(fname, opts, "redis")
+  local ok, why = redis.parse_url(url)
+  if not ok then
+    check.argerror(fname, 1, ("field 'redis': invalid Redis URL '%s': %s"):format(url, why))
+  end
+  return url
+end
 
 -- A stream entry's field list {k1, v1, k2, v2, ...} as a table.
 function M.fields(list)
