@@ -121,7 +121,8 @@ valgrind: deps-san build/vg/duet/core.so build/vg/duet/redis_core.so
 
 sanitize: asan tsan valgrind
 
-# duet.decode under libFuzzer (clang) with ASan+UBSan, for FUZZ_SECONDS.
+# duet.decode, then duet.redis_core's decoders, under libFuzzer (clang) with
+# ASan+UBSan, for FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 $(FUZZ_DIR)/decode_fuzzer: $(SRCS) $(HDRS) spec/fuzz/decode_fuzzer.c
@@ -131,11 +132,22 @@ $(FUZZ_DIR)/decode_fuzzer: $(SRCS) $(HDRS) spec/fuzz/decode_fuzzer.c
 	  $(LUA_INC) -o $@ spec/fuzz/decode_fuzzer.c $(SRCS) \
 	  -llua5.4 -pthread -lm -ldl
 
-fuzz: all $(FUZZ_DIR)/decode_fuzzer
-	@mkdir -p $(FUZZ_DIR)/corpus
+# duet.redis_core's unpack and RESP reader, the bytes that come from Redis.
+$(FUZZ_DIR)/portable_fuzzer: $(REDIS_SRCS) $(REDIS_HDRS) spec/fuzz/portable_fuzzer.c
+	@$(MAKE) -s install-packages WANT="$(PKGS) $(FUZZ_PKGS)"
+	@mkdir -p $(@D)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  $(LUA_INC) -o $@ spec/fuzz/portable_fuzzer.c $(REDIS_SRCS) \
+	  -llua5.4 -lhiredis -lm -ldl
+
+fuzz: all $(FUZZ_DIR)/decode_fuzzer $(FUZZ_DIR)/portable_fuzzer
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/portable_corpus
 	$(LUA) spec/fuzz/corpus.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/decode_fuzzer -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=4096 $(FUZZ_DIR)/corpus
+	$(LUA) spec/fuzz/portable_corpus.lua $(FUZZ_DIR)/portable_corpus
+	$(FUZZ_DIR)/portable_fuzzer -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 $(FUZZ_DIR)/portable_corpus
 
 clean:
 	rm -f $(MODULE) $(REDIS_MODULE)
