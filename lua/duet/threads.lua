@@ -34,14 +34,15 @@ setmetatable(rt, {
     elseif k == "TokenBucket" then
       -- {redis = url, ...}: the bucket shared through Redis
       local TokenBucket = core.TokenBucket
-      v = function(opts)
+      v = function(...)
+        local opts = ...
         if type(opts) == "table" and opts.redis ~= nil then
           return require("duet.remote.tokenbucket").TokenBucket(t, opts)
         end
         -- called from here, the C check's error would point at this line
         -- (or, under pcall, name duet.core.TokenBucket): raise it again at
         -- the caller's
-        local ok, tb = pcall(TokenBucket, opts)
+        local ok, tb = pcall(TokenBucket, ...)
         if not ok then
           require("duet.check").error((tostring(tb):gsub("'duet%.core%.", "'")))
         end

@@ -40,11 +40,12 @@ function rt.RemoteQueue(opts)
   return require("duet.remote.queue").RemoteQueue(rt, opts)
 end
 local TokenBucket = rt.TokenBucket
-function rt.TokenBucket(opts)
+function rt.TokenBucket(...)
+  local opts = ...
   if type(opts) == "table" and opts.redis ~= nil then
     return require("duet.remote.tokenbucket").TokenBucket(rt, opts)
   end
-  return (TokenBucket(opts))
+  return (TokenBucket(...))
 end
 
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
