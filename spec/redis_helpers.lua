@@ -45,6 +45,44 @@ function R.start_worker(args)
   return { pid = pid, log = log }
 end
 
+--- Run Lua source `code` in a background lua5.4 process that finds duet
+--- like this one; returns a handle for R.wait_child.
+function R.start_child(code)
+  local script, status = os.tmpname(), os.tmpname()
+  os.remove(status)
+  local f = assert(io.open(script, "w"))
+  f:write(code)
+  f:close()
+  local p = assert(io.popen(("(LUA_PATH=%q LUA_CPATH=%q lua5.4 %s >%s.out 2>&1; "
+    .. "echo $? >%s.tmp; mv %s.tmp %s) >/dev/null 2>&1 & echo $!")
+    :format(package.path, package.cpath, script, status, status, status, status)))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  return { pid = pid, script = script, status = status }
+end
+
+--- Wait (up to `limit` seconds, default 30) for child `ch` to end: its exit
+--- status and output (nil, "still running" after the limit).
+function R.wait_child(ch, limit)
+  local deadline = os.time() + (limit or 30)
+  while true do
+    local f = io.open(ch.status)
+    if f then
+      local code = tonumber(f:read("l"))
+      f:close()
+      local o = io.open(ch.status .. ".out")
+      local out = o and o:read("a") or ""
+      if o then o:close() end
+      os.remove(ch.status)
+      os.remove(ch.status .. ".out")
+      os.remove(ch.script)
+      return code, out
+    end
+    if os.time() > deadline then return nil, "still running" end
+    require("socket").sleep(0.02)
+  end
+end
+
 --- Is process `pid` still there (and not a zombie)?
 function R.alive(pid)
   local f = io.open(("/proc/%d/stat"):format(pid))

@@ -3,6 +3,8 @@
 --   duet:{NAME}:items     stream of packed items, consumer group "getters"
 --   duet:{NAME}:closed    set once closed
 --   duet:{NAME}:getters   counter naming the getters
+--   duet:{NAME}:dead      items no getter could read (bytes not made by
+--                         the portable codec), with the reason
 -- A get reads with XREADGROUP, then acknowledges and deletes what it read.
 -- A getter that dies between the two leaves the item pending in the group,
 -- and the next get anywhere takes it over once it has been pending for
@@ -31,7 +33,15 @@ return #ARGV - 1
 ]=]
 
 local RemoteQueue = { __name = "duet.RemoteQueue" }
-RemoteQueue.__index = RemoteQueue
+local methods = {}
+-- q.maxsize reads; no field can be assigned (as on every duet object)
+function RemoteQueue.__index(q, k)
+  if k == "maxsize" then return rawget(q, "_maxsize") end
+  return methods[k]
+end
+function RemoteQueue.__newindex(_, k)
+  check.error(("field '%s' is read-only"):format(tostring(k)))
+end
 
 function M.RemoteQueue(rt, opts)
   check.table("RemoteQueue", 1, opts)
@@ -47,22 +57,22 @@ function M.RemoteQueue(rt, opts)
     check.argerror("RemoteQueue", 1, "field 'visibility_timeout': positive number expected")
   end
   local p = "duet:{" .. name .. "}:"
-  local self = setmetatable({
-    _rt = rt, _url = url, _name = name, maxsize = maxsize > 0 and maxsize or 0,
-    _items = p .. "items", _closed = p .. "closed", _vt_ms = math.ceil(vt * 1000),
-  }, RemoteQueue)
   local conn = P.connection(url, rt)
-  local ok, err = pcall(conn.call, conn, "XGROUP", "CREATE", self._items, GROUP, "0", "MKSTREAM")
+  local ok, err = pcall(conn.call, conn, "XGROUP", "CREATE", p .. "items", GROUP, "0", "MKSTREAM")
   if not ok and not tostring(err):find("BUSYGROUP", 1, true) then error(err, 0) end
-  self._consumer = "getter-" .. conn:call("INCR", p .. "getters")
-  return self
+  return setmetatable({
+    _rt = rt, _url = url, _name = name, _maxsize = maxsize > 0 and maxsize or 0,
+    _items = p .. "items", _closed = p .. "closed", _dead = p .. "dead",
+    _vt_ms = math.ceil(vt * 1000),
+    _consumer = "getter-" .. conn:call("INCR", p .. "getters"),
+  }, RemoteQueue)
 end
 
 -- No size here: __tostring cannot wait for Redis (a coroutines task may
 -- not suspend inside tostring).
 function RemoteQueue:__tostring()
   return ("duet.RemoteQueue (%s%s): %s"):format(self._name,
-    self.maxsize > 0 and ", maxsize " .. self.maxsize or "", self._url)
+    self._maxsize > 0 and ", maxsize " .. self._maxsize or "", self._url)
 end
 
 local function conn(self) return P.connection(self._url, self._rt) end
@@ -77,7 +87,7 @@ local function put_packed(self, fname, packed, dl)
   local rt, delay = self._rt, 0.005
   local c = conn(self)
   while true do
-    local r = c:eval(M.PUT, { self._items, self._closed }, { self.maxsize, unpack(packed) })
+    local r = c:eval(M.PUT, { self._items, self._closed }, { self._maxsize, unpack(packed) })
     if r == "closed" then check.error("put on a closed queue") end
     if r ~= "full" then return true end
     local now = rt.now()
@@ -95,23 +105,23 @@ local function pack_item(fname, n, item)
 end
 
 --- q:put(item [, timeout]) -> true, or nil, "full"
-function RemoteQueue:put(item, timeout)
+function methods:put(item, timeout)
   local s = pack_item("put", 1, item)
   timeout = opt_timeout("put", 2, timeout)
   return put_packed(self, "put", { s }, timeout and self._rt.now() + timeout)
 end
 
-function RemoteQueue:put_nowait(item)
+function methods:put_nowait(item)
   return self:put(item, 0)
 end
 
 --- q:put_many(list [, timeout]) -> true, or nil, "full" (all or nothing)
-function RemoteQueue:put_many(list, timeout)
+function methods:put_many(list, timeout)
   check.table("put_many", 1, list)
   timeout = opt_timeout("put_many", 2, timeout)
   local n = list.n or #list
   if n == 0 then return true end
-  if self.maxsize > 0 and n > self.maxsize then
+  if self._maxsize > 0 and n > self._maxsize then
     check.argerror("put_many", 1, "more items than maxsize")
   end
   local packed = {}
@@ -144,15 +154,22 @@ local function take(self, max, dl)
       entries = got and got[1] and got[1][2] or {}
     end
     if #entries > 0 then
-      local ids, items = {}, {}
+      local ids, items, cmds = {}, {}, {}
       for i, e in ipairs(entries) do
         ids[i] = e[1]
         local f = P.fields(e[2])
         local ok, v = pcall(runpack, f.v or "")
-        items[#items + 1] = ok and v or nil
+        if ok then
+          items[#items + 1] = v
+        else
+          -- it would fail in every getter: set it aside, keep the queue going
+          cmds[#cmds + 1] = { "XADD", self._dead, "*", "v", f.v or "",
+            "error", tostring(v), "entry", e[1] }
+        end
       end
-      c:pipeline{ { "XACK", self._items, GROUP, unpack(ids) },
-                  { "XDEL", self._items, unpack(ids) } }
+      cmds[#cmds + 1] = { "XACK", self._items, GROUP, unpack(ids) }
+      cmds[#cmds + 1] = { "XDEL", self._items, unpack(ids) }
+      c:pipeline(cmds)
       if #items > 0 then return items end
     else
       if c:call("EXISTS", self._closed) == 1 and c:call("XLEN", self._items) == 0 then
@@ -164,19 +181,19 @@ local function take(self, max, dl)
 end
 
 --- q:get([timeout]) -> item, or nil, "empty" / nil, "closed"
-function RemoteQueue:get(timeout)
+function methods:get(timeout)
   timeout = opt_timeout("get", 1, timeout)
   local items, why = take(self, 1, timeout and self._rt.now() + timeout)
   if not items then return nil, why end
   return items[1]
 end
 
-function RemoteQueue:get_nowait()
+function methods:get_nowait()
   return self:get(0)
 end
 
 --- q:get_many(max [, timeout]) -> list of 1..max items, or nil, reason
-function RemoteQueue:get_many(max, timeout)
+function methods:get_many(max, timeout)
   max = check.integer("get_many", 1, max)
   if max < 1 then check.argerror("get_many", 1, "max must be at least 1") end
   timeout = opt_timeout("get_many", 2, timeout)
@@ -184,23 +201,23 @@ function RemoteQueue:get_many(max, timeout)
 end
 
 --- q:size() -> items waiting (and being handed over)
-function RemoteQueue:size()
+function methods:size()
   return conn(self):call("XLEN", self._items)
 end
 
-function RemoteQueue:empty() return self:size() == 0 end
+function methods:empty() return self:size() == 0 end
 
-function RemoteQueue:full()
-  return self.maxsize > 0 and self:size() >= self.maxsize
+function methods:full()
+  return self._maxsize > 0 and self:size() >= self._maxsize
 end
 
 --- q:close(): no more puts anywhere; getters drain, then get nil, "closed"
-function RemoteQueue:close()
+function methods:close()
   conn(self):call("SET", self._closed, "1")
 end
 
 --- for item in q:iter() do ... end
-function RemoteQueue:iter()
+function methods:iter()
   return function()
     return (self:get())
   end
