@@ -97,7 +97,7 @@ local function await(fut, fname, timeout)
   if timeout == 0 then return false end
   local w = fut._waiters
   if not w then w = list(); fut._waiters = w end
-  return block(w, deadline(timeout))
+  return block(w, deadline(timeout), fut, fname)
 end
 
 function Future:result(timeout)
@@ -244,6 +244,8 @@ function Executor:map(fn, items, timeout)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
   local n = items.n or #items
+  -- map waits for the work it submits: refuse before submitting any
+  if n > 0 then S.check_block(self, "map") end
   local futs = {}
   for i = 1, n do futs[i] = self:submit(fn, items[i]) end
   local dl = deadline(timeout)
@@ -270,6 +272,7 @@ function Executor:shutdown(opts)
     if opts.wait ~= nil then wait = opts.wait and true end
     cancel_futures = opts.cancel_futures and true or false
   end
+  if wait and self._workers > 0 then S.check_block(self, "shutdown") end
   self._shutdown = true
   if cancel_futures then
     while true do
@@ -279,7 +282,7 @@ function Executor:shutdown(opts)
     end
   end
   if wait and self._workers > 0 then
-    while self._workers > 0 do block(self._exit) end
+    while self._workers > 0 do block(self._exit, nil, self, "shutdown") end
   end
 end
 
@@ -332,6 +335,7 @@ function M.wait(futures, opts)
   local return_when = check.option("wait", 2, opts and opts.return_when,
     options, "ALL_COMPLETED")
   if not satisfied(futs, return_when) and timeout ~= 0 then
+    S.check_block(nil, "wait")   -- before the callbacks go in
     -- completions re-test the condition and wake us when it holds
     local wl, live = list(), true
     local function on_done()
@@ -382,7 +386,7 @@ function M.as_completed(futures, timeout)
     if left == 0 then live = false; return nil end
     while head > tail do
       local t = dl - now()
-      if t <= 0 or not block(wl, dl < huge and dl or nil) then
+      if t <= 0 or not block(wl, dl < huge and dl or nil, nil, "as_completed") then
         live = false
         error(timeout_err)
       end

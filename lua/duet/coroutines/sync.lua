@@ -68,7 +68,8 @@ end
 
 local function lock_wait(self, timeout)
   if timeout == 0 then return false end
-  return block(self._waiters, deadline(timeout))  -- woken: handed the lock
+  -- woken: handed the lock
+  return block(self._waiters, deadline(timeout), self, "acquire")
 end
 
 function Lock:acquire(timeout)
@@ -259,7 +260,7 @@ function Condition:wait(timeout)
   local lock = self._lock
   if not lock:_is_owned() then check.error("cannot wait on un-acquired lock") end
   if timeout == 0 then return false end
-  S.check_block()
+  S.check_block(self, "wait")
   local saved = lock:_release_save()
   local why = suspend(self._waiters, deadline(timeout))
   -- the lock is held again on every way out, as in Python
@@ -326,7 +327,7 @@ function Event:wait(timeout)
   timeout = check.timeout("wait", 1, timeout)
   if self._flag then return true end
   if timeout == 0 then return false end
-  return block(self._waiters, deadline(timeout))
+  return block(self._waiters, deadline(timeout), self, "wait")
 end
 
 ----------------------------------------------------------------- Barrier
@@ -377,7 +378,7 @@ function Barrier:wait(timeout)
     barrier_break(self, true)
     error(broken_barrier)
   end
-  S.check_block()
+  S.check_block(self, "wait")
   self.n_waiting = arrived
   local why = suspend(self._waiters, deadline(timeout))
   if why == WOKEN then

@@ -111,7 +111,7 @@ function methods:join(timeout)
   if state == NEW then check.error("cannot join thread before it is started") end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
-    if not S.block(S.joiners(self), S.deadline(timeout)) then
+    if not S.block(S.joiners(self), S.deadline(timeout), self, "join") then
       return nil, "timeout"
     end
     state = self._state

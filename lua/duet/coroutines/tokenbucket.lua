@@ -118,7 +118,7 @@ function TokenBucket:wait(n, timeout)
     end
     if dl and t >= dl then return false end
     local at = due(self, n, t)
-    S.block(nil, (dl and dl < at) and dl or at)
+    S.block(nil, (dl and dl < at) and dl or at, self, "wait")
   end
 end
 
