@@ -11,8 +11,9 @@ local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
 
-local setmetatable, select, unpack, type, error, xpcall, pcall =
-  setmetatable, select, table.unpack, type, error, xpcall, pcall
+local setmetatable, getmetatable, rawget, rawset, select, unpack, type, error,
+  xpcall, pcall = setmetatable, getmetatable, rawget, rawset, select,
+  table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
 local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
@@ -28,11 +29,23 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 
 -- One table per task: its array part holds fn and the arguments until it
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
--- single allocation. Other fields: _state; _err and traceback once FAILED;
--- _waiters (tasks in wait/result) and _cbs (callbacks), made when needed.
-local Future = class("duet.Future", function(self)
+-- single allocation. Other fields: _state; _err and _tb (the traceback)
+-- once FAILED; _waiters (tasks in wait/result) and _cbs (callbacks), made
+-- when needed. Those, and array slots that may be empty, are written with
+-- rawset, past __newindex (which refuses the user's assignments).
+local Future = class.new("duet.Future", function(self)
   return state_names[self._state]
 end)
+Future.__fields = { traceback = true }
+
+-- A failed future's metatable: the one that serves fut.traceback, through a
+-- function, so that only failed futures pay for one.
+local FailedFuture = { __name = Future.__name, __tostring = Future.__tostring,
+  __newindex = Future.__newindex, __fields = Future.__fields }
+function FailedFuture.__index(fut, k)
+  if k == "traceback" then return rawget(fut, "_tb") end
+  return Future[k]
+end
 
 -- The traceback of the last error caught by handler().
 local last_tb
@@ -70,14 +83,19 @@ local function settle(fut, ok, ...)
   if ok then
     m = select("#", ...)
     if m == 1 then
-      fut[1] = (...)
+      fut[1] = (...)   -- fn's slot
     elseif m > 1 then
-      table.move({ ... }, 1, m, 1, fut)
+      local r = { ... }
+      for i = 1, m do rawset(fut, i, r[i]) end
     end
   else
-    fut._err, fut.traceback = (...), last_tb
+    rawset(fut, "_err", (...))
+    rawset(fut, "_tb", last_tb)
+    setmetatable(fut, FailedFuture)
   end
-  for i = m + 1, used do fut[i] = nil end
+  for i = m + 1, used do
+    if fut[i] ~= nil then fut[i] = nil end   -- an empty slot is no key
+  end
   fut._n = m
   complete(fut, ok and FINISHED or FAILED)
 end
@@ -96,7 +114,7 @@ local function await(fut, fname, timeout)
   if fut._state >= FINISHED then return true end
   if timeout == 0 then return false end
   local w = fut._waiters
-  if not w then w = list(); fut._waiters = w end
+  if not w then w = list(); rawset(fut, "_waiters", w) end
   return block(w, deadline(timeout), fut, fname)
 end
 
@@ -139,7 +157,9 @@ end
 function Future:cancel()
   local state = self._state
   if state == PENDING then
-    for i = 1, self._n + 1 do self[i] = nil end
+    for i = 1, self._n + 1 do
+      if self[i] ~= nil then self[i] = nil end
+    end
     self._n = 0
     complete(self, CANCELLED)
     return true
@@ -151,16 +171,17 @@ function Future:add_done_callback(fn)
   check.func("add_done_callback", 1, fn)
   if self._state >= FINISHED then return call_back(fn, self) end
   local cbs = self._cbs
-  if not cbs then cbs = {}; self._cbs = cbs end
+  if not cbs then cbs = {}; rawset(self, "_cbs", cbs) end
   cbs[#cbs + 1] = fn
 end
 
 ----------------------------------------------------------------- Executor
 
--- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);
+-- Fields: max_workers (public, read-only, in the metatable: see
+-- class.with_field); _work, _wh, _wt pending futures (FIFO);
 -- _workers started and not ended; _busy running a task; _shutdown; _exit
 -- wait list for shutdown{wait=true}.
-local Executor = class("duet.Executor", function(self)
+local Executor = class.new("duet.Executor", function(self)
   return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
     self._wt - self._wh + 1, self._shutdown and ", shut down" or "")
 end)
@@ -176,8 +197,9 @@ function M.Executor(opts)
   elseif max < 1 then
     check.argerror("Executor", 1, "max_workers must be at least 1")
   end
-  return setmetatable({ max_workers = max, _work = {}, _wh = 1, _wt = 0,
-    _workers = 0, _busy = 0, _shutdown = false, _exit = list() }, Executor)
+  return setmetatable({ _work = {}, _wh = 1, _wt = 0, _workers = 0,
+    _busy = 0, _shutdown = false, _exit = list() },
+    class.with_field(Executor, "max_workers", max))
 end
 
 local function take_work(ex)
@@ -299,7 +321,8 @@ local function unique_futures(fname, futures)
   local seen, out = {}, {}
   for i = 1, #futures do
     local f = futures[i]
-    if getmetatable(f) ~= Future then
+    local mt = getmetatable(f)
+    if mt ~= Future and mt ~= FailedFuture then
       check.argerror(fname, 1, ("duet.Future expected at index %d, got %s")
         :format(i, check.typename(f)))
     end

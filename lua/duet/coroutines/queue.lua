@@ -11,8 +11,7 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
-local setmetatable, getmetatable, type, error, huge = setmetatable,
-  getmetatable, type, error, math.huge
+local setmetatable, type, error, huge = setmetatable, type, error, math.huge
 local unpack = table.unpack
 local cancelled = core.cancelled
 local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
@@ -40,24 +39,24 @@ local function describe(self)
   return self._closed and size .. ", closed" or size
 end
 
-local Queue = class("duet.Queue", describe)
-local LifoQueue = class("duet.LifoQueue", describe)
-local PriorityQueue = class("duet.PriorityQueue", describe)
+local Queue = class.new("duet.Queue", describe)
+local LifoQueue = class.new("duet.LifoQueue", describe)
+local PriorityQueue = class.new("duet.PriorityQueue", describe)
 
--- Fields: maxsize (public); _n items held (see count); _cap the limit puts check
+-- Fields: maxsize (public, read-only: it lives in the queue's metatable,
+-- see class.with_field); _n items held (see count); _cap the limit puts check
 -- (huge when unbounded, -1 once closed, so one comparison covers both);
 -- _getters, _putters, _joiners wait lists; _unfinished for task_done/join.
 local function new(fname, cls, maxsize, fields)
   maxsize = check.opt_integer(fname, 1, maxsize, 0)
   if maxsize < 0 then maxsize = 0 end
-  fields.maxsize = maxsize
   fields._cap = maxsize > 0 and maxsize or huge
   fields._closed = false
   fields._unfinished = 0
   fields._getters = list()
   fields._putters = list()
   fields._joiners = list()
-  return setmetatable(fields, cls)
+  return setmetatable(fields, class.with_field(cls, "maxsize", maxsize))
 end
 
 function M.Queue(maxsize)
@@ -333,7 +332,7 @@ local function check_many(self, items, timeout)
   check.table("put_many", 1, items)
   timeout = timeout_check("put_many", 2, timeout)
   local n = items.n or #items
-  local prio = getmetatable(self) == PriorityQueue
+  local prio = self._keys ~= nil   -- only a PriorityQueue has priority keys
   for i = 1, n do
     local item = items[i]
     if item == nil then argerror("put_many", 1, "nil item at index " .. i) end

@@ -9,8 +9,8 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
-local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable,
-  error, pcall
+local setmetatable, getmetatable, rawget, error, pcall = setmetatable,
+  getmetatable, rawget, error, pcall
 local cancelled, broken_barrier, now = core.cancelled, core.broken_barrier, core.now
 local list, block, suspend, deadline = S.list, S.block, S.suspend, S.deadline
 local wake_first, wake_all, current = S.wake_first, S.wake_all, S.current
@@ -20,7 +20,7 @@ local M = {}
 
 ------------------------------------------------- with() and guard() for all
 
-local Guard = { __name = "duet.Guard" }
+local Guard = { __name = "duet.Guard", __newindex = class.refuse }
 Guard.__index = Guard
 function Guard:__close()
   self[1]:release()
@@ -51,7 +51,7 @@ local function guard(self)
 end
 
 local function lockable(name, describe)
-  local c = class(name, describe)
+  local c = class.new(name, describe)
   c.with, c.guard = with, guard
   return c
 end
@@ -302,7 +302,7 @@ end
 
 ------------------------------------------------------------------ Event
 
-local Event = class("duet.Event", function(self)
+local Event = class.new("duet.Event", function(self)
   return self._flag and "set" or "unset"
 end)
 
@@ -332,11 +332,21 @@ end
 
 ----------------------------------------------------------------- Barrier
 
--- Public fields parties, n_waiting and broken are kept current.
-local Barrier = class("duet.Barrier", function(self)
-  return ("%d/%d waiting%s"):format(self.n_waiting, self.parties,
-    self.broken and ", broken" or "")
+-- The read-only fields parties, n_waiting and broken are served from the
+-- private _parties, _n_waiting and _broken, so that an assignment to them
+-- reaches __newindex.
+local Barrier = class.new("duet.Barrier", function(self)
+  return ("%d/%d waiting%s"):format(self._n_waiting, self._parties,
+    self._broken and ", broken" or "")
 end)
+Barrier.__fields = { parties = "_parties", n_waiting = "_n_waiting",
+  broken = "_broken" }
+
+function Barrier.__index(self, k)
+  local private = Barrier.__fields[k]
+  if private then return rawget(self, private) end
+  return Barrier[k]
+end
 
 local BROKEN = {}   -- handed to waiters released by a break
 
@@ -344,22 +354,22 @@ function M.Barrier(parties, action)
   parties = check.integer("Barrier", 1, parties)
   if parties < 1 then check.argerror("Barrier", 1, "parties must be at least 1") end
   check.opt_func("Barrier", 2, action)
-  return setmetatable({ parties = parties, n_waiting = 0, broken = false,
+  return setmetatable({ _parties = parties, _n_waiting = 0, _broken = false,
     _action = action or false, _waiters = list() }, Barrier)
 end
 
 -- Release every waiter with broken_barrier; `broken` says what stays.
 local function barrier_break(self, broken)
-  self.broken = broken
-  self.n_waiting = 0
+  self._broken = broken
+  self._n_waiting = 0
   wake_all(self._waiters, BROKEN)
 end
 
 function Barrier:wait(timeout)
   timeout = check.timeout("wait", 1, timeout)
-  if self.broken then error(broken_barrier) end
-  local arrived = self.n_waiting + 1
-  if arrived == self.parties then
+  if self._broken then error(broken_barrier) end
+  local arrived = self._n_waiting + 1
+  if arrived == self._parties then
     local action = self._action
     if action then
       local ok, err = pcall(action)
@@ -370,7 +380,7 @@ function Barrier:wait(timeout)
     end
     -- arrival order gives the indexes: waiters 0.., this one parties-1
     local waiters, i = self._waiters, 0
-    self.n_waiting = 0
+    self._n_waiting = 0
     while wake_first(waiters, i) do i = i + 1 end
     return arrived - 1
   end
@@ -379,7 +389,7 @@ function Barrier:wait(timeout)
     error(broken_barrier)
   end
   S.check_block(self, "wait")
-  self.n_waiting = arrived
+  self._n_waiting = arrived
   local why = suspend(self._waiters, deadline(timeout))
   if why == WOKEN then
     local index = S.take_val()
@@ -387,7 +397,7 @@ function Barrier:wait(timeout)
     return index
   end
   -- it left the list: the count drops with it
-  self.n_waiting = self.n_waiting - 1
+  self._n_waiting = self._n_waiting - 1
   if why == TIMEDOUT then
     barrier_break(self, true)
     error(broken_barrier)

@@ -13,7 +13,7 @@ local class = require "duet.coroutines.class"
 local setmetatable, type, ceil = setmetatable, type, math.ceil
 local now = S.now
 
-local TokenBucket = class("duet.TokenBucket", function(self)
+local TokenBucket = class.new("duet.TokenBucket", function(self)
   return ("%g/%g tokens"):format(self:tokens(), self._cap)
 end)
 
