@@ -12,6 +12,7 @@ local class = require "duet.coroutines.class"
 local setmetatable, getmetatable, rawget, error, pcall = setmetatable,
   getmetatable, rawget, error, pcall
 local cancelled, broken_barrier, now = core.cancelled, core.broken_barrier, core.now
+local maxinteger = math.maxinteger
 local list, block, suspend, deadline = S.list, S.block, S.suspend, S.deadline
 local wake_first, wake_all, current = S.wake_first, S.wake_all, S.current
 local WOKEN, TIMEDOUT = S.WOKEN, S.TIMEDOUT
@@ -202,12 +203,16 @@ local function sem_acquire(self, timeout)
   return lock_wait(self, timeout)
 end
 
--- Hand permits to waiters first (each takes one), keep the rest.
+-- Hand permits to waiters first (each takes one), keep the rest. (While
+-- there are waiters the value is 0, so the checks below hold either way.)
 local function sem_release(self, n, bounded)
   n = check.opt_integer("release", 1, n, 1)
   if n < 1 then check.argerror("release", 1, "n must be at least 1") end
-  if bounded and self._value + n > self._initial then
-    check.error("semaphore released too many times")
+  local v = self._value
+  if bounded then
+    if n > self._initial - v then check.error("semaphore released too many times") end
+  elseif n > maxinteger - v then   -- v + n would wrap around
+    check.error("semaphore value overflow")
   end
   local waiters = self._waiters
   while n > 0 and wake_first(waiters) do n = n - 1 end
