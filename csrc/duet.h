@@ -252,12 +252,15 @@ int duet_lock_open(lua_State *L);
 
 /* --------------------------------------------------------------- future.c */
 
-/* A Future is made and completed by its producer (executor.c); any thread
-** may wait on it. It carries `extra` bytes of the producer's own (zeroed),
-** freed with it after free_extra(extra) when that is not NULL. */
+/* A Future is made and completed by its producer (executor.c), or made by
+** rt.Future() and settled by whoever holds it; any thread may wait on it.
+** It carries `extra` bytes of the producer's own (zeroed), freed with it
+** after free_extra(extra) when that is not NULL. SETTLING is the moment
+** between a set_result claiming the future and its results being in:
+** not done yet, and no longer cancellable. */
 typedef struct duet_Future duet_Future;
-enum { DUET_FUT_PENDING, DUET_FUT_RUNNING, DUET_FUT_FINISHED,
-       DUET_FUT_FAILED, DUET_FUT_CANCELLED };
+enum { DUET_FUT_PENDING, DUET_FUT_RUNNING, DUET_FUT_SETTLING,
+       DUET_FUT_FINISHED, DUET_FUT_FAILED, DUET_FUT_CANCELLED };
 duet_Future *duet_future_new(lua_State *L, size_t extra,
                              void (*free_extra)(void *extra));
 void *duet_future_extra(duet_Future *f);

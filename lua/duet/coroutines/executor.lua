@@ -31,7 +31,8 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
 -- single allocation. Other fields: _state; _err and _tb (the traceback)
 -- once FAILED; _waiters (tasks in wait/result) and _cbs (callbacks), made
--- when needed. Those, and array slots that may be empty, are written with
+-- when needed; _user for a future made by rt.Future(), which its holders
+-- settle. Those, and array slots that may be empty, are written with
 -- rawset, past __newindex (which refuses the user's assignments).
 local Future = class.new("duet.Future", function(self)
   return state_names[self._state]
@@ -173,6 +174,74 @@ function Future:add_done_callback(fn)
   local cbs = self._cbs
   if not cbs then cbs = {}; rawset(self, "_cbs", cbs) end
   cbs[#cbs + 1] = fn
+end
+
+------------------------------------------------- settled by the user
+
+function M.Future()
+  return setmetatable({ _state = PENDING, _n = 0, _user = true }, Future)
+end
+
+-- The "invalid state" error for a settle or start that fut refuses.
+local function invalid_state(fut)
+  check.error("invalid state: " .. (not fut._user
+    and "the future belongs to an executor"
+    or fut._state == CANCELLED and "the future is cancelled"
+    or fut._state == RUNNING and "the future is already running"
+    or "the future is already finished"))
+end
+
+local function settleable(fut)
+  local state = fut._state
+  return fut._user and (state == PENDING or state == RUNNING)
+end
+
+function Future:set_result(...)
+  if not settleable(self) then invalid_state(self) end
+  local m = select("#", ...)
+  if m == 1 then rawset(self, 1, (...))
+  elseif m > 1 then
+    local r = { ... }
+    for i = 1, m do rawset(self, i, r[i]) end
+  end
+  self._n = m
+  complete(self, FINISHED)
+end
+
+-- As in the threads runtime: err is required (nil is not an error value);
+-- traceback, a string, defaults to where set_exception was called.
+function Future:set_exception(...)
+  local err, tb = ...
+  if err == nil then
+    check.argerror("set_exception", 1, "error value expected, got "
+      .. (select("#", ...) == 0 and "no value" or "nil"))
+  end
+  if tb ~= nil then
+    if type(tb) == "number" then tb = tostring(tb)
+    elseif type(tb) ~= "string" then
+      check.argerror("set_exception", 2, "string expected, got "
+        .. check.typename(tb))
+    end
+  end
+  if not settleable(self) then invalid_state(self) end
+  if tb == nil then
+    local ok, msg = pcall(tostring, err)
+    tb = traceback(ok and msg or "(error object is not a string)", 2)
+  end
+  rawset(self, "_err", err)
+  rawset(self, "_tb", tb)
+  setmetatable(self, FailedFuture)
+  complete(self, FAILED)
+end
+
+-- PENDING -> RUNNING: true; false when it was cancelled.
+function Future:set_running_or_notify_cancel()
+  if self._user and self._state == PENDING then
+    self._state = RUNNING
+    return true
+  end
+  if self._user and self._state == CANCELLED then return false end
+  invalid_state(self)
 end
 
 ----------------------------------------------------------------- Executor
