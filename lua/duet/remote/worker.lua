@@ -71,7 +71,6 @@ function M.loop(url, queue, opts)
   P.ensure_group(conn, keys)
   local cfg = P.config(conn, keys)
   local consumer, batch = opts.consumer, opts.batch or 100
-  local block_ms = math.floor((opts.block or 1) * 1000)
   local cache, next_reclaim, done = {}, 0, 0
   while not rc.stop_signal() do
     local entries
@@ -83,6 +82,9 @@ function M.loop(url, queue, opts)
       if #entries > 0 then log("%s took over %d task(s) another worker held too long", consumer, #entries) end
       next_reclaim = rt.now() + cfg.visibility_timeout / 2
     end
+    -- a read waits no longer than the next reclaim is due
+    local block_ms = math.max(1, math.floor(math.min(opts.block or 1,
+      cfg.visibility_timeout / 2) * 1000))
     if not entries or #entries == 0 then
       local r = conn:call("XREADGROUP", "GROUP", P.GROUP, consumer, "COUNT", batch,
         "BLOCK", block_ms, "STREAMS", keys.tasks, ">")
