@@ -66,4 +66,6 @@ build = {
     ["duet.remote.queue"] = "lua/duet/remote/queue.lua",
     ["duet.remote.tokenbucket"] = "lua/duet/remote/tokenbucket.lua",
   },
+  -- the worker of RemoteExecutor queues (docs/GUIDE.md, "Beyond one machine")
+  install = { bin = { ["duet-worker"] = "bin/duet-worker" } },
 }
