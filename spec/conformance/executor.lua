@@ -88,6 +88,68 @@ return function(rt)
       end)
     end)
 
+    describe("rt.Executor{initializer=, initargs=}", function()
+      H.it_needs(rt, {"SharedTable"}, "runs initializer(initargs...) once in each worker, before its tasks", function()
+        H.run(rt, function()
+          local inits = rt.SharedTable()
+          local ex <close> = rt.Executor{max_workers = 2,
+            initializer = function(t, a, b, c)
+              assert(a == 1 and b == nil and c == "three")
+              t:incr(rt.current().name)
+            end,
+            initargs = {n = 4, inits, 1, nil, "three"}}
+          local futs = {}
+          for i = 1, 6 do
+            futs[i] = ex:submit(function(t)
+              rt.sleep(0.001)
+              return t[rt.current().name]  -- this worker's count
+            end, inits)
+          end
+          for i = 1, 6 do assert.are.equal(1, futs[i]:result(LONG)) end
+          for name, n in pairs(inits:snapshot()) do
+            assert.are.equal(1, n, name)
+          end
+        end)
+      end)
+
+      H.it_needs(rt, {"SharedTable"}, "a raising initializer fails the queued futures and submit, and is not retried in a loop", function()
+        H.run(rt, function()
+          local calls = rt.SharedTable{n = 0}
+          local ex = rt.Executor{max_workers = 2, initargs = {calls},
+            initializer = function(t) t:incr("n"); error("init boom") end}
+          local futs = {}
+          for i = 1, 4 do futs[i] = ex:submit(function() return i end) end
+          for i = 1, 4 do
+            local e = raised(futs[i].result, futs[i], LONG)
+            assert.matches("^broken executor: the initializer raised: .*init boom$", e)
+            assert.matches("init boom", futs[i].traceback)
+          end
+          local e = raised(function() ex:submit(function() end) end)
+          assert.matches("broken executor: the initializer raised: .*init boom$", e)
+          e = raised(function() ex:map(function() end, {1}) end)
+          assert.matches("broken executor: ", e)
+          ex:shutdown()
+          assert.is_true(calls.n >= 1 and calls.n <= 2, "initializer ran " .. calls.n .. " times")
+        end)
+      end)
+    end)
+
+    describe("rt.Executor{thread_name_prefix=}", function()
+      it("names the workers prefix_0, prefix_1, ...", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1, thread_name_prefix = "fetcher"}
+          assert.are.equal("fetcher_0", ex:submit(function() return rt.current().name end):result(LONG))
+        end)
+      end)
+
+      it("defaults to Executor-N_k", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1}
+          assert.matches("^Executor%-%d+_%d+$", ex:submit(function() return rt.current().name end):result(LONG))
+        end)
+      end)
+    end)
+
     describe("Future", function()
       H.describe_name(rt, "duet.Future", function()
         local ex = rt.Executor{max_workers = 1}

@@ -10,6 +10,7 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
+local options = require "duet.executor_options"
 
 local setmetatable, select, unpack, type, error, xpcall, pcall =
   setmetatable, select, table.unpack, type, error, xpcall, pcall
@@ -223,25 +224,27 @@ end
 
 -- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);
 -- _workers started and not ended; _busy running a task; _shutdown; _exit
--- wait list for shutdown{wait=true}.
+-- wait list for shutdown{wait=true}; _opts (duet.executor_options);
+-- _prefix, _k for worker names; _broken, the error of a raising
+-- initializer.
 local Executor = class("duet.Executor", function(self)
   return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
-    self._wt - self._wh + 1, self._shutdown and ", shut down" or "")
+    self._wt - self._wh + 1, self._broken and ", broken"
+    or self._shutdown and ", shut down" or "")
 end)
 
+local executors = 0                        -- numbers the default prefixes
+
 function M.Executor(opts)
-  check.opt_table("Executor", 1, opts)
-  local max = opts and opts.max_workers
-  if max == nil then
-    max = 100
-  elseif math.type(max) ~= "integer" then
-    check.argerror("Executor", 1, "field 'max_workers': integer expected, got "
-      .. (type(max) == "number" and "float" or check.typename(max)))
-  elseif max < 1 then
-    check.argerror("Executor", 1, "max_workers must be at least 1")
+  local o = options.check("Executor", opts, 100)
+  local prefix = o.thread_name_prefix
+  if not prefix then
+    prefix = "Executor-" .. executors
+    executors = executors + 1
   end
-  return setmetatable({ max_workers = max, _work = {}, _wh = 1, _wt = 0,
-    _workers = 0, _busy = 0, _shutdown = false, _exit = list() }, Executor)
+  return setmetatable({ max_workers = o.max_workers, _work = {}, _wh = 1,
+    _wt = 0, _workers = 0, _busy = 0, _shutdown = false, _exit = list(),
+    _opts = o, _prefix = prefix, _k = 0, _broken = false }, Executor)
 end
 
 local function take_work(ex)
@@ -267,8 +270,31 @@ function Shift:__close()
   if n == 0 then wake_all(ex._exit) end
 end
 
+-- The initializer raised in a worker: fail what is queued, refuse more.
+local function break_executor(ex, err, tb)
+  local msg = options.broken(err)
+  ex._broken = msg
+  while true do
+    local fut = take_work(ex)
+    if not fut then break end
+    if fut._state == PENDING then
+      for i = 1, fut._n + 1 do fut[i] = nil end
+      fut._n = 0
+      fut._err, fut.traceback = msg, tb
+      complete(fut, FAILED)
+    end
+  end
+end
+
 local function worker(ex)
   local shift <close> = setmetatable({ ex, false }, Shift)
+  if ex._opts.initializer then
+    local ok, err, tb = options.initialize(ex._opts)
+    if not ok then
+      if not ex._broken then break_executor(ex, err, tb) end
+      return
+    end
+  end
   while true do
     local fut = take_work(ex)
     if not fut then break end
@@ -283,6 +309,7 @@ local function worker(ex)
 end
 
 function Executor:submit(fn, ...)
+  if self._broken then check.error(self._broken) end
   if self._shutdown then check.error("cannot schedule new futures after shutdown") end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
   local fut = setmetatable({ _state = PENDING, _n = select("#", ...), fn, ... },
@@ -298,7 +325,9 @@ function Executor:submit(fn, ...)
       check.error("duet.coroutines: cannot start a task outside rt.run")
     end
     self._workers = workers + 1
-    thread.spawn(worker, self)
+    local k = self._k
+    self._k = k + 1
+    thread.spawn(worker, self)._name = self._prefix .. "_" .. k
   end
   return fut
 end
