@@ -690,8 +690,10 @@ static int executor_map(lua_State *L) {
   lua_pushcfunction(L, map_collect);
   lua_pushlightuserdata(L, &ms);
   lua_pushvalue(L, 4);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  /* give up on the ones after */
-    for (i = ms.at + 1; i <= ms.n; i++) {
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    /* give up on those not started: the awaited one too, after a timeout
+    ** or a cancel (a failed one is done, and cancel leaves it alone) */
+    for (i = ms.at; i <= ms.n; i++) {
       lua_rawgeti(L, 4, i);
       duet_future_cancel(L, (duet_Future *)duet_to_object(L, -1));
       lua_pop(L, 1);

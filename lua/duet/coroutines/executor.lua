@@ -30,7 +30,9 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 -- One table per task: its array part holds fn and the arguments until it
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
 -- single allocation. Other fields: _state; _err and traceback once FAILED;
--- _waiters (tasks in wait/result) and _cbs (callbacks), made when needed;
+-- _waiters (tasks in wait/result), _cbs (callbacks) and _watch (the set of
+-- functions of rt.wait and rt.as_completed, which leave it when they are
+-- done with the future), made when needed;
 -- _user for a future made by rt.Future(), which its holders settle.
 local Future = class("duet.Future", function(self)
   return state_names[self._state]
@@ -58,6 +60,11 @@ local function complete(fut, state)
   fut._state = state
   local w = fut._waiters
   if w then wake_all(w) end
+  local watch = fut._watch
+  if watch then
+    fut._watch = nil
+    for fn in pairs(watch) do fn(fut) end
+  end
   local cbs = fut._cbs
   if cbs then
     fut._cbs = false
@@ -343,12 +350,15 @@ function Executor:map(fn, items, timeout)
   local out = {}
   for i = 1, n do
     local fut = futs[i]
-    local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil
-    if not ok then err = timeout_err
+    -- the waiting task may be cancelled: the tasks are given up on then too
+    local waited, done = pcall(await, fut, "map", dl and math.max(dl - now(), 0))
+    local ok, err = waited and done, nil
+    if not waited then err = done
+    elseif not ok then err = timeout_err
     elseif fut._state == CANCELLED then ok, err = false, cancelled
     elseif fut._state == FAILED then ok, err = false, fut._err end
-    if not ok then
-      for j = i + 1, n do futs[j]:cancel() end
+    if not ok then   -- give up on those not started, the awaited one too
+      for j = i, n do futs[j]:cancel() end
       error(err, 0)
     end
     out[i] = fut[1]
@@ -401,6 +411,24 @@ local function unique_futures(fname, futures)
   return out
 end
 
+-- Call fn(f) when each pending future f of the set or list `futs` is done.
+local function watch(futs, fn)
+  for k, v in pairs(futs) do
+    local f = v == true and k or v
+    if f._state < FINISHED then
+      local w = f._watch
+      if not w then w = {}; f._watch = w end
+      w[fn] = true
+    end
+  end
+end
+
+local function unwatch(futs, fn)
+  for k, v in pairs(futs) do
+    local w = (v == true and k or v)._watch
+    if w then w[fn] = nil end
+  end
+end
 
 -- Is the wait over, given the futures done so far?
 local function satisfied(futs, return_when)
@@ -426,16 +454,13 @@ function M.wait(futures, opts)
     options, "ALL_COMPLETED")
   if not satisfied(futs, return_when) and timeout ~= 0 then
     -- completions re-test the condition and wake us when it holds
-    local wl, live = list(), true
+    local wl = list()
     local function on_done()
-      if live and satisfied(futs, return_when) then wake_first(wl) end
+      if satisfied(futs, return_when) then wake_first(wl) end
     end
-    for i = 1, #futs do
-      local f = futs[i]
-      if f._state < FINISHED then f:add_done_callback(on_done) end
-    end
+    watch(futs, on_done)
     local ok, err = pcall(block, wl, deadline(timeout))
-    live = false
+    unwatch(futs, on_done)
     if not ok then error(err, 0) end
   end
   local done, not_done = {}, {}
@@ -449,34 +474,45 @@ end
 
 -- Yields futures as they complete (those already done first, in list
 -- order); raises duet.timeout if the next one is not done by the deadline.
+-- It holds only the futures not yielded yet: `finished` (done, to yield)
+-- and `pending` (a set); leaving the loop (its to-be-closed value), a
+-- timeout or the end takes it off the pending ones.
+local Leave = { __name = "duet.AsCompleted", __close = function(self) self[1]() end }
+
 function M.as_completed(futures, timeout)
   local futs = unique_futures("as_completed", futures)
   timeout = check.timeout("as_completed", 2, timeout)
   local dl = deadline(timeout) or huge
   local finished, head, tail, left = {}, 1, 0, #futs
-  local wl, live = list(), true
+  local pending = {}
+  local wl = list()
   local function on_done(f)
+    pending[f] = nil
     tail = tail + 1
     finished[tail] = f
-    if live then wake_first(wl) end
+    wake_first(wl)
   end
   for i = 1, #futs do
     local f = futs[i]
     if f._state >= FINISHED then
       tail = tail + 1
       finished[tail] = f
+    else
+      pending[f] = true
     end
   end
-  for i = 1, #futs do
-    local f = futs[i]
-    if f._state < FINISHED then f:add_done_callback(on_done) end
+  futs = nil
+  watch(pending, on_done)
+  local function leave()
+    unwatch(pending, on_done)
+    pending, finished, head, tail, left = {}, {}, 1, 0, 0
   end
   return function()
-    if left == 0 then live = false; return nil end
+    if left == 0 then return nil end
     while head > tail do
       local t = dl - now()
       if t <= 0 or not block(wl, dl < huge and dl or nil) then
-        live = false
+        leave()
         error(timeout_err)
       end
     end
@@ -484,9 +520,8 @@ function M.as_completed(futures, timeout)
     finished[head] = nil
     head = head + 1
     left = left - 1
-    if left == 0 then live = false end
     return f
-  end
+  end, nil, nil, setmetatable({ leave }, Leave)
 end
 
 return M
