@@ -74,10 +74,17 @@ duet_Object *duet_check_self(lua_State *L, const duet_Type *t);
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),
-** __index, __gc, __tostring, __name; plus extra metamethods if any. Returns
-** 0 when this state had it already (duet.core loaded a second time). */
+** __index, __gc, __tostring, __newindex, __name; plus extra metamethods if
+** any. Returns 0 when this state had it already (duet.core loaded a second
+** time). */
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);
+/* The __newindex duet_new_type gives: `field 'k' is read-only` for a key
+** that reads as something or is in the metatable's __fields set, else
+** `cannot set field 'k' of <type>`. */
+int duet_newindex(lua_State *L);
+/* Set the __fields set of the metatable on top: the NULL-ended `names`. */
+void duet_set_fields(lua_State *L, const char *const *names);
 int duet_object_open(lua_State *L);
 
 /* The shared error values duet.cancelled, duet.timeout and

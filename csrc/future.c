@@ -759,6 +759,8 @@ static const luaL_Reg future_methods[] = {
   {NULL, NULL}
 };
 
+static const char *const future_fields[] = {"traceback", NULL};
+
 static const luaL_Reg future_funcs[] = {
   {"Future", future_new},
   {"wait_futures", futures_wait},
@@ -775,6 +777,7 @@ int duet_future_open(lua_State *L) {
     lua_getfield(L, -2, "__methods");
     lua_pushcclosure(L, future_index, 2); /* upvalues: metatable, methods */
     lua_setfield(L, -2, "__index");
+    duet_set_fields(L, future_fields);
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, future_funcs, 0);

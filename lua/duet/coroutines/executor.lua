@@ -12,8 +12,9 @@ local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
 local options = require "duet.executor_options"
 
-local setmetatable, select, unpack, type, error, xpcall, pcall =
-  setmetatable, select, table.unpack, type, error, xpcall, pcall
+local setmetatable, getmetatable, rawget, rawset, select, unpack, type, error,
+  xpcall, pcall = setmetatable, getmetatable, rawget, rawset, select,
+  table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
 local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
@@ -29,14 +30,26 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 
 -- One table per task: its array part holds fn and the arguments until it
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
--- single allocation. Other fields: _state; _err and traceback once FAILED;
--- _waiters (tasks in wait/result), _cbs (callbacks) and _watch (the set of
--- functions of rt.wait and rt.as_completed, which leave it when they are
--- done with the future), made when needed;
--- _user for a future made by rt.Future(), which its holders settle.
-local Future = class("duet.Future", function(self)
+-- single allocation. Other fields: _state; _err and _tb (the traceback)
+-- once FAILED; _waiters (tasks in wait/result), _cbs (callbacks) and
+-- _watch (the set of functions of rt.wait and rt.as_completed, which leave
+-- it when they are done with the future), made when needed; _user for a
+-- future made by rt.Future(), which its holders settle. Those, and array
+-- slots that may be empty, are written with rawset, past __newindex (which
+-- refuses the user's assignments).
+local Future = class.new("duet.Future", function(self)
   return state_names[self._state]
 end)
+Future.__fields = { traceback = true }
+
+-- A failed future's metatable: the one that serves fut.traceback, through a
+-- function, so that only failed futures pay for one.
+local FailedFuture = { __name = Future.__name, __tostring = Future.__tostring,
+  __newindex = Future.__newindex, __fields = Future.__fields }
+function FailedFuture.__index(fut, k)
+  if k == "traceback" then return rawget(fut, "_tb") end
+  return Future[k]
+end
 
 -- The traceback of the last error caught by handler().
 local last_tb
@@ -79,14 +92,19 @@ local function settle(fut, ok, ...)
   if ok then
     m = select("#", ...)
     if m == 1 then
-      fut[1] = (...)
+      fut[1] = (...)   -- fn's slot
     elseif m > 1 then
-      table.move({ ... }, 1, m, 1, fut)
+      local r = { ... }
+      for i = 1, m do rawset(fut, i, r[i]) end
     end
   else
-    fut._err, fut.traceback = (...), last_tb
+    rawset(fut, "_err", (...))
+    rawset(fut, "_tb", last_tb)
+    setmetatable(fut, FailedFuture)
   end
-  for i = m + 1, used do fut[i] = nil end
+  for i = m + 1, used do
+    if fut[i] ~= nil then fut[i] = nil end   -- an empty slot is no key
+  end
   fut._n = m
   complete(fut, ok and FINISHED or FAILED)
 end
@@ -105,8 +123,8 @@ local function await(fut, fname, timeout)
   if fut._state >= FINISHED then return true end
   if timeout == 0 then return false end
   local w = fut._waiters
-  if not w then w = list(); fut._waiters = w end
-  return block(w, deadline(timeout))
+  if not w then w = list(); rawset(fut, "_waiters", w) end
+  return block(w, deadline(timeout), fut, fname)
 end
 
 function Future:result(timeout)
@@ -148,7 +166,9 @@ end
 function Future:cancel()
   local state = self._state
   if state == PENDING then
-    for i = 1, self._n + 1 do self[i] = nil end
+    for i = 1, self._n + 1 do
+      if self[i] ~= nil then self[i] = nil end
+    end
     self._n = 0
     complete(self, CANCELLED)
     return true
@@ -160,7 +180,7 @@ function Future:add_done_callback(fn)
   check.func("add_done_callback", 1, fn)
   if self._state >= FINISHED then return call_back(fn, self) end
   local cbs = self._cbs
-  if not cbs then cbs = {}; self._cbs = cbs end
+  if not cbs then cbs = {}; rawset(self, "_cbs", cbs) end
   cbs[#cbs + 1] = fn
 end
 
@@ -187,8 +207,11 @@ end
 function Future:set_result(...)
   if not settleable(self) then invalid_state(self) end
   local m = select("#", ...)
-  if m == 1 then self[1] = (...)
-  elseif m > 1 then table.move({ ... }, 1, m, 1, self) end
+  if m == 1 then rawset(self, 1, (...))
+  elseif m > 1 then
+    local r = { ... }
+    for i = 1, m do rawset(self, i, r[i]) end
+  end
   self._n = m
   complete(self, FINISHED)
 end
@@ -213,7 +236,9 @@ function Future:set_exception(...)
     local ok, msg = pcall(tostring, err)
     tb = traceback(ok and msg or "(error object is not a string)", 2)
   end
-  self._err, self.traceback = err, tb
+  rawset(self, "_err", err)
+  rawset(self, "_tb", tb)
+  setmetatable(self, FailedFuture)
   complete(self, FAILED)
 end
 
@@ -229,12 +254,13 @@ end
 
 ----------------------------------------------------------------- Executor
 
--- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);
+-- Fields: max_workers (public, read-only, in the metatable: see
+-- class.with_field); _work, _wh, _wt pending futures (FIFO);
 -- _workers started and not ended; _busy running a task; _shutdown; _exit
 -- wait list for shutdown{wait=true}; _opts (duet.executor_options);
 -- _prefix, _k for worker names; _broken, the error of a raising
 -- initializer.
-local Executor = class("duet.Executor", function(self)
+local Executor = class.new("duet.Executor", function(self)
   return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
     self._wt - self._wh + 1, self._broken and ", broken"
     or self._shutdown and ", shut down" or "")
@@ -249,9 +275,10 @@ function M.Executor(opts)
     prefix = "Executor-" .. executors
     executors = executors + 1
   end
-  return setmetatable({ max_workers = o.max_workers, _work = {}, _wh = 1,
-    _wt = 0, _workers = 0, _busy = 0, _shutdown = false, _exit = list(),
-    _opts = o, _prefix = prefix, _k = 0, _broken = false }, Executor)
+  return setmetatable({ _work = {}, _wh = 1, _wt = 0, _workers = 0,
+    _busy = 0, _shutdown = false, _exit = list(), _opts = o,
+    _prefix = prefix, _k = 0, _broken = false },
+    class.with_field(Executor, "max_workers", o.max_workers))
 end
 
 local function take_work(ex)
@@ -285,9 +312,13 @@ local function break_executor(ex, err, tb)
     local fut = take_work(ex)
     if not fut then break end
     if fut._state == PENDING then
-      for i = 1, fut._n + 1 do fut[i] = nil end
+      for i = 1, fut._n + 1 do
+        if fut[i] ~= nil then fut[i] = nil end   -- an empty slot is no key
+      end
       fut._n = 0
-      fut._err, fut.traceback = msg, tb
+      rawset(fut, "_err", msg)
+      rawset(fut, "_tb", tb)
+      setmetatable(fut, FailedFuture)
       complete(fut, FAILED)
     end
   end
@@ -344,6 +375,8 @@ function Executor:map(fn, items, timeout)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
   local n = items.n or #items
+  -- map waits for the work it submits: refuse before submitting any
+  if n > 0 then S.check_block(self, "map") end
   local futs = {}
   for i = 1, n do futs[i] = self:submit(fn, items[i]) end
   local dl = deadline(timeout)
@@ -373,6 +406,7 @@ function Executor:shutdown(opts)
     if opts.wait ~= nil then wait = opts.wait and true end
     cancel_futures = opts.cancel_futures and true or false
   end
+  if wait and self._workers > 0 then S.check_block(self, "shutdown") end
   self._shutdown = true
   if cancel_futures then
     while true do
@@ -382,7 +416,7 @@ function Executor:shutdown(opts)
     end
   end
   if wait and self._workers > 0 then
-    while self._workers > 0 do block(self._exit) end
+    while self._workers > 0 do block(self._exit, nil, self, "shutdown") end
   end
 end
 
@@ -399,7 +433,8 @@ local function unique_futures(fname, futures)
   local seen, out = {}, {}
   for i = 1, #futures do
     local f = futures[i]
-    if getmetatable(f) ~= Future then
+    local mt = getmetatable(f)
+    if mt ~= Future and mt ~= FailedFuture then
       check.argerror(fname, 1, ("duet.Future expected at index %d, got %s")
         :format(i, check.typename(f)))
     end
@@ -417,7 +452,7 @@ local function watch(futs, fn)
     local f = v == true and k or v
     if f._state < FINISHED then
       local w = f._watch
-      if not w then w = {}; f._watch = w end
+      if not w then w = {}; rawset(f, "_watch", w) end
       w[fn] = true
     end
   end
@@ -453,6 +488,7 @@ function M.wait(futures, opts)
   local return_when = check.option("wait", 2, opts and opts.return_when,
     options, "ALL_COMPLETED")
   if not satisfied(futs, return_when) and timeout ~= 0 then
+    S.check_block(nil, "wait")   -- before the callbacks go in
     -- completions re-test the condition and wake us when it holds
     local wl = list()
     local function on_done()
@@ -511,7 +547,7 @@ function M.as_completed(futures, timeout)
     if left == 0 then return nil end
     while head > tail do
       local t = dl - now()
-      if t <= 0 or not block(wl, dl < huge and dl or nil) then
+      if t <= 0 or not block(wl, dl < huge and dl or nil, nil, "as_completed") then
         leave()
         error(timeout_err)
       end
