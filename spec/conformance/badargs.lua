@@ -188,6 +188,7 @@ local CASES = {
   { "Queue", ":put_many({1}, 0/0)", "bad argument #2 to 'put_many' (...)" },
   { "Queue", ":put_many({nil, 2}, 0)", "bad argument #1 to 'put_many' (nil item at index 1)" },
   { "Queue", ":put_many({1, 2, 3})", "bad argument #1 to 'put_many' (more items than maxsize)" },
+  { "Queue", ":shutdown(1)",         "bad argument #1 to 'shutdown' (boolean expected, got number)" },
   { "Queue", ":get_many()",        "bad argument #1 to 'get_many' (" .. N .. "no value)" },
   { "Queue", ":get_many('x')",     "bad argument #1 to 'get_many' (" .. N .. "string)" },
   { "Queue", ":get_many(0)",       "bad argument #1 to 'get_many' (...)" },
