@@ -38,6 +38,8 @@ build = {
         "csrc/poll.c",
         "csrc/socket.c",
         "csrc/sockopt.c",
+        "csrc/rng.c",
+        "csrc/preempt.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },

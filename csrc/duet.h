@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lua.h"
@@ -43,6 +44,17 @@ void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
 int duet_interrupt_pending(lua_State *L);
 int duet_raise_interrupt(lua_State *L);
 int duet_clock_open(lua_State *L);
+
+/* ------------------------------------------------------------------ rng.c */
+
+typedef struct duet_Rng { uint64_t s[4]; } duet_Rng;
+void duet_rng_seed(duet_Rng *r, uint64_t seed);
+uint64_t duet_rng_next(duet_Rng *r);
+uint64_t duet_rng_below(duet_Rng *r, uint64_t n);   /* [0, n), n > 0 */
+
+/* -------------------------------------------------------------- preempt.c */
+
+int duet_preempt_open(lua_State *L);      /* preempter (coroutines runtime) */
 
 /* --------------------------------------------------------------- object.c */
 

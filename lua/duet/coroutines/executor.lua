@@ -14,7 +14,7 @@ local class = require "duet.coroutines.class"
 local setmetatable, select, unpack, type, error, xpcall, pcall =
   setmetatable, select, table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
-local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
+local cancelled, timeout_err = core.cancelled, core.timeout
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
   S.deadline, S.wake_all, S.wake_first
 
@@ -250,7 +250,7 @@ function Executor:map(fn, items, timeout)
   local out = {}
   for i = 1, n do
     local fut = futs[i]
-    local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil
+    local ok, err = await(fut, "map", dl and math.max(dl - S.now(), 0)), nil
     if not ok then err = timeout_err
     elseif fut._state == CANCELLED then ok, err = false, cancelled
     elseif fut._state == FAILED then ok, err = false, fut._err end
@@ -381,7 +381,7 @@ function M.as_completed(futures, timeout)
   return function()
     if left == 0 then live = false; return nil end
     while head > tail do
-      local t = dl - now()
+      local t = dl - S.now()
       if t <= 0 or not block(wl, dl < huge and dl or nil) then
         live = false
         error(timeout_err)
