@@ -14,7 +14,7 @@ local S = require "duet.coroutines.scheduler"
 
 local P = {}
 
-local DEFAULT_MIN, DEFAULT_MAX = 50, 500   -- instructions between preemptions
+local DEFAULT_MIN, DEFAULT_MAX = 50, 500
 local DEFAULT_TRACE = 50                   -- preemptions a trace keeps
 local DEFAULT_RUNS = 100                   -- explore's seeds
 
