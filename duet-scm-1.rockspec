@@ -40,6 +40,7 @@ build = {
         "csrc/sockopt.c",
         "csrc/rng.c",
         "csrc/preempt.c",
+        "csrc/jitter.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },

@@ -40,6 +40,7 @@ static const duet_Opener lazy[] = {
   duet_poll_open,
   duet_socket_open,
   duet_preempt_open,
+  duet_jitter_open,
   NULL
 };
 

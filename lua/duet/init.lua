@@ -14,7 +14,7 @@ local runtimes = { threads = "duet.threads", coroutines = "duet.coroutines" }
 
 -- Each runtime's options (duet.runtime's second argument): checked and put
 -- in force by the module named here.
-local configurers = { coroutines = "duet.coroutines.preempt" }
+local configurers = { threads = "duet.jitter", coroutines = "duet.coroutines.preempt" }
 
 --- The runtime named `name`, or by env DUET_RUNTIME, else "threads"; with
 --- `options`, those options put in force (seeded runs).
@@ -33,12 +33,7 @@ function duet.runtime(name, options)
     error(("bad argument #1 to 'runtime' (invalid runtime '%s')"):format(name), 2)
   end
   local rt = require(mod)
-  if options then
-    if not configurers[name] then
-      error(("bad argument #2 to 'runtime' (the %s runtime takes no options)"):format(name), 2)
-    end
-    require(configurers[name]).configure(options, "runtime", 2)
-  end
+  if options then require(configurers[name]).configure(options, "runtime", 2) end
   return rt
 end
 
