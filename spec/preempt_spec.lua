@@ -327,6 +327,25 @@ describe("coroutines runtime, seeded", function()
       assert.are.equal(200, runs)
     end)
 
+    it("finds a lock-order deadlock", function()
+      local ok, err = pcall(duet.explore, function(rt_)
+        local a, b = rt_.Lock(), rt_.Lock()
+        local function take(first, second)
+          for _ = 1, 20 do
+            first:acquire()
+            local x = 0
+            for i = 1, 10 do x = x + i end
+            second:acquire(); second:release(); first:release()
+          end
+        end
+        local t1, t2 = rt_.spawn(take, a, b), rt_.spawn(take, b, a)
+        t1:join(); t2:join()
+      end)
+      assert.is_false(ok)
+      assert.matches("seed %d+ failed", err)
+      assert.matches("deadlock: 3 task%(s%) blocked forever", err)
+    end)
+
     it("keeps the last `trace` preemptions", function()
       local _, err = pcall(duet.explore, function()
         for _ = 1, 1000 do local _ = {} end
