@@ -656,7 +656,6 @@ local function step_seeded()
     ok, r = resume(co, th)
   end
   if not ok then
-    p_take(preempter)    -- (none: an error is no preemption)
     fail(th, co, r)
   elseif r == PARKED then
     if npool < POOL_MAX then
