@@ -31,7 +31,7 @@ local function pairs_case(npairs, maxsize)
     local per = n // npairs
     local queues = {}
     for p = 1, npairs do queues[p] = rt.Queue(maxsize) end
-    local t0 = rt.now()
+    local t0 = bench.now()
     local threads = {}
     for p = 1, npairs do
       local prod, cons = start_pair(rt, queues[p], (p - 1) * per + 1, per)
@@ -42,7 +42,7 @@ local function pairs_case(npairs, maxsize)
       bench.join(pc[1])
       sum = sum + bench.join(pc[2])
     end
-    local dt = rt.now() - t0
+    local dt = bench.now() - t0
     local total = per * npairs
     bench.check("sum", sum, total * (total + 1) // 2)
     bench.result(id, "rate", total / dt, "items/s")
@@ -58,7 +58,7 @@ local cases = {
     local n = quick and 100000 or 1000000
     local batch = 100
     local q = rt.Queue()
-    local t0 = rt.now()
+    local t0 = bench.now()
     local producer = rt.spawn(function()
       for first = 1, n, batch do
         local items = {}
@@ -77,7 +77,7 @@ local cases = {
     end)
     bench.join(producer)
     local sum = bench.join(consumer)
-    local dt = rt.now() - t0
+    local dt = bench.now() - t0
     bench.check("sum", sum, n * (n + 1) // 2)
     bench.result(id, "rate", n / dt, "items/s")
   end },

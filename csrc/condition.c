@@ -90,6 +90,7 @@ static int cond_wait_until(lua_State *L, Condition *c, double deadline) {
   Waiter w;
   long saved;
   int r = 0, notified;
+  duet_jitter();
   duet_cond_init(&w.cv);
   w.notified = 0;
   pthread_mutex_lock(&c->mu);
@@ -150,6 +151,7 @@ static int cond_notify(lua_State *L) {
   Condition *c = check_cond(L);
   lua_Integer n = luaL_optinteger(L, 2, 1);
   check_owned(L, c, "notify");
+  duet_jitter();
   if (n > 0) {
     pthread_mutex_lock(&c->mu);
     notify_locked(c, n);

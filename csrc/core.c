@@ -39,6 +39,8 @@ static const duet_Opener lazy[] = {
   duet_tokenbucket_open,
   duet_poll_open,
   duet_socket_open,
+  duet_preempt_open,
+  duet_jitter_open,
   NULL
 };
 

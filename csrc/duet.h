@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lua.h"
@@ -43,6 +44,29 @@ void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
 int duet_interrupt_pending(lua_State *L);
 int duet_raise_interrupt(lua_State *L);
 int duet_clock_open(lua_State *L);
+
+/* ------------------------------------------------------------------ rng.c */
+
+typedef struct duet_Rng { uint64_t s[4]; } duet_Rng;
+void duet_rng_seed(duet_Rng *r, uint64_t seed);
+uint64_t duet_rng_next(duet_Rng *r);
+uint64_t duet_rng_below(duet_Rng *r, uint64_t n);   /* [0, n), n > 0 */
+
+/* --------------------------------------------------------------- jitter.c */
+
+/* Before a lock, queue or condition operation: a seeded pause when jitter
+** is on (threads runtime), nothing otherwise. */
+extern atomic_int duet_jitter_enabled;
+void duet_jitter_pause(void);
+static inline void duet_jitter(void) {
+  if (atomic_load_explicit(&duet_jitter_enabled, memory_order_relaxed))
+    duet_jitter_pause();
+}
+int duet_jitter_open(lua_State *L);
+
+/* -------------------------------------------------------------- preempt.c */
+
+int duet_preempt_open(lua_State *L);      /* preempter (coroutines runtime) */
 
 /* --------------------------------------------------------------- object.c */
 

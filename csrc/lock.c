@@ -177,6 +177,7 @@ static const duet_Type lock_type = {"duet.Lock", lock_destroy,
 #define check_lock(L) ((Lock *)duet_check_self(L, &lock_type))
 
 static int lock_op_acquire(lua_State *L, duet_Object *o, double timeout) {
+  duet_jitter();
   return mutex_acquire(L, &((Lock *)o)->m, timeout);
 }
 
@@ -199,6 +200,7 @@ static int lock_new(lua_State *L) {
 static int lock_acquire(lua_State *L) {
   Lock *k = check_lock(L);
   double timeout = lua_gettop(L) < 2 ? -1 : duet_opt_timeout(L, 2);
+  duet_jitter();
   if (mutex_try(&k->m)) {
     lua_pushboolean(L, 1);
     return 1;
@@ -273,6 +275,7 @@ static int rlock_op_acquire(lua_State *L, duet_Object *o, double timeout) {
   RLock *k = (RLock *)o;
   lua_Integer me = duet_self_ident(L);
   int r;
+  duet_jitter();
   if (rlock_owned(k, me)) {
     atomic_store_explicit(&k->count, atomic_load_explicit(
         &k->count, memory_order_relaxed) + 1, memory_order_relaxed);

@@ -705,6 +705,7 @@ static int get_failed(lua_State *L, int why, int r) {
 static int put_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, res;
+  duet_jitter();
   item_set(L, q, 2, 2, "item", 0, &it);
   res = put_items_wait(L, q, &it, 1, timeout, &r);
   if (res == DONE) {
@@ -745,6 +746,7 @@ static void push_taken(lua_State *L, Queue *q, Item *it) {
 static int get_one(lua_State *L, Queue *q, double timeout) {
   Item it;
   int r, why;
+  duet_jitter();
   if (get_items_wait(L, q, &it, 1, NULL, 1, timeout, &r, &why) == 0)
     return get_failed(L, why, r);
   push_taken(L, q, &it);

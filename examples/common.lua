@@ -31,7 +31,9 @@ local duet = require "duet"
 --- boolean is a flag (`--lock`). `spec.positional` names the options that
 --- bare arguments fill, in order (`cutlery.lua 10000`).
 --- Every example also takes `--runtime threads|coroutines` (default: env
---- DUET_RUNTIME, else threads) and `--help`. The result holds every option
+--- DUET_RUNTIME, else threads), `--seed N` (coroutines: seeded preemption
+--- and the virtual clock, replayable; threads: seeded jitter, which only
+--- makes races show more often) and `--help`. The result holds every option
 --- (a dash in a name becomes an underscore: `--stack-size` → `stack_size`)
 --- plus `rt`, the chosen runtime.
 function common.options(spec)
@@ -45,7 +47,7 @@ function common.options(spec)
     local names = {}
     for k in pairs(defaults) do names[#names + 1] = k end
     table.sort(names)
-    out:write("usage: lua5.4 ", arg[0], " [--runtime threads|coroutines]")
+    out:write("usage: lua5.4 ", arg[0], " [--runtime threads|coroutines] [--seed N]")
     for _, k in ipairs(names) do
       local flag = "--" .. k:gsub("_", "-")
       if type(defaults[k]) == "boolean" then
@@ -59,7 +61,7 @@ function common.options(spec)
   end
 
   local positional = spec.positional or {}
-  local runtime
+  local runtime, seed
   local i = 1
   while i <= #arg do
     local a = arg[i]
@@ -69,7 +71,7 @@ function common.options(spec)
       usage(0)
     elseif name then
       local key = name:gsub("-", "_")
-      if key == "runtime" or (defaults[key] ~= nil and type(defaults[key]) ~= "boolean") then
+      if key == "runtime" or key == "seed" or (defaults[key] ~= nil and type(defaults[key]) ~= "boolean") then
         if value == nil then
           i = i + 1
           value = arg[i]
@@ -84,6 +86,8 @@ function common.options(spec)
       end
       if key == "runtime" then
         runtime = value
+      elseif key == "seed" then
+        seed = math.tointeger(tonumber(value)) or usage(2, "--seed needs an integer")
       elseif type(defaults[key]) == "number" then
         opts[key] = tonumber(value) or usage(2, "--" .. name .. " needs a number")
       else
@@ -105,7 +109,14 @@ function common.options(spec)
   runtime = runtime or os.getenv("DUET_RUNTIME")
   local ok, rt = pcall(duet.runtime, runtime)
   if not ok then usage(2, "unknown runtime " .. runtime) end
+  if seed then
+    local options = rt.name == "coroutines" and { preempt = { seed = seed } }
+      or { jitter = { seed = seed } }
+    local done, err = pcall(duet.runtime, rt.name, options)
+    if not done then usage(2, tostring(err)) end
+  end
   opts.rt = rt
+  opts.seed = seed
   return opts
 end
 

@@ -5,6 +5,8 @@
 --   lua5.4 examples/cutlery.lua 10000                      threads, no lock
 --   lua5.4 examples/cutlery.lua 10000 --lock               threads, locked
 --   lua5.4 examples/cutlery.lua 10000 --runtime coroutines
+--   lua5.4 examples/cutlery.lua 10000 --runtime coroutines --seed 7
+--   lua5.4 examples/cutlery.lua 100 --explore 100 [--lock]
 --
 -- On the threads runtime the bots run in parallel and `kitchen.knives =
 -- kitchen.knives + n` is a read followed by a write: a bot that writes
@@ -13,11 +15,17 @@
 -- coroutines runtime a bot is only ever switched out where it blocks in a
 -- duet call (here, at most when its task queue is empty), never between a
 -- read and a write, so the counts come out right with or without the lock.
+--
+-- --seed N (coroutines) has duet preempt the bots itself, anywhere in their
+-- own code, from seed N: the race shows, and the same seed gives the same
+-- wrong counts on every run. --explore R runs the service under seeds 1..R
+-- with duet.explore and reports the first seed whose counts come out wrong
+-- (none, with --lock).
 package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
 
 local opts = common.options{
-  options = { tables = 100, bots = 10, lock = false },
+  options = { tables = 100, bots = 10, lock = false, explore = 0 },
   positional = { "tables" },
   about = "tables: how many tables each bot prepares and clears",
 }
@@ -83,7 +91,7 @@ local function ThreadBot(kitchen)
   return bot
 end
 
-rt.run(function()
+local function service(quiet)
   local kitchen = Cutlery.new(100, 100, opts.lock)
   local bots = {}
   for i = 1, opts.bots do bots[i] = ThreadBot(kitchen) end
@@ -96,8 +104,30 @@ rt.run(function()
     bot.tasks:put("shutdown")
   end
 
-  print("Kitchen inventory before service: " .. tostring(kitchen))
+  if not quiet then print("Kitchen inventory before service: " .. tostring(kitchen)) end
   for _, bot in ipairs(bots) do bot.thread:start() end
   for _, bot in ipairs(bots) do assert(bot.thread:join()) end
-  print("Kitchen inventory after service: " .. tostring(kitchen))
-end)
+  if not quiet then print("Kitchen inventory after service: " .. tostring(kitchen)) end
+  return kitchen
+end
+
+if opts.explore > 0 then
+  local duet = require "duet"
+  rt = duet.runtime("coroutines")
+  local ok, err = pcall(duet.explore, function()
+    local kitchen = service(true)
+    if kitchen.counts.knives ~= 100 or kitchen.counts.forks ~= 100 then
+      error("changes lost: " .. tostring(kitchen), 0)
+    end
+  end, { runs = opts.explore })
+  if ok then
+    print(("duet.explore: all %d runs pass"):format(opts.explore))
+  else
+    -- the first line names the seed; the trace and the error follow
+    local text = tostring(err)
+    print(text:match("^[^\n]*"))
+    print("  " .. (text:match("changes lost: [^\n]*") or text))
+  end
+else
+  rt.run(service)
+end

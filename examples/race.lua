@@ -4,12 +4,16 @@
 --   lua5.4 examples/race.lua                          threads: x is off
 --   lua5.4 examples/race.lua --lock                   threads: x = 0
 --   lua5.4 examples/race.lua --runtime coroutines     x = 0, lock or not
+--   lua5.4 examples/race.lua --runtime coroutines --seed 3
+--                                                     x is off, the same each run
 --
 -- `t.x = t.x + 1` reads x, adds 1, and writes x back. On the threads runtime
 -- both threads run at once, and a write that lands between the other
 -- thread's read and write is overwritten: that change is lost. On the
 -- coroutines runtime a task only gives way where it blocks in a duet call,
--- and nothing in this loop blocks, so no read is ever stale.
+-- and nothing in this loop blocks, so no read is ever stale, unless --seed N
+-- has duet preempt the tasks itself, from seed N: then the race shows, and
+-- replays exactly with the same seed.
 package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
 

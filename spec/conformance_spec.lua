@@ -5,6 +5,7 @@
 
 local busted = require "busted"
 local describe, it, pending = busted.describe, busted.it, busted.pending
+local setup, teardown = busted.setup, busted.teardown
 local duet = require "duet"
 
 local families = {
@@ -47,7 +48,27 @@ for _, name in ipairs(runtimes) do
       return
     end
     for _, family in ipairs(families) do
-      require("conformance." .. family)(rt)
+      require("conformance." .. family)(rt, {})
+    end
+  end)
+end
+
+-- Once more on the coroutines runtime with seeded preemption and the
+-- virtual clock: the same cases must pass when tasks are switched at any
+-- point of their own code, which holds only if every step of the runtime
+-- itself stays atomic.
+local SEED = 42
+local function includes(list, x)
+  for _, v in ipairs(list) do if v == x then return true end end
+  return false
+end
+if includes(runtimes, "coroutines") then
+  describe(("coroutines, preempted (seed %d, virtual clock)"):format(SEED), function()
+    local rt = duet.runtime("coroutines")
+    setup(function() duet.runtime("coroutines", { preempt = { seed = SEED, min = 1, max = 20 } }) end)
+    teardown(function() duet.runtime("coroutines", {}) end)
+    for _, family in ipairs(families) do
+      require("conformance." .. family)(rt, { virtual_clock = true })
     end
   end)
 end

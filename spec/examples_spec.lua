@@ -254,15 +254,33 @@ for _, name in ipairs{ "threads", "coroutines" } do
 end
 
 describe("examples #notsan", function()
-  it("demo.lua serves the restaurant three ways, each with what it shows", function()
+  it("demo.lua serves the restaurant four ways, each with what it shows", function()
     local lines = output("demo.lua", "--tables 50")
     local commands = matching(lines, "^%$ lua5%.4 examples/cutlery%.lua 50 (.*)$")
     assert.same({ { "--runtime threads" }, { "--runtime threads --lock" },
-      { "--runtime coroutines" } }, commands)
+      { "--runtime coroutines" }, { "--runtime coroutines --seed 7" },
+      { "--runtime coroutines --seed 7" } }, commands)
     local after = matching(lines, "^Kitchen inventory after service: (.*)$")
-    assert.equal(3, #after)
+    assert.equal(5, #after)
     assert.equal("Cutlery(knives=100, forks=100)", after[2][1])
     assert.equal("Cutlery(knives=100, forks=100)", after[3][1])
+    assert.equal(after[4][1], after[5][1])           -- the seed replays
+    local explored = matching(lines, "^duet%.explore: (.*)$")
+    assert.equal(2, #explored)
+    assert.truthy(explored[1][1]:match("^seed %d+ failed %(run %d+ of 100%); replay it with DUET_SEED=%d+$"))
+    assert.equal("all 100 runs pass", explored[2][1])
+  end)
+
+  it("cutlery.lua and race.lua with --seed replay the same counts", function()
+    local a = output("cutlery.lua", "--runtime coroutines --seed 3 300")
+    assert.same(a, output("cutlery.lua", "--runtime coroutines --seed 3 300"))
+    local seen, n = {}, 0
+    for seed = 1, 5 do
+      local x = output("race.lua", "--runtime coroutines --seed " .. seed .. " 20000")[2]
+      if not seen[x] then seen[x], n = true, n + 1 end
+      assert.equal(x, output("race.lua", "--runtime coroutines --seed " .. seed .. " 20000")[2])
+    end
+    assert.is_true(n >= 2, "one outcome for 5 seeds")
   end)
 
   it("refuse an unknown option with a usage line", function()

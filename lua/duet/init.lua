@@ -12,18 +12,36 @@ local duet = {
 
 local runtimes = { threads = "duet.threads", coroutines = "duet.coroutines" }
 
---- The runtime named `name`, or by env DUET_RUNTIME, else "threads".
-function duet.runtime(name)
+-- Each runtime's options (duet.runtime's second argument): checked and put
+-- in force by the module named here.
+local configurers = { threads = "duet.jitter", coroutines = "duet.coroutines.preempt" }
+
+--- The runtime named `name`, or by env DUET_RUNTIME, else "threads"; with
+--- `options`, those options put in force (seeded runs).
+function duet.runtime(name, options)
   if name ~= nil and type(name) ~= "string" then
     error(("bad argument #1 to 'runtime' (string expected, got %s)")
       :format(type(name)), 2)
+  end
+  if options ~= nil and type(options) ~= "table" then
+    error(("bad argument #2 to 'runtime' (table expected, got %s)")
+      :format(type(options)), 2)
   end
   name = name or os.getenv("DUET_RUNTIME") or "threads"
   local mod = runtimes[name]
   if not mod then
     error(("bad argument #1 to 'runtime' (invalid runtime '%s')"):format(name), 2)
   end
-  return require(mod)
+  local rt = require(mod)
+  if options then require(configurers[name]).configure(options, "runtime", 2) end
+  return rt
+end
+
+--- Run fn under one seed after another on the coroutines runtime with
+--- preemption; raise at the first seed where it fails (naming the seed).
+function duet.explore(fn, options)
+  require "duet.coroutines"
+  return require("duet.coroutines.preempt").explore(fn, options)
 end
 
 --- The default excepthook: called for an error that ends a thread (task)

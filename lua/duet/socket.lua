@@ -80,7 +80,7 @@ end
 --- The coroutines runtime's functions, over scheduler S: waits suspend the
 --- calling task.
 function M.coroutines(S)
-  core.socket_hooks(S.wait_fd, S.fd_closing)
+  core.socket_hooks(S.wait_fd_real, S.fd_closing)
   local wait_fd, deadline = S.wait_fd, S.deadline
   local function waiter(fname, ev)
     return function(x, timeout)

@@ -16,7 +16,7 @@ local setmetatable, getmetatable, rawget, rawset, select, unpack, type, error,
   xpcall, pcall = setmetatable, getmetatable, rawget, rawset, select,
   table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
-local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
+local cancelled, timeout_err = core.cancelled, core.timeout
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
   S.deadline, S.wake_all, S.wake_first
 
@@ -384,7 +384,7 @@ function Executor:map(fn, items, timeout)
   for i = 1, n do
     local fut = futs[i]
     -- the waiting task may be cancelled: the tasks are given up on then too
-    local waited, done = pcall(await, fut, "map", dl and math.max(dl - now(), 0))
+    local waited, done = pcall(await, fut, "map", dl and math.max(dl - S.now(), 0))
     local ok, err = waited and done, nil
     if not waited then err = done
     elseif not ok then err = timeout_err
@@ -546,7 +546,7 @@ function M.as_completed(futures, timeout)
   return function()
     if left == 0 then return nil end
     while head > tail do
-      local t = dl - now()
+      local t = dl - S.now()
       if t <= 0 or not block(wl, dl < huge and dl or nil, nil, "as_completed") then
         leave()
         error(timeout_err)

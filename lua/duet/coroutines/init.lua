@@ -17,7 +17,7 @@ end
 
 rt.sleep = S.sleep
 
-rt.now = core.now
+rt.now = S.now        -- the virtual clock's, in seeded runs (preempt.lua)
 rt.current = S.current
 rt.Thread = thread.Thread
 rt.spawn = thread.spawn
@@ -51,5 +51,8 @@ end
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
 -- task waiting on a descriptor suspends until the scheduler's poll says so.
 for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
+
+-- Seeded preemption and the virtual clock (rt.trace; DUET_SEED).
+require("duet.coroutines.preempt").setup(rt)
 
 return rt

@@ -32,17 +32,23 @@
 --             timer; false otherwise
 --   _val      a value handed over by whoever woke it (queue item, ...)
 --   _err, _tb                         the error that ended it, traceback
+--
+-- Seeded runs (configured by preempt.lua): a preempter (csrc/preempt.c)
+-- yields tasks from a count hook and picks the next ready task from its
+-- seeded generator, and a virtual clock jumps to the next timer when every
+-- task is blocked. Without them the loop is the plain FIFO one: no hook, no
+-- draw, the real clock.
 local core = require "duet.core"
 local check = require "duet.check"
 
-local now, cancelled = core.now, core.cancelled
+local realnow, cancelled = core.now, core.cancelled
 local create, resume, yield, running, coclose, isyieldable =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running,
   coroutine.close, coroutine.isyieldable
 local traceback = debug.traceback
 local pack, unpack, select, type, tostring, pcall, setmetatable =
   table.pack, table.unpack, select, type, tostring, pcall, setmetatable
-local huge = math.huge
+local huge, max, min = math.huge, math.max, math.min
 
 local S = {}
 
@@ -81,6 +87,14 @@ local rwait, wwait = {}, {}
 local nfdwait = 0      -- tasks waiting on a descriptor
 local polled = false   -- the poller was asked since the last pass
 local pollout = {}     -- its answers: fd, events, fd, events...
+-- Seeded runs: the clock (realnow, or vnow reading vtime), the preempter
+-- (false: none) and the ring of its last `tracemax` preemptions, as task
+-- names and places.
+local now = realnow
+local vtime = false    -- the virtual clock's time, or false: the real clock
+local function vnow() return vtime end
+local preempter, p_below, p_take, p_arm = false, nil, nil, nil
+local tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, 50
 
 -------------------------------------------------------------------- wait lists
 
@@ -338,7 +352,7 @@ end
 -- 2: write) or until `deadline` (nil: none): true when ready, false on
 -- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socket.c,
 -- and rt.wait_readable / rt.wait_writable, which pass their name.)
-function S.wait_fd(fd, ev, deadline, fname)
+local function wait_fd(fd, ev, deadline, fname)
   local th = current
   if th._co ~= running() or atomic > 0 or not isyieldable() then
     misuse(nil, fname)
@@ -357,6 +371,14 @@ function S.wait_fd(fd, ev, deadline, fname)
   if wl.n == 0 then p_del(poller, fd, ev) end   -- nobody else waits on it
   if why == TIMEDOUT then return false end
   error(cancelled)
+end
+S.wait_fd = wait_fd
+
+-- wait_fd for csrc/socket.c, whose deadlines are on the real clock: under
+-- the virtual clock the wait lasts as long in real time.
+function S.wait_fd_real(fd, ev, deadline)
+  if vtime and deadline then deadline = vtime + (deadline - realnow()) end
+  return wait_fd(fd, ev, deadline)
 end
 
 -- Descriptor fd is about to be closed: wake the tasks waiting on it (they
@@ -385,12 +407,16 @@ local function poll(timeout)
       if wl then wake_all(wl) end
     end
   end
+  return n
 end
 
--- Forbid blocking while fn runs (SharedTable:update's atomicity).
+-- Forbid blocking (and preemption) while fn runs (SharedTable:update's
+-- atomicity).
 function S.atomic(fn, v)
   atomic = atomic + 1
+  if preempter then preempter:hold(1) end
   local ok, r = pcall(fn, v)
+  if preempter then preempter:hold(-1) end
   atomic = atomic - 1
   return ok, r
 end
@@ -553,7 +579,7 @@ function S.current()
   return current
 end
 
-S.now = now
+S.now = now   -- preempt.lua's configure replaces it with the virtual clock
 
 function S.active()
   return active
@@ -562,7 +588,7 @@ end
 ------------------------------------------------------------------- the loop
 
 -- Run every task that is ready now, in order.
-local function step()
+local function step_fifo()
   local batch, bwhys, n = ready, whys, nready
   ready, whys, nready = spare, sparewhys, 0
   spare, sparewhys = batch, bwhys
@@ -594,6 +620,57 @@ local function step()
   end
   current = mainthread
 end
+local step = step_fifo
+
+-- Keep the last `tracemax` preemptions: task th was preempted at `where`.
+local function note_preemption(th, where)
+  local k = ntrace % tracemax + 1
+  ntrace = ntrace + 1
+  tracewho[k], tracewhere[k] = th.name, where
+end
+
+-- Seeded runs: run one ready task, drawn by the preempter; a task it
+-- preempted goes back among the ready ones.
+local function step_seeded()
+  local n = nready
+  local i = p_below(preempter, n)
+  local th, why = ready[i], whys[i]
+  ready[i], whys[i] = ready[n], whys[n]
+  ready[n], whys[n] = nil, nil
+  nready = n - 1
+  current = th
+  local co = th._co
+  local ok, r
+  if co then
+    ok, r = resume(co, why)
+  else
+    if npool > 0 then
+      co = pool[npool]
+      pool[npool] = nil
+      npool = npool - 1
+    else
+      co = create(body)
+      p_arm(preempter, co)
+    end
+    th._co = co
+    ok, r = resume(co, th)
+  end
+  if not ok then
+    fail(th, co, r)
+  elseif r == PARKED then
+    if npool < POOL_MAX then
+      npool = npool + 1
+      pool[npool] = co
+    end
+  else
+    local where = p_take(preempter)
+    if where then
+      note_preemption(th, where)
+      schedule(th, WOKEN)
+    end
+  end
+  current = mainthread
+end
 
 -- The one place the scheduler waits for the outside world, when no task is
 -- ready: one poll of the watched descriptors until `deadline`, the next
@@ -601,6 +678,21 @@ end
 -- a task: no timer and no descriptor. (The poll raises "interrupted!" on
 -- Ctrl-C.)
 local function idle(deadline)
+  if vtime then
+    if nfdwait == 0 then
+      if not deadline then return false end
+      vtime = max(vtime, deadline)   -- nothing else can happen before it
+      return true
+    end
+    -- A task waits on a descriptor: the world is outside the simulation,
+    -- so virtual time runs at the real clock's pace until it answers.
+    local t0 = realnow()
+    local n = poll(deadline and max(deadline - vtime, 0) or -1)
+    local t = vtime + (realnow() - t0)
+    if deadline and (n == 0 or t > deadline) then t = max(vtime, deadline) end
+    vtime = t
+    return true
+  end
   if not deadline then
     if nfdwait == 0 then return false end
     poll(-1)
@@ -682,6 +774,12 @@ function S.run(main, ...)
   m._vals = select("#", ...) > 0 and pack(...) or false
   m._err, m._tb = false, false
   active = true
+  if preempter then
+    -- A seeded run replays exactly: its trace, task idents and names too.
+    -- Finalizers written in Lua run in whichever task is running and count
+    -- against its hook: collect earlier garbage now, not during the run.
+    tracewho, tracewhere, ntrace, idents = {}, {}, 0, 0
+  end
   start(m, false)
   local ok, err = pcall(loop)
   cleanup()
@@ -693,6 +791,39 @@ function S.run(main, ...)
     error(merr, 0)
   end
   if res then return unpack(res, 1, res.n) end
+end
+
+-- Seeded runs on or off (preempt.lua checks the options): `p` a preempter
+-- (core.preempter) or false, `virtual` the virtual clock (starting at 0),
+-- `keep` how many preemptions the trace keeps.
+function S.configure(p, virtual, keep)
+  if active then
+    check.error("duet.coroutines: cannot change the runtime's options inside rt.run")
+  end
+  if preempter then preempter:stop() end
+  preempter = p
+  if p then
+    p_below, p_take, p_arm = p.below, p.take, p.arm
+    step = step_seeded
+  else
+    step = step_fifo
+  end
+  pool, npool = {}, 0    -- parked coroutines carry the old hook, or none
+  vtime = virtual and 0.0
+  now = virtual and vnow or realnow
+  S.now = now
+  tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, keep
+end
+
+-- The last run's preemptions (the last `keep` of them), oldest first: a
+-- list of {task = name, where = "source:line"}; and how many there were.
+function S.trace()
+  local list, n = {}, min(ntrace, tracemax)
+  for j = 1, n do
+    local k = (ntrace - n + j - 1) % tracemax + 1
+    list[j] = { task = tracewho[k], where = tracewhere[k] }
+  end
+  return list, ntrace
 end
 
 -- Set up once by thread.lua: the tasks' metatable and the main task.

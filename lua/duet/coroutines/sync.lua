@@ -11,7 +11,7 @@ local class = require "duet.coroutines.class"
 
 local setmetatable, getmetatable, rawget, error, pcall = setmetatable,
   getmetatable, rawget, error, pcall
-local cancelled, broken_barrier, now = core.cancelled, core.broken_barrier, core.now
+local cancelled, broken_barrier = core.cancelled, core.broken_barrier
 local maxinteger = math.maxinteger
 local list, block, suspend, deadline = S.list, S.block, S.suspend, S.deadline
 local wake_first, wake_all, current = S.wake_first, S.wake_all, S.current
@@ -284,7 +284,7 @@ function Condition:wait_for(predicate, timeout)
   while not result do
     local left
     if dl then
-      left = dl - now()
+      left = dl - S.now()
       if left <= 0 then break end
     end
     self:wait(left)

@@ -11,7 +11,6 @@ local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
 local setmetatable, type, ceil = setmetatable, type, math.ceil
-local now = S.now
 
 local TokenBucket = class.new("duet.TokenBucket", function(self)
   return ("%g/%g tokens"):format(self:tokens(), self._cap)
@@ -33,7 +32,7 @@ end
 
 function M.TokenBucket(opts)
   check.table("TokenBucket", 1, opts)
-  local self = { _t = now() }
+  local self = { _t = S.now() }
   if opts.capacity ~= nil or opts.rate ~= nil then
     if opts.max_tokens ~= nil or opts.refill_tokens ~= nil
         or opts.refill_period ~= nil then
@@ -97,7 +96,7 @@ end
 
 function TokenBucket:take(n)
   n = check_n(self, "take", n)
-  refill(self, now())
+  refill(self, S.now())
   local tokens = self._tokens
   if tokens < n then return false end
   self._tokens = tokens - n
@@ -109,7 +108,7 @@ function TokenBucket:wait(n, timeout)
   timeout = check.timeout("wait", 2, timeout)
   local dl = S.deadline(timeout)
   while true do
-    local t = now()
+    local t = S.now()
     refill(self, t)
     local tokens = self._tokens
     if tokens >= n then
@@ -123,7 +122,7 @@ function TokenBucket:wait(n, timeout)
 end
 
 function TokenBucket:tokens()
-  refill(self, now())
+  refill(self, S.now())
   return self._tokens
 end
 
