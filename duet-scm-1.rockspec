@@ -38,6 +38,7 @@ build = {
         "csrc/poll.c",
         "csrc/socket.c",
         "csrc/sockopt.c",
+        "csrc/process.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },
@@ -45,5 +46,7 @@ build = {
     ["duet"] = "lua/duet/init.lua",
     ["duet.threads"] = "lua/duet/threads.lua",
     ["duet.socket"] = "lua/duet/socket.lua",
+    ["duet.process"] = "lua/duet/process.lua",
+    ["duet.procworker"] = "lua/duet/procworker.lua",
   },
 }

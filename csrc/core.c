@@ -39,6 +39,7 @@ static const duet_Opener lazy[] = {
   duet_tokenbucket_open,
   duet_poll_open,
   duet_socket_open,
+  duet_process_open,
   NULL
 };
 

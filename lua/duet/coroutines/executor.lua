@@ -155,6 +155,31 @@ function Future:add_done_callback(fn)
   cbs[#cbs + 1] = fn
 end
 
+-- For duet.process's ProcessExecutor, whose tasks run elsewhere: a pending
+-- future with nothing to run, its start, and its completion with what the
+-- worker replied (results, or an error value and its traceback). Not
+-- exported (init.lua skips names that start with "_").
+function M._future()
+  return setmetatable({ _state = PENDING, _n = 0 }, Future)
+end
+
+function M._start(fut)
+  if fut._state ~= PENDING then return false end
+  fut._state = RUNNING
+  return true
+end
+
+function M._settle(fut, ok, tb, ...)
+  if ok then
+    local m = select("#", ...)
+    if m > 0 then table.move({ ... }, 1, m, 1, fut) end
+    fut._n = m
+    return complete(fut, FINISHED)
+  end
+  fut._err, fut.traceback = (...), tb
+  complete(fut, FAILED)
+end
+
 ----------------------------------------------------------------- Executor
 
 -- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);

@@ -22,8 +22,11 @@ rt.current = S.current
 rt.Thread = thread.Thread
 rt.spawn = thread.spawn
 
+-- a module's names that start with "_" are for duet's own modules
 local function export(mod)
-  for k, v in pairs(require(mod)) do rt[k] = v end
+  for k, v in pairs(require(mod)) do
+    if k:sub(1, 1) ~= "_" then rt[k] = v end
+  end
 end
 export "duet.coroutines.sync"
 export "duet.coroutines.queue"
@@ -34,5 +37,9 @@ export "duet.coroutines.tokenbucket"
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
 -- task waiting on a descriptor suspends until the scheduler's poll says so.
 for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
+
+-- ProcessExecutor: child processes whose sockets join the same poll.
+rt.ProcessExecutor = require("duet.process").coroutines(S,
+  require "duet.coroutines.executor", rt.wait_readable, rt.wait_writable)
 
 return rt

@@ -1,0 +1,484 @@
+-- duet.process: rt.ProcessExecutor, the Executor whose workers are child
+-- Lua interpreters, for both runtimes.
+--
+-- csrc/process.c starts each child with posix_spawn and frames messages on
+-- its socket; lua/duet/procworker.lua is the child's body. A submit encodes
+-- the task for another process at once (so a task that cannot move fails
+-- there) and queues it; a feeder per child sends it one task at a time and
+-- settles the task's future with the reply:
+--   threads     a daemon duet Thread per child, blocked in a queue get or
+--               in a poll of its child's socket (never spinning); the pool
+--               counts as a live thread while tasks are queued or running
+--   coroutines  a task per busy child, started when queued work outnumbers
+--               the feeders free to take it and ended when there is none, as
+--               the Executor's workers; an idle child waits on a list. The
+--               sockets join the scheduler's one poll.
+-- A child that dies fails only the future it was running, with a
+-- duet.broken_process error naming how it ended; its feeder starts a
+-- replacement for the next task. A raising initializer breaks the pool: the
+-- task that met it and every queued one fail with its error, and submit
+-- raises from then on, so no worker is restarted in a loop.
+local core = require "duet.core"
+local check = require "duet.check"
+
+local pack, unpack_msg, spawn = core.process_pack, core.process_unpack,
+  core.process_spawn
+local type, select, pcall, tostring, setmetatable, format = type, select,
+  pcall, tostring, setmetatable, string.format
+local mathtype, now = math.type, core.now
+
+local M = {}
+
+local MAX_WORKERS = 4096
+local QUIT_GRACE = 5    -- seconds a closed worker gets to exit before SIGKILL
+
+------------------------------------------------------------------ options
+
+local function field_error(name, want, v)
+  check.argerror("ProcessExecutor", 1, format("field '%s': %s expected, got %s",
+    name, want, mathtype(v) == "float" and "float" or check.typename(v)))
+end
+
+local function opt_count(opts, name)
+  local v = opts[name]
+  if v ~= nil and mathtype(v) ~= "integer" then field_error(name, "integer", v) end
+  return v
+end
+
+-- The worker command line and messages, checked and made once: a table of
+-- plain values, moved as it is into the threads runtime's feeders.
+local function config(opts, runtime)
+  check.opt_table("ProcessExecutor", 1, opts)
+  opts = opts or {}
+  local pid, ncpu, exe = core.process_self()
+  local max = opt_count(opts, "max_workers") or ncpu
+  if max < 1 then
+    check.argerror("ProcessExecutor", 1, "max_workers must be at least 1")
+  elseif max > MAX_WORKERS then
+    check.argerror("ProcessExecutor", 1, "max_workers must be at most "
+      .. MAX_WORKERS)
+  end
+  local per_child = opt_count(opts, "max_tasks_per_child")
+  if per_child and per_child < 1 then
+    check.argerror("ProcessExecutor", 1,
+      "max_tasks_per_child must be at least 1")
+  end
+  local init, initargs, lua = opts.initializer, opts.initargs, opts.lua
+  if init ~= nil and type(init) ~= "function" then
+    field_error("initializer", "function", init)
+  end
+  if initargs ~= nil and type(initargs) ~= "table" then
+    field_error("initargs", "table", initargs)
+  end
+  if lua ~= nil and type(lua) ~= "string" then field_error("lua", "string", lua) end
+  -- the interpreter running this one, unless it is a program embedding Lua
+  local search = false
+  if not lua then
+    if exe and exe:match("/lua[^/]*$") then lua = exe
+    else lua, search = "lua5.4", true end
+  elseif not lua:find("/", 1, true) then
+    search = true
+  end
+  local code = format("package.path=%q package.cpath=%q "
+    .. "require('duet.procworker')(%d,%q)", package.path, package.cpath,
+    pid, runtime)
+  local n = initargs and (initargs.n or #initargs) or 0
+  return {
+    max_workers = max,
+    per_child = per_child or false,
+    argv = { lua, "-E", "-e", code },
+    search = search,
+    init = pack("initializer", init or false, "initargs",
+      table.unpack(initargs or {}, 1, n)),
+  }
+end
+
+------------------------------------------------------------- one worker
+
+-- `io` holds the runtime's waits: readable(x [, timeout]), writable(x).
+
+-- All of `body` to worker process p; nil once it is gone.
+local function send(io, p, body)
+  local sent = p:send(body)
+  while sent == false do
+    io.writable(p)
+    sent = p:flush()
+  end
+  return sent
+end
+
+-- The next message from p; nil at end of file.
+local function receive(io, p)
+  while true do
+    local body, why = p:recv()
+    if body then return body end
+    if why then return nil end
+    io.readable(p)
+  end
+end
+
+-- Close p's channel, wait for p to end (QUIT_GRACE seconds, then
+-- SIGKILL), reap it, and return its duet.broken_process error.
+local function reap(io, p)
+  p:close()
+  if not p:status() then
+    local efd = p:exitfd()
+    if efd then io.readable(efd, QUIT_GRACE) end
+    if not p:status() then p:kill() end
+  end
+  p:wait()
+  return p:broken()
+end
+
+-- A new worker: its process, sent the initializer.
+local function start_worker(io, cfg)
+  local p = spawn(cfg.argv, cfg.search)
+  send(io, p, cfg.init)
+  return { proc = p, tasks = 0 }
+end
+
+-- Let worker w go: its channel closed, it ends; reaped when `wait` (else
+-- when the process object is collected).
+local function stop_worker(io, w, wait)
+  if wait then reap(io, w.proc) else w.proc:close() end
+end
+
+-- Settle fut with worker's reply (a decoded one: ok, status, values...).
+-- Returns "init" for an initializer that raised.
+local function deliver(settle, fut, ok, status, ...)
+  if not ok then                        -- a reply that cannot be decoded
+    settle(fut, false, status, status)
+  elseif status == "ok" then
+    settle(fut, true, nil, ...)
+  else
+    local err, tb = ...
+    settle(fut, false, tb, err)
+    if status == "init" then return "init", err, tb end
+  end
+  return "ok"
+end
+
+-- Run task `body` of running future fut on worker w (started if nil).
+-- Returns the worker to go on with (nil: none), and the initializer's
+-- error and traceback when it raised.
+local function run_task(io, settle, cfg, w, fut, body)
+  if not w then
+    local ok, made = pcall(start_worker, io, cfg)
+    if not ok then                      -- cannot start: as an initializer
+      settle(fut, false, made, made)
+      return nil, made, made
+    end
+    w = made
+  end
+  local p = w.proc
+  local reply = send(io, p, body) and receive(io, p)
+  if not reply then                     -- it died: fail only this task
+    local err = reap(io, p)
+    settle(fut, false, tostring(err), err)
+    return nil
+  end
+  local how, err, tb = deliver(settle, fut, pcall(unpack_msg, reply))
+  if how == "init" then
+    reap(io, p)
+    return nil, err, tb
+  end
+  w.tasks = w.tasks + 1
+  if cfg.per_child and w.tasks >= cfg.per_child then
+    stop_worker(io, w, true)
+    return nil
+  end
+  return w
+end
+
+------------------------------------------------------------ shared parts
+
+-- The task fn(...) encoded for a worker, after the checks submit makes;
+-- what cannot move raises at the caller's line, as on the Executor.
+local function task_body(self, fn, ...)
+  if self._shutdown then
+    check.error("cannot schedule new futures after shutdown")
+  end
+  if type(fn) ~= "function" then check.func("submit", 1, fn) end
+  if self._st and self._st.broken or self._broken then
+    check.error("cannot schedule new futures: the pool's initializer raised")
+  end
+  local ok, body = pcall(pack, "fn", fn, "args", ...)
+  if not ok then check.error(body) end
+  return body
+end
+
+local function map(self, fn, items, timeout)
+  check.func("map", 1, fn)
+  check.table("map", 2, items)
+  timeout = check.timeout("map", 3, timeout)
+  local n = items.n or #items
+  local futs = {}
+  for i = 1, n do futs[i] = self:submit(fn, items[i]) end
+  local dl = timeout and now() + timeout
+  local out = {}
+  for i = 1, n do
+    local fut = futs[i]
+    local ok, r = pcall(fut.result, fut, dl and math.max(dl - now(), 0))
+    if not ok then
+      for j = i + 1, n do futs[j]:cancel() end
+      error(r, 0)
+    end
+    out[i] = r
+  end
+  return out
+end
+
+local function shutdown_options(opts)
+  check.opt_table("shutdown", 1, opts)
+  local wait, cancel = true, false
+  if opts then
+    if opts.wait ~= nil then wait = opts.wait and true end
+    cancel = opts.cancel_futures and true or false
+  end
+  return wait, cancel
+end
+
+local function describe(self, nworkers, nqueued)
+  return format("duet.ProcessExecutor (%d/%d workers, %d queued%s): %p",
+    nworkers, self.max_workers, nqueued,
+    self._shutdown and ", shut down" or "", self)
+end
+
+------------------------------------------------------- threads runtime
+
+-- The body of a feeder thread (in its own Lua state): take tasks from q
+-- until it is closed and drained.
+function M.threads_feeder(q, idle, st, cfg)
+  local rt = require "duet.threads"
+  local io = { readable = rt.wait_readable, writable = rt.wait_writable }
+  local settle, start, hold = core.process_settle, core.process_start,
+    core.process_hold
+  local w
+  while true do
+    local item = q:get()
+    if item == nil then break end
+    local fut, body = item[1], item[2]
+    if start(fut) then
+      if st.broken then
+        settle(fut, false, st.init_tb, st.init_err)
+      else
+        local err, tb
+        w, err, tb = run_task(io, settle, cfg, w, fut, body)
+        if err ~= nil and not st.broken then
+          st.init_err, st.init_tb = err, tb
+          st.broken = true
+        end
+      end
+    end
+    hold(-1)
+    idle:release()
+  end
+  if w then stop_worker(io, w, true) end
+end
+
+-- A feeder thread's target: no upvalue but _ENV, so moving it is cheap.
+local function feeder_target(...)
+  return require("duet.process").threads_feeder(...)
+end
+
+local TE = { __name = "duet.ProcessExecutor" }
+TE.__index = TE
+local next_number = 0
+
+function TE.__tostring(self)
+  return describe(self, #self._threads, self._q:size())
+end
+
+function TE:submit(fn, ...)
+  local body = task_body(self, fn, ...)
+  local fut = core.process_future()
+  core.process_hold(1)
+  self._q:put({ fut, body })
+  local threads = self._threads
+  if not self._idle:acquire(0) and #threads < self.max_workers then
+    local th = core.Thread{ target = feeder_target, daemon = true,
+      name = format("ProcessExecutor-%d_%d", self._number, #threads),
+      args = { self._q, self._idle, self._st, self._cfg } }
+    th:start()
+    threads[#threads + 1] = th
+  end
+  return fut
+end
+
+TE.map = map
+
+function TE:shutdown(opts)
+  local wait, cancel = shutdown_options(opts)
+  self._shutdown = true
+  if cancel then
+    while true do
+      local item = self._q:get_nowait()
+      if item == nil then break end
+      item[1]:cancel()
+      core.process_hold(-1)
+    end
+  end
+  self._q:close()
+  if wait then
+    local threads = self._threads
+    for i = 1, #threads do threads[i]:join() end
+  end
+end
+
+function TE:__close()
+  self:shutdown()
+end
+
+-- collected without shutdown: shutdown{wait=false}
+function TE:__gc()
+  if not self._shutdown then pcall(self._q.close, self._q) end
+end
+
+function M.threads_executor(opts)
+  local cfg = config(opts, "threads")
+  next_number = next_number + 1
+  return setmetatable({ max_workers = cfg.max_workers, _cfg = cfg,
+    _q = core.Queue(), _idle = core.Semaphore(0), _st = core.SharedTable(),
+    _threads = {}, _shutdown = false, _number = next_number }, TE)
+end
+
+---------------------------------------------------- coroutines runtime
+
+-- The coroutines runtime's ProcessExecutor, over scheduler S, executor
+-- module E (its Future) and the runtime's descriptor waits.
+function M.coroutines(S, E, wait_readable, wait_writable)
+  local io = { readable = wait_readable, writable = wait_writable }
+  local future, start, settle = E._future, E._start, E._settle
+  local list, block, wake_all = S.list, S.block, S.wake_all
+
+  local CE = { __name = "duet.ProcessExecutor" }
+  CE.__index = CE
+
+  function CE.__tostring(self)
+    return describe(self, self._nworkers, self._wt - self._wh + 1)
+  end
+
+  local function take_work(ex)
+    local h = ex._wh
+    if h > ex._wt then return nil end
+    local futs, bodies = ex._futs, ex._bodies
+    local fut, body = futs[h], bodies[h]
+    futs[h], bodies[h] = nil, nil
+    if h == ex._wt then ex._wh, ex._wt = 1, 0 else ex._wh = h + 1 end
+    return fut, body
+  end
+
+  -- A feeder's bookkeeping, as a to-be-closed value so that it holds also
+  -- when the feeder's coroutine is closed (rt.run giving up on it, Ctrl-C):
+  -- [1] the executor, [2] its worker, [3] the future it is running.
+  local Shift = { __name = "duet.ProcessExecutorShift" }
+  Shift.__index = Shift
+
+  function Shift:__close()
+    local ex, w, fut = self[1], self[2], self[3]
+    ex._feeders = ex._feeders - 1
+    if fut then                         -- stopped mid-task: the worker too
+      ex._busy = ex._busy - 1
+      ex._nworkers = ex._nworkers - 1
+      w.proc:kill()
+      w.proc:close()
+      w.proc:wait()
+      settle(fut, false, nil, core.cancelled)
+    elseif w then
+      local idle = ex._idle
+      idle[#idle + 1] = w
+    end
+    if ex._feeders == 0 then wake_all(ex._exit) end
+  end
+
+  local function feeder(ex)
+    local shift <close> = setmetatable({ ex, false, false }, Shift)
+    local idle = ex._idle
+    local w = idle[#idle]
+    idle[#idle] = nil
+    shift[2] = w or false
+    while true do
+      local fut, body = take_work(ex)
+      if not fut then break end
+      if start(fut) then
+        if ex._broken then
+          settle(fut, false, ex._broken[2], ex._broken[1])
+        else
+          ex._busy = ex._busy + 1
+          shift[3] = fut
+          if not w then ex._nworkers = ex._nworkers + 1 end
+          local err, tb
+          w, err, tb = run_task(io, settle, ex._cfg, w, fut, body)
+          if not w then ex._nworkers = ex._nworkers - 1 end
+          shift[2], shift[3] = w or false, false
+          ex._busy = ex._busy - 1
+          if err ~= nil and not ex._broken then ex._broken = { err, tb } end
+        end
+      end
+    end
+    if w and ex._shutdown then
+      shift[2] = false
+      ex._nworkers = ex._nworkers - 1
+      stop_worker(io, w, true)
+    end
+  end
+
+  function CE:submit(fn, ...)
+    local body = task_body(self, fn, ...)
+    local fut = future()
+    local t = self._wt + 1
+    self._wt = t
+    self._futs[t], self._bodies[t] = fut, body
+    -- a new feeder only when the free ones cannot cover the queued work
+    local feeders = self._feeders
+    if feeders < self.max_workers and t - self._wh + 1 > feeders - self._busy then
+      if not S.active() then
+        self._futs[t], self._bodies[t], self._wt = nil, nil, t - 1
+        check.error("duet.coroutines: cannot start a task outside rt.run")
+      end
+      self._feeders = feeders + 1
+      S.spawn(feeder, self)
+    end
+    return fut
+  end
+
+  CE.map = map
+
+  function CE:shutdown(opts)
+    local wait, cancel = shutdown_options(opts)
+    self._shutdown = true
+    if cancel then
+      while true do
+        local fut = take_work(self)
+        if not fut then break end
+        fut:cancel()
+      end
+    end
+    if wait then
+      while self._feeders > 0 do block(self._exit) end
+    end
+    local idle = self._idle
+    for i = #idle, 1, -1 do
+      local w = idle[i]
+      idle[i] = nil
+      self._nworkers = self._nworkers - 1
+      stop_worker(io, w, wait)
+    end
+  end
+
+  function CE:__close()
+    self:shutdown()
+  end
+
+  local function ProcessExecutor(opts)
+    local cfg = config(opts, "coroutines")
+    return setmetatable({ max_workers = cfg.max_workers, _cfg = cfg,
+      _futs = {}, _bodies = {}, _wh = 1, _wt = 0, _feeders = 0, _busy = 0,
+      _nworkers = 0, _idle = {}, _shutdown = false, _broken = false,
+      _exit = list() }, CE)
+  end
+
+  return ProcessExecutor
+end
+
+return M

@@ -1,0 +1,279 @@
+-- rt.ProcessExecutor on both runtimes: what only a pool of child
+-- processes has (faults that stay in one worker, what may cross a process,
+-- children and descriptors that do not outlive the pool). The Executor
+-- behaviour it shares runs in spec/conformance/executor.lua.
+local busted = require "busted"
+local assert = require "luassert"
+local H = require "helpers"
+local duet = require "duet"
+local core = require "duet.core"
+local describe, it = busted.describe, busted.it
+
+local pid = core.process_self()
+
+-- The children of this process, and its open descriptors, counted through
+-- a shell (which counts itself the same way every time).
+local function count(cmd)
+  local p = assert(io.popen(cmd:format(pid)))
+  local n = tonumber(p:read("a"):match("%d+"))
+  p:close()
+  return n
+end
+local function children()
+  return count("cat /proc/%d/task/*/children | wc -w")
+end
+local function descriptors()
+  return count("ls /proc/%d/fd | wc -l")
+end
+
+local function alive(p)
+  return os.execute(("kill -0 %d 2>/dev/null"):format(p)) == true
+end
+
+local function raised(fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok)
+  return e
+end
+
+for _, name in ipairs{ "threads", "coroutines" } do
+  local rt = duet.runtime(name)
+  describe(name .. " ProcessExecutor", function()
+    it("runs tasks in other processes and gives back every result", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2}
+        local fut = ex:submit(function(a, b) return a + b, nil, "x" end, 2, 3)
+        assert.are.equal("duet.Future", H.typename(fut))
+        assert.are.same({n = 3, 5, nil, "x"}, table.pack(fut:result()))
+        local other = ex:submit(function()
+          return require("duet.core").process_self()
+        end):result()
+        assert.are_not.equal(pid, other)
+        assert.are.same({2, 4, 6}, ex:map(function(x) return 2 * x end, {1, 2, 3}))
+      end)
+    end)
+
+    it("re-raises a task's error with the worker's traceback", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1}
+        local function inner() error({code = 7}) end
+        local fut = ex:submit(function() inner() end)
+        assert.are.same({code = 7}, raised(fut.result, fut))
+        assert.matches("in upvalue 'inner'", fut.traceback)
+        assert.are.same({code = 7}, fut:exception())
+      end)
+    end)
+
+    it("fails only the future of a worker that dies, and replaces it", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2}
+        local exits = ex:submit(function() os.exit(3) end)
+        local e = raised(exits.result, exits)
+        assert.is_true(e == duet.broken_process)
+        assert.is_true(duet.broken_process == e)
+        assert.are.equal(3, e.exitcode)
+        assert.is_nil(e.signal)
+        assert.matches("^duet.broken_process: worker process %d+ exited with status 3$",
+          tostring(e))
+        local killed = ex:submit(function()
+          local self = require("duet.core").process_self()
+          os.execute("kill -9 " .. self)
+        end)
+        e = raised(killed.result, killed)
+        assert.is_true(e == duet.broken_process)
+        assert.are.equal(9, e.signal)
+        assert.matches("killed by signal 9 %(SIGKILL%)", tostring(e))
+        local futs = {}
+        for i = 1, 6 do futs[i] = ex:submit(function() return i end) end
+        for i = 1, 6 do assert.are.equal(i, futs[i]:result()) end
+      end)
+    end)
+
+    it("moves its error values between threads like any duet object", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1}
+        local f = ex:submit(function() os.exit(5) end)
+        f:wait()
+        local got = rt.spawn(function()
+          local ok, e = pcall(f.result, f)
+          return ok, e == require("duet").broken_process, e.exitcode
+        end)
+        assert.are.same({true, false, true, 5}, {got:join()})
+      end)
+    end)
+
+    it("refuses at submit a task that cannot move to another process", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1}
+        local co = coroutine.create(print)
+        assert.matches("cannot move coroutine at args%[1%]",
+          raised(ex.submit, ex, print, co))
+        assert.matches("cannot move coroutine at fn<upvalue co>",
+          raised(ex.submit, ex, function() return co end))
+        assert.matches("cannot move userdata %(FILE%*%) at args%[2%]",
+          raised(ex.submit, ex, print, 1, io.stdout))
+        assert.matches("cannot move .* at args%[1%]",
+          raised(ex.submit, ex, print, rt.Lock()))
+        assert.are.equal(1, ex:submit(function() return 1 end):result())
+      end)
+    end)
+
+    it("fails a task whose results cannot come back, with the reason", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1}
+        local fut = ex:submit(function() return coroutine.create(print) end)
+        assert.matches("cannot move coroutine at results%[1%]",
+          raised(fut.result, fut))
+      end)
+    end)
+
+    it("waits for thread and process futures together", function()
+      H.run(rt, function()
+        local px <close> = rt.ProcessExecutor{max_workers = 1}
+        local tx <close> = rt.Executor{max_workers = 1}
+        local futs = { px:submit(function() return "p" end),
+                       tx:submit(function() return "t" end) }
+        local done = rt.wait(futs)
+        assert.are.equal(2, #done)
+        local seen = {}
+        for f in rt.as_completed(futs) do seen[#seen + 1] = f:result() end
+        table.sort(seen)
+        assert.are.same({"p", "t"}, seen)
+      end)
+    end)
+
+    it("runs the initializer with initargs once in each worker", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1,
+          initializer = function(a, b) _G.started = (_G.started or 0) + a + b end,
+          initargs = {1, 2}}
+        for _ = 1, 3 do
+          assert.are.equal(3, ex:submit(function() return _G.started end):result())
+        end
+      end)
+    end)
+
+    it("fails the futures with a raising initializer's error, and stops", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2,
+          initializer = function() error("no database", 0) end}
+        local futs = {}
+        for i = 1, 4 do futs[i] = ex:submit(function() return i end) end
+        for i = 1, 4 do
+          assert.are.equal("no database", raised(futs[i].result, futs[i]))
+        end
+        assert.matches("initializer raised", raised(ex.submit, ex, print))
+      end)
+    end)
+
+    it("starts a fresh worker after max_tasks_per_child tasks", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1,
+          max_tasks_per_child = 2}
+        local pids = {}
+        for i = 1, 4 do
+          pids[i] = ex:submit(function()
+            return require("duet.core").process_self()
+          end):result()
+        end
+        assert.are.equal(pids[1], pids[2])
+        assert.are.equal(pids[3], pids[4])
+        assert.are_not.equal(pids[1], pids[3])
+      end)
+    end)
+
+    it("leaves no child and no descriptor behind after shutdown", function()
+      local before_children, before_fds = children(), descriptors()
+      H.run(rt, function()
+        local ex = rt.ProcessExecutor{max_workers = 2}
+        local futs = {}
+        for i = 1, 8 do futs[i] = ex:submit(function() return i end) end
+        futs[9] = ex:submit(function() os.exit(1) end)
+        for i = 1, 8 do futs[i]:result() end
+        futs[9]:wait()
+        assert.is_true(children() > before_children)
+        ex:shutdown()
+      end)
+      assert.are.equal(before_children, children())
+      assert.are.equal(before_fds, descriptors())
+    end)
+
+    it("cancels queued tasks on shutdown{cancel_futures = true}", function()
+      local gate = os.tmpname()
+      os.remove(gate)
+      H.run(rt, function()
+        local ex = rt.ProcessExecutor{max_workers = 1}
+        local first = ex:submit(function()
+          while not io.open(gate) do os.execute("sleep 0.01") end
+          return 1
+        end)
+        local futs = {}
+        for i = 1, 5 do futs[i] = ex:submit(function() return i end) end
+        assert.is_true(H.wait_until(rt, function() return first:running() end))
+        ex:shutdown{wait = false, cancel_futures = true}
+        for i = 1, 5 do assert.is_true(futs[i]:cancelled()) end
+        assert.has_error(function() ex:submit(print) end,
+          "cannot schedule new futures after shutdown")
+        assert(io.open(gate, "w")):close()
+        assert.are.equal(1, first:result())
+        ex:shutdown()
+      end)
+      os.remove(gate)
+    end)
+
+    it("rejects bad options with a clear error", function()
+      assert.has_error(function() rt.ProcessExecutor{max_workers = 0} end,
+        "bad argument #1 to 'ProcessExecutor' (max_workers must be at least 1)")
+      assert.has_error(function() rt.ProcessExecutor{max_tasks_per_child = -1} end,
+        "bad argument #1 to 'ProcessExecutor' (max_tasks_per_child must be at least 1)")
+      assert.has_error(function() rt.ProcessExecutor{initializer = 1} end,
+        "bad argument #1 to 'ProcessExecutor' (field 'initializer': function expected, got number)")
+      assert.has_error(function() rt.ProcessExecutor{max_workers = 1.5} end,
+        "bad argument #1 to 'ProcessExecutor' (field 'max_workers': integer expected, got float)")
+      assert.has_error(function() rt.ProcessExecutor(3) end,
+        "bad argument #1 to 'ProcessExecutor' (table expected, got number)")
+    end)
+
+    it("lets no worker outlive a parent killed with SIGKILL", function()
+      -- the script's output goes to a file: a worker that outlived it
+      -- would hold a pipe open and hang the read
+      local script, out = os.tmpname(), os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(([[
+        package.path, package.cpath = %q, %q
+        local rt = require("duet").runtime(%q)
+        local core = require "duet.core"
+        rt.run(function()
+          local ex = rt.ProcessExecutor{max_workers = 2}
+          local started = rt.Queue()
+          local busy = ex:submit(function()
+            io.stdout:write(require("duet.core").process_self(), "\n")
+            io.stdout:flush()
+            while true do end
+          end)
+          local idle = ex:submit(function()
+            return require("duet.core").process_self()
+          end)
+          io.stdout:write(idle:result(), "\n")
+          io.stdout:flush()
+          while select(2, io.open(%q):read("a"):gsub("\n", "")) < 2 do
+            rt.sleep(0.01)
+          end
+          os.execute("kill -9 " .. core.process_self())
+        end)
+      ]]):format(package.path, package.cpath, name, out))
+      f:close()
+      os.execute(("timeout -k 1 10 lua5.4 %s >%s 2>&1"):format(script, out))
+      local text = assert(io.open(out)):read("a")
+      os.remove(script)
+      os.remove(out)
+      local pids = {}
+      for p in text:gmatch("%d+") do pids[#pids + 1] = tonumber(p) end
+      assert.are.equal(2, #pids, text)
+      local threads = duet.runtime("threads")
+      assert.is_true(H.wait_until(threads, function()
+        return not alive(pids[1]) and not alive(pids[2])
+      end))
+    end)
+  end)
+end
