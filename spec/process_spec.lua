@@ -39,6 +39,28 @@ end
 for _, name in ipairs{ "threads", "coroutines" } do
   local rt = duet.runtime(name)
   describe(name .. " ProcessExecutor", function()
+    H.describe_name(rt, "duet.ProcessExecutor",
+      function() return rt.ProcessExecutor{max_workers = 1} end,
+      function(ex) ex:shutdown() end)
+
+    it("runs its tasks on at most max_workers processes", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2}
+        assert.are.equal(2, ex.max_workers)
+        local futs, pids, n = {}, {}, 0
+        for i = 1, 20 do
+          futs[i] = ex:submit(function()
+            return require("duet.core").process_self()
+          end)
+        end
+        for i = 1, 20 do
+          local p = futs[i]:result()
+          if not pids[p] then pids[p], n = true, n + 1 end
+        end
+        assert.is_true(n >= 1 and n <= 2, n .. " workers")
+      end)
+    end)
+
     it("runs tasks in other processes and gives back every result", function()
       H.run(rt, function()
         local ex <close> = rt.ProcessExecutor{max_workers = 2}
