@@ -191,7 +191,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
       table.move(count, 1, 4, 2, expected)
       expected[6] = "-- as a coroutine"
       table.move(count, 1, 4, 7, expected)
-      expected[11] = "-- as a coprocess (a child lua5.4 fed over a pipe)"
+      expected[11] = "-- as a coprocess (a ProcessExecutor's worker)"
       table.move(count, 1, 4, 12, expected)
       assert.same(expected, lines)
     end)
