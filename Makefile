@@ -4,7 +4,7 @@
 
 LUA      ?= lua5.4
 CC       ?= gcc
-PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket
+PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket libhiredis-dev redis-server redis-tools
 SAN_PKGS := valgrind luarocks
 FUZZ_PKGS := clang
 CFLAGS   ?= -O2 -g
@@ -13,16 +13,24 @@ LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/includ
 SRCS     := $(wildcard csrc/*.c)
 HDRS     := $(wildcard csrc/*.h)
 MODULE   := lua/duet/core.so
+# duet.redis_core: RESP (hiredis's reader) and the portable codec, a module
+# of its own so that duet.core never links hiredis.
+REDIS_SRCS := $(wildcard csrc/redis/*.c)
+REDIS_HDRS := $(wildcard csrc/redis/*.h)
+REDIS_MODULE := lua/duet/redis_core.so
 BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
 .PHONY: all deps deps-san install-packages test demo stress sanitize asan tsan valgrind fuzz clean
 
-all: $(MODULE)
+all: $(MODULE) $(REDIS_MODULE)
 
 $(MODULE): $(SRCS) $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(LUA_INC) -fPIC -shared -pthread -o $@ $(SRCS) -lm -ldl
+
+$(REDIS_MODULE): $(REDIS_SRCS) $(REDIS_HDRS)
+	$(CC) $(WARN) $(CFLAGS) $(LUA_INC) -fPIC -shared -o $@ $(REDIS_SRCS) -lhiredis
 
 # Install the system packages the project needs (apt-get as root, else
 # print the command and stop).
@@ -44,11 +52,17 @@ install-packages:
 	  fi; \
 	fi
 
+# Every busted run gets a private redis-server (spec/redis_server.sh: a
+# loopback port, its own temporary directory, appendonly yes), stopped
+# afterwards whatever busted's exit code, which is kept. DUET_REDIS_URL
+# tells the specs where it is.
+WITH_REDIS := sh spec/redis_server.sh run
+
 test: deps all
-	$(BUSTED)
+	$(WITH_REDIS) $(BUSTED)
 
 stress: deps all
-	$(BUSTED) --tags=stress --exclude-tags=
+	$(WITH_REDIS) $(BUSTED) --tags=stress --exclude-tags=
 
 demo: deps all
 	$(LUA) examples/demo.lua
@@ -71,29 +85,34 @@ build/%/duet/core.so: $(SRCS) $(HDRS)
 	$(CC) $(WARN) -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared -pthread \
 	  -o $@ $(SRCS) -lm -ldl
 
-asan: deps-san build/asan/duet/core.so
+build/%/duet/redis_core.so: $(REDIS_SRCS) $(REDIS_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared \
+	  -o $@ $(REDIS_SRCS) -lhiredis
+
+asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	DUET_SANITIZER=asan LUA_CPATH="./build/asan/?.so;;" \
-	$(call SPECS_BUSTED,asan)
+	$(WITH_REDIS) $(call SPECS_BUSTED,asan)
 
 # One process per spec file: Lua raises errors with longjmp from code TSan
 # does not see, so each error leaves a frame on TSan's shadow stack, which
 # holds 65,536; the whole suite in one process raises more.
-tsan: deps-san build/tsan/duet/core.so
+tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so
 	@fail=0; for f in spec/*_spec.lua; do \
 	  LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/spec/tsan.supp" \
 	  DUET_SANITIZER=tsan LUA_CPATH="./build/tsan/?.so;;" \
-	  $(call SPECS_BUSTED,tsan,$(comma)notsan) $$f || fail=1; \
+	  $(WITH_REDIS) $(call SPECS_BUSTED,tsan,$(comma)notsan) $$f || fail=1; \
 	done; exit $$fail
 
 # valgrind is slow (~30x, and the queue and lock specs' spinning waits far
 # more): CI runs this subset (about a minute); the object specs were run
 # once under it by hand (make valgrind VALGRIND_SPECS="spec/*_spec.lua").
 VALGRIND_SPECS ?= spec/transfer_spec.lua spec/threads_spec.lua
-valgrind: deps-san build/vg/duet/core.so
+valgrind: deps-san build/vg/duet/core.so build/vg/duet/redis_core.so
 	DUET_SANITIZER=valgrind LUA_CPATH="./build/vg/?.so;;" \
 	valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
@@ -102,7 +121,8 @@ valgrind: deps-san build/vg/duet/core.so
 
 sanitize: asan tsan valgrind
 
-# duet.decode under libFuzzer (clang) with ASan+UBSan, for FUZZ_SECONDS.
+# duet.decode, then duet.redis_core's decoders, under libFuzzer (clang) with
+# ASan+UBSan, for FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 $(FUZZ_DIR)/decode_fuzzer: $(SRCS) $(HDRS) spec/fuzz/decode_fuzzer.c
@@ -112,14 +132,25 @@ $(FUZZ_DIR)/decode_fuzzer: $(SRCS) $(HDRS) spec/fuzz/decode_fuzzer.c
 	  $(LUA_INC) -o $@ spec/fuzz/decode_fuzzer.c $(SRCS) \
 	  -llua5.4 -pthread -lm -ldl
 
-fuzz: all $(FUZZ_DIR)/decode_fuzzer
-	@mkdir -p $(FUZZ_DIR)/corpus
+# duet.redis_core's unpack and RESP reader, the bytes that come from Redis.
+$(FUZZ_DIR)/portable_fuzzer: $(REDIS_SRCS) $(REDIS_HDRS) spec/fuzz/portable_fuzzer.c
+	@$(MAKE) -s install-packages WANT="$(PKGS) $(FUZZ_PKGS)"
+	@mkdir -p $(@D)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  $(LUA_INC) -o $@ spec/fuzz/portable_fuzzer.c $(REDIS_SRCS) \
+	  -llua5.4 -lhiredis -lm -ldl
+
+fuzz: all $(FUZZ_DIR)/decode_fuzzer $(FUZZ_DIR)/portable_fuzzer
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/portable_corpus
 	$(LUA) spec/fuzz/corpus.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/decode_fuzzer -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=4096 $(FUZZ_DIR)/corpus
+	$(LUA) spec/fuzz/portable_corpus.lua $(FUZZ_DIR)/portable_corpus
+	$(FUZZ_DIR)/portable_fuzzer -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 $(FUZZ_DIR)/portable_corpus
 
 clean:
-	rm -f $(MODULE)
+	rm -f $(MODULE) $(REDIS_MODULE)
 	rm -rf build
 
 # ---------------------------------------------------------------- bench

@@ -11,6 +11,9 @@ coroutine equivalent behind the same API.
   license = "MIT",
 }
 dependencies = { "lua >= 5.4, < 5.5" }
+external_dependencies = {
+  HIREDIS = { header = "hiredis/hiredis.h" },
+}
 build = {
   type = "builtin",
   modules = {
@@ -43,10 +46,29 @@ build = {
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },
     },
+    -- RESP and the portable codec for duet.redis: a module of its own, so
+    -- that duet.core never links hiredis
+    ["duet.redis_core"] = {
+      sources = {
+        "csrc/redis/redis_core.c",
+        "csrc/redis/resp.c",
+        "csrc/redis/portable.c",
+      },
+      libraries = { "hiredis" },
+      defines = { "_GNU_SOURCE" },
+    },
     ["duet"] = "lua/duet/init.lua",
     ["duet.threads"] = "lua/duet/threads.lua",
     ["duet.socket"] = "lua/duet/socket.lua",
     ["duet.process"] = "lua/duet/process.lua",
     ["duet.procworker"] = "lua/duet/procworker.lua",
+    ["duet.redis"] = "lua/duet/redis.lua",
+    ["duet.remote.protocol"] = "lua/duet/remote/protocol.lua",
+    ["duet.remote.worker"] = "lua/duet/remote/worker.lua",
+    ["duet.remote.executor"] = "lua/duet/remote/executor.lua",
+    ["duet.remote.queue"] = "lua/duet/remote/queue.lua",
+    ["duet.remote.tokenbucket"] = "lua/duet/remote/tokenbucket.lua",
   },
+  -- the worker of RemoteExecutor queues (docs/GUIDE.md, "Beyond one machine")
+  install = { bin = { ["duet-worker"] = "bin/duet-worker" } },
 }

@@ -114,6 +114,19 @@ M.rows = {
     "B10 echo memory, 1,000 clients"),
   def("B10.c5000.rss", "b10_echo", "B10.c5000", "rss_per_conn", "KB peak RSS/conn", 1, "lower",
     "B10 echo memory, 5,000 clients", { "coroutines" }),
+  -- Through a private redis-server; no Python peer (no redis-py here).
+  def("B11.w1", "b11_redis", "B11.w1", "rate", "k tasks/s", 1e-3, "higher",
+    "B11 RemoteExecutor x*2 via Redis, 1 worker process", { "threads", "coroutines" }),
+  def("B11.w2", "b11_redis", "B11.w2", "rate", "k tasks/s", 1e-3, "higher",
+    "B11 RemoteExecutor x*2 via Redis, 2 worker processes", { "threads", "coroutines" }),
+  def("B11.w4", "b11_redis", "B11.w4", "rate", "k tasks/s", 1e-3, "higher",
+    "B11 RemoteExecutor x*2 via Redis, 4 worker processes", { "threads", "coroutines" }),
+  def("B11.limit", "b11_redis", "B11.w4", "limit", "k XADD/s", 1e-3, nil,
+    "B11 the limit: redis-benchmark XADD, same server, same run", { "threads", "coroutines" }),
+  def("B11.of_limit", "b11_redis", "B11.w4", "of_limit", "x limit", 1, nil,
+    "B11 4-worker rate / XADD limit", { "threads", "coroutines" }),
+  def("B11.take", "b11_redis", "B11.take", "calls", "k calls/s", 1e-3, "higher",
+    "B11 Redis TokenBucket take(), 4 threads/tasks", { "threads", "coroutines" }),
 }
 
 --- The RESULT lines of a job's stdout: { [case] = { [metric] = value } }.

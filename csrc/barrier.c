@@ -282,6 +282,9 @@ static const luaL_Reg barrier_methods[] = {
   {NULL, NULL}
 };
 
+static const char *const barrier_fields[] = {"parties", "n_waiting",
+                                             "broken", NULL};
+
 static const luaL_Reg barrier_funcs[] = {
   {"Barrier", barrier_new},
   {NULL, NULL}
@@ -294,6 +297,7 @@ int duet_barrier_open(lua_State *L) {
     lua_getfield(L, -2, "__methods");
     lua_pushcclosure(L, barrier_index, 2);
     lua_setfield(L, -2, "__index");
+    duet_set_fields(L, barrier_fields);
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, barrier_funcs, 0);

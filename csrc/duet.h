@@ -74,10 +74,17 @@ duet_Object *duet_check_self(lua_State *L, const duet_Type *t);
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),
-** __index, __gc, __tostring, __name; plus extra metamethods if any. Returns
-** 0 when this state had it already (duet.core loaded a second time). */
+** __index, __gc, __tostring, __newindex, __name; plus extra metamethods if
+** any. Returns 0 when this state had it already (duet.core loaded a second
+** time). */
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);
+/* The __newindex duet_new_type gives: `field 'k' is read-only` for a key
+** that reads as something or is in the metatable's __fields set, else
+** `cannot set field 'k' of <type>`. */
+int duet_newindex(lua_State *L);
+/* Set the __fields set of the metatable on top: the NULL-ended `names`. */
+void duet_set_fields(lua_State *L, const char *const *names);
 int duet_object_open(lua_State *L);
 
 /* The shared error values duet.cancelled, duet.timeout, duet.broken_barrier
@@ -251,12 +258,15 @@ int duet_lock_open(lua_State *L);
 
 /* --------------------------------------------------------------- future.c */
 
-/* A Future is made and completed by its producer (executor.c); any thread
-** may wait on it. It carries `extra` bytes of the producer's own (zeroed),
-** freed with it after free_extra(extra) when that is not NULL. */
+/* A Future is made and completed by its producer (executor.c), or made by
+** rt.Future() and settled by whoever holds it; any thread may wait on it.
+** It carries `extra` bytes of the producer's own (zeroed), freed with it
+** after free_extra(extra) when that is not NULL. SETTLING is the moment
+** between a set_result claiming the future and its results being in:
+** not done yet, and no longer cancellable. */
 typedef struct duet_Future duet_Future;
-enum { DUET_FUT_PENDING, DUET_FUT_RUNNING, DUET_FUT_FINISHED,
-       DUET_FUT_FAILED, DUET_FUT_CANCELLED };
+enum { DUET_FUT_PENDING, DUET_FUT_RUNNING, DUET_FUT_SETTLING,
+       DUET_FUT_FINISHED, DUET_FUT_FAILED, DUET_FUT_CANCELLED };
 duet_Future *duet_future_new(lua_State *L, size_t extra,
                              void (*free_extra)(void *extra));
 void *duet_future_extra(duet_Future *f);

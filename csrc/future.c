@@ -12,6 +12,12 @@
 ** the worker that ran the task, or the thread that cancelled it. So a
 ** callback added while the future is pending is moved (copied) like a task.
 **
+** A future made by rt.Future() has no producer: whoever holds it settles
+** it with set_result or set_exception, once (a second settle raises
+** "invalid state"). A settle first claims the future (PENDING or RUNNING
+** -> SETTLING, one compare-and-swap, so it races a cancel or another settle
+** cleanly), then completes it as a worker would.
+**
 ** rt.wait and rt.as_completed register a Watcher on each pending future;
 ** completing a future hands it to its watchers, in completion order.
 **
@@ -52,6 +58,7 @@ struct duet_Future {
   Callback *cbs;                          /* newest first */
   Node *watchers;
   void (*free_extra)(void *extra);
+  int settleable;                         /* made by rt.Future() */
 };
 
 /* the producer's room, after the future, aligned for anything */
@@ -82,7 +89,7 @@ static void stripes_init(void) {
 }
 
 static const char *const state_names[] = {
-  "pending", "running", "finished", "finished", "cancelled"
+  "pending", "running", "running", "finished", "finished", "cancelled"
 };
 
 static void future_destroy(duet_Object *o) {
@@ -329,7 +336,8 @@ static int future_done(lua_State *L) {
 }
 
 static int future_running(lua_State *L) {
-  lua_pushboolean(L, state_of(check_future(L)) == DUET_FUT_RUNNING);
+  int state = state_of(check_future(L));
+  lua_pushboolean(L, state == DUET_FUT_RUNNING || state == DUET_FUT_SETTLING);
   return 1;
 }
 
@@ -372,6 +380,99 @@ static int future_add_done_callback(lua_State *L) {
   }
   run_callback(L, f, NULL);
   return 0;
+}
+
+/* ------------------------------------------------- settled by the user */
+
+/* rt.Future() -> a pending future that only its holders settle */
+static int future_new(lua_State *L) {
+  duet_Future *f = duet_future_new(L, 0, NULL);
+  f->settleable = 1;
+  return 1;
+}
+
+/* Raise "invalid state" for a settle or start that `f` refuses. */
+static int invalid_state(lua_State *L, duet_Future *f) {
+  int state = state_of(f);
+  return luaL_error(L, "invalid state: %s", !f->settleable
+                    ? "the future belongs to an executor"
+                    : state == DUET_FUT_CANCELLED ? "the future is cancelled"
+                    : state < DUET_FUT_FINISHED ? "the future is already running"
+                    : "the future is already finished");
+}
+
+/* Claim `f` for a settle: PENDING or RUNNING -> SETTLING; 0 if neither. */
+static int claim(duet_Future *f) {
+  int expected = DUET_FUT_PENDING;
+  if (!f->settleable) return 0;
+  if (atomic_compare_exchange_strong(&f->state, &expected,
+                                     DUET_FUT_SETTLING))
+    return 1;
+  expected = DUET_FUT_RUNNING;
+  return atomic_compare_exchange_strong(&f->state, &expected,
+                                        DUET_FUT_SETTLING);
+}
+
+/* Settle `f` with the message in box[0] (taken from the box), or raise
+** when it is not claimable, the message then freed with the box. */
+static int settle(lua_State *L, duet_Future *f, duet_Message **box, int ok,
+                  char *traceback) {
+  duet_Message *m;
+  if (!claim(f)) {
+    free(traceback);
+    return invalid_state(L, f);
+  }
+  m = box[0];
+  box[0] = NULL;
+  complete(L, f, ok ? DUET_FUT_FINISHED : DUET_FUT_FAILED, m, traceback);
+  return 0;
+}
+
+/* f:set_result(...): done, with ... as its results */
+static int future_set_result(lua_State *L) {
+  duet_Future *f = check_future(L);
+  int n = lua_gettop(L) - 1;
+  duet_Message **box = duet_new_box(L, 1);
+  box[0] = duet_encode(L, 2, n, "results", DUET_LIST);
+  return settle(L, f, box, 1, NULL);
+}
+
+/* f:set_exception(err [, traceback]): failed with err, which result()
+** raises; fut.traceback is the one given, else where this was called. */
+static int future_set_exception(lua_State *L) {
+  duet_Future *f = check_future(L);
+  duet_Message **box;
+  const char *tb;
+  char *copy;
+  luaL_argexpected(L, !lua_isnoneornil(L, 2), 2, "error value");
+  tb = luaL_optstring(L, 3, NULL);
+  lua_settop(L, 3);
+  if (tb == NULL) {
+    luaL_traceback(L, L, luaL_tolstring(L, 2, NULL), 1);
+    tb = lua_tostring(L, -1);
+  }
+  box = duet_new_box(L, 1);
+  box[0] = duet_encode(L, 2, 1, "error", 0);
+  copy = strdup(tb);
+  if (copy == NULL) return luaL_error(L, "not enough memory");
+  return settle(L, f, box, 0, copy);
+}
+
+/* f:set_running_or_notify_cancel(): PENDING -> RUNNING, true; false when
+** it was cancelled (for code that runs the work of a future it made). */
+static int future_set_running(lua_State *L) {
+  duet_Future *f = check_future(L);
+  int expected = DUET_FUT_PENDING;
+  if (f->settleable && atomic_compare_exchange_strong(&f->state, &expected,
+                                                      DUET_FUT_RUNNING)) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (f->settleable && state_of(f) == DUET_FUT_CANCELLED) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return invalid_state(L, f);
 }
 
 /* fut.traceback (the task's, once it failed), then the methods. */
@@ -644,10 +745,16 @@ static const luaL_Reg future_methods[] = {
   {"cancelled", future_cancelled},
   {"cancel", future_cancel},
   {"add_done_callback", future_add_done_callback},
+  {"set_result", future_set_result},
+  {"set_exception", future_set_exception},
+  {"set_running_or_notify_cancel", future_set_running},
   {NULL, NULL}
 };
 
+static const char *const future_fields[] = {"traceback", NULL};
+
 static const luaL_Reg future_funcs[] = {
+  {"Future", future_new},
   {"wait_futures", futures_wait},
   {"as_completed", futures_as_completed},
   {NULL, NULL}
@@ -662,6 +769,7 @@ int duet_future_open(lua_State *L) {
     lua_getfield(L, -2, "__methods");
     lua_pushcclosure(L, future_index, 2); /* upvalues: metatable, methods */
     lua_setfield(L, -2, "__index");
+    duet_set_fields(L, future_fields);
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, future_funcs, 0);

@@ -471,6 +471,7 @@ int duet_lock_guard(lua_State *L, const duet_LockOps *ops) {
 static const luaL_Reg guard_meta[] = {
   {"__close", guard_close},
   {"__tostring", guard_tostring},
+  {"__newindex", duet_newindex},
   {NULL, NULL}
 };
 

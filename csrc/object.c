@@ -155,6 +155,41 @@ static int object_tostring(lua_State *L) {
   return 1;
 }
 
+/* __newindex of duet's objects (SharedTable and Thread have their own):
+** their fields are read-only. A key that reads as something (a field, a
+** method), or that the metatable's __fields lists (fields that read nil in
+** some states, such as a traceback), is a read-only field; any other key
+** names no field. */
+int duet_newindex(lua_State *L) {
+  const char *key;
+  int known = 0;
+  lua_settop(L, 2);
+  key = luaL_tolstring(L, 2, NULL);
+  if (luaL_getmetafield(L, 1, "__fields") == LUA_TTABLE) {
+    lua_pushvalue(L, 2);
+    known = lua_rawget(L, -2) != LUA_TNIL;
+  }
+  lua_settop(L, 3);
+  if (!known && luaL_getmetafield(L, 1, "__index") != LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, 2);
+    known = lua_gettable(L, 1) != LUA_TNIL;
+  }
+  if (known) return luaL_error(L, "field '%s' is read-only", key);
+  lua_settop(L, 3);
+  luaL_getmetafield(L, 1, "__name");
+  return luaL_error(L, "cannot set field '%s' of %s", key, lua_tostring(L, -1));
+}
+
+void duet_set_fields(lua_State *L, const char *const *names) {
+  lua_newtable(L);
+  for (; *names; names++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, *names);
+  }
+  lua_setfield(L, -2, "__fields");
+}
+
 static const char types_key = 't';       /* registry: type names, a set */
 
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
@@ -179,6 +214,8 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, object_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, duet_newindex);
+  lua_setfield(L, -2, "__newindex");
   if (methods != NULL) {
     lua_newtable(L);
     lua_pushvalue(L, -2);

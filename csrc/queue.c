@@ -919,8 +919,8 @@ static const char methods_key = 'm';      /* type metatable: methods */
 static const char cache_key = 'c';        /* type metatable: maxsize -> mt */
 
 static void push_fast_meta(lua_State *L, const Queue *q) {
-  static const char *const copied[] = {"__gc", "__tostring", "__name",
-                                       "__duet", NULL};
+  static const char *const copied[] = {"__gc", "__tostring", "__newindex",
+                                       "__name", "__duet", NULL};
   int i, tmt, cache;
   luaL_checkstack(L, 8, NULL);
   luaL_getmetatable(L, q->base.type->name);

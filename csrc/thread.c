@@ -698,7 +698,7 @@ static int thread_index(lua_State *L) {
 
 static int thread_newindex(lua_State *L) {
   Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
-  const char *k = luaL_checkstring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
   if (strcmp(k, "name") == 0) {
     char *name = strdup(luaL_checkstring(L, 3));
     if (name == NULL) return luaL_error(L, "not enough memory");
@@ -716,7 +716,7 @@ static int thread_newindex(lua_State *L) {
     if (started)
       return luaL_error(L, "cannot set daemon status of active thread");
   }
-  else return luaL_error(L, "cannot set field '%s' of duet.Thread", k);
+  else return duet_newindex(L);           /* ident, traceback: read-only */
   return 0;
 }
 
@@ -811,6 +811,10 @@ static const luaL_Reg thread_methods[] = {
   {NULL, NULL}
 };
 
+/* The fields, for thread_newindex's read-only errors. */
+static const char *const thread_fields[] = {"name", "ident", "daemon",
+                                            "traceback", NULL};
+
 static const luaL_Reg thread_funcs[] = {
   {"Thread", thread_new},
   {"spawn", thread_spawn},
@@ -852,6 +856,7 @@ int duet_thread_open(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, thread_newindex, 1);
     lua_setfield(L, -2, "__newindex");
+    duet_set_fields(L, thread_fields);
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, thread_funcs, 0);

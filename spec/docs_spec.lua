@@ -200,6 +200,16 @@ local RECIPES = {
   Barrier = function(rt) return rt.Barrier(1) end,
   Executor = function(rt) return rt.Executor{ max_workers = 1 } end,
   TokenBucket = function(rt) return rt.TokenBucket{ capacity = 1, rate = 1 } end,
+  -- the private server of spec/redis_server.sh (make test starts it)
+  RemoteQueue = function(rt)
+    return rt.RemoteQueue{ redis = require("redis_helpers").url(), name = "docs_spec" }
+  end,
+  RemoteExecutor = function(rt)
+    local ex = rt.RemoteExecutor{ redis = require("redis_helpers").url(),
+      queue = "docs_spec" }
+    ex:shutdown()
+    return ex
+  end,
 }
 
 -- A duet socket of `rt`: from a LuaSocket object when LuaSocket is there.

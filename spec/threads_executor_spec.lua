@@ -324,6 +324,49 @@ describe("threads runtime: Executor", function()
     end)
   end)
 
+  describe("rt.Future()", function()
+    it(":set_result() of a value that cannot move raises and leaves it pending", function()
+      local f = rt.Future()
+      assert.are.equal("cannot move coroutine at results[2]",
+        strip(raised(f.set_result, f, 1, coroutine.create(print))))
+      assert.is_false(f:done())
+      f:set_result("fine")
+      assert.are.equal("fine", f:result(0))
+    end)
+
+    it("calls its callbacks in the thread that settles it", function()
+      local f, log = rt.Future(), rt.Queue()
+      f:add_done_callback(function() log:put(rt.current().name) end)
+      rt.Thread{target = function(fut) fut:set_result() end, args = {f},
+                name = "settler"}:start()
+      assert.are.equal("settler", log:get(LONG))
+    end)
+
+    it("is settled exactly once when threads race to settle or cancel it", function()
+      local futs = {}
+      for i = 1, 50 do futs[i] = rt.Future() end
+      local wins = rt.SharedTable()
+      local go = rt.Event()
+      local ths = {}
+      for k = 1, 4 do                  -- three settle, the fourth cancels
+        ths[k] = rt.spawn(function()
+          go:wait(LONG)
+          for i, f in ipairs(futs) do
+            local ok
+            if k == 4 then ok = f:cancel() else ok = pcall(f.set_result, f, k) end
+            if ok then wins:incr(i) end
+          end
+        end)
+      end
+      go:set()
+      for k = 1, 4 do assert.is_true((ths[k]:join(LONG))) end
+      for i, f in ipairs(futs) do
+        assert.is_true(f:done())
+        assert.are.equal(1, wins[i])
+      end
+    end)
+  end)
+
   describe(":add_done_callback()", function()
     it("calls fn(fut) in the worker that completes the future", function()
       local ex <close> = rt.Executor{max_workers = 1}

@@ -278,9 +278,11 @@ describe("Thread (threads runtime)", function()
 
     it("sits beside fields that cannot be set", function()
       local th = rt.Thread{target = function() end}
-      assert.has_error(function() th.ident = 3 end, "cannot set field 'ident' of duet.Thread")
+      assert.has_error(function() th.ident = 3 end, "field 'ident' is read-only")
       assert.has_error(function() th.traceback = "x" end,
-        "cannot set field 'traceback' of duet.Thread")
+        "field 'traceback' is read-only")
+      assert.has_error(function() th.color = "red" end,
+        "cannot set field 'color' of duet.Thread")
     end)
   end)
 

@@ -7,7 +7,8 @@
 -- Lua cannot tell a missing argument from an explicit nil; a nil where a
 -- value is required reads "got no value", as luaL says for a missing one.
 local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawget
-local mathtype, format, error, getinfo = math.type, string.format, error, debug.getinfo
+local mathtype, format, error, getinfo, getlocal = math.type, string.format,
+  error, debug.getinfo, debug.getlocal
 local sub = string.sub
 
 local check = {}
@@ -26,15 +27,52 @@ check.typename = typename
 -- Every duet Lua file lives under the directory of this one.
 local home = getinfo(1, "S").source:match("^(.*[/\\])check%.lua$") or "\0"
 
--- The error() level of the first frame outside duet, seen from our caller.
-local function userlevel()
-  local level = 3
+-- Walk up from the frame at `level` (counted from the caller of outside) to
+-- the first one outside duet's Lua files. A duet.Socket method counts as
+-- duet's: it calls the scheduler's wait hook. When the duet call was a tail
+-- call its caller is gone, so the walk goes on to the first frame that has
+-- a line to show. Returns that frame's level from the caller (nil when
+-- there is none) and the level of the duet function the user called.
+local function outside(level)
+  level = level + 1
+  local tail, entry = false, nil
   while true do
-    local info = getinfo(level, "S")
-    if info == nil then return 1 end
-    if sub(info.source, 1, #home) ~= home then return level - 1 end
+    local info = getinfo(level, "Slt")
+    if info == nil then return nil, entry and entry - 1 end
+    local mine = sub(info.source, 1, #home) == home
+    if not mine and info.what == "C" then
+      local _, self = getlocal(level, 1)
+      mine = typename(self) == "duet.Socket" and type(self) == "userdata"
+    end
+    if mine then
+      tail, entry = info.istailcall, level
+    elseif not tail or info.currentline > 0 then
+      return level - 1, entry and entry - 1
+    end
     level = level + 1
   end
+end
+
+-- The error() level of the first frame outside duet, seen from our caller
+-- (0, no position, when there is none).
+local function userlevel()
+  local level = outside(3)
+  return level and level - 1 or 0
+end
+
+-- The duet function the user called, as the error messages name it:
+-- "duet.Queue:get", "sleep" (nil when the stack does not say).
+function check.callname()
+  local _, entry = outside(2)
+  if not entry then return nil end
+  local info = getinfo(entry, "n")
+  local name = info and info.name
+  if not name then return nil end
+  if info.namewhat == "method" then
+    local _, self = getlocal(entry, 1)
+    return typename(self) .. ":" .. name
+  end
+  return name
 end
 
 -- Raise `msg` (a string) at the user's call into duet, with its position.

@@ -41,10 +41,11 @@ local excepthook = default_excepthook
 -- it into each thread that needs it. A hook that cannot move (it holds a
 -- coroutines-runtime object or a file) serves this state's tasks only, and
 -- threads report with the default.
--- duet.threads and duet.coroutines load on first use.
+-- duet.threads, duet.coroutines and duet.redis load on first use.
 return setmetatable(duet, {
   __index = function(_, k)
     if k == "excepthook" then return excepthook end
+    if k == "redis" then return require "duet.redis" end   -- links hiredis
     local mod = runtimes[k]
     if mod then return require(mod) end
   end,

@@ -88,7 +88,7 @@ function M.coroutines(S)
       if timeout ~= nil then timeout = check.timeout(fname, 2, timeout) end
       if (buffered and ev == 1) or fd_ready(fd, ev) then return true end
       if timeout == 0 then return false end
-      return wait_fd(fd, ev, deadline(timeout))
+      return wait_fd(fd, ev, deadline(timeout), fname)
     end
   end
   return {

@@ -19,6 +19,9 @@ local rt = {
 -- whose waits block the OS thread; rt.ProcessExecutor (duet.process).
 local from_core = { wait = "wait_futures", as_completed = "as_completed" }
 local from_socket = { wrap = true, wait_readable = true, wait_writable = true }
+-- Objects on Redis (duet.remote.*), loaded on first use.
+local from_remote = { RemoteExecutor = "duet.remote.executor",
+  RemoteQueue = "duet.remote.queue" }
 
 setmetatable(rt, {
   __index = function(t, k)
@@ -27,6 +30,26 @@ setmetatable(rt, {
       v = require("duet.socket").threads()[k]
     elseif k == "ProcessExecutor" then
       v = require("duet.process").threads_executor
+    elseif from_remote[k] then
+      local make = require(from_remote[k])[k]
+      v = function(opts) return make(t, opts) end
+    elseif k == "TokenBucket" then
+      -- {redis = url, ...}: the bucket shared through Redis
+      local TokenBucket = core.TokenBucket
+      v = function(...)
+        local opts = ...
+        if type(opts) == "table" and opts.redis ~= nil then
+          return require("duet.remote.tokenbucket").TokenBucket(t, opts)
+        end
+        -- called from here, the C check's error would point at this line
+        -- (or, under pcall, name duet.core.TokenBucket): raise it again at
+        -- the caller's
+        local ok, tb = pcall(TokenBucket, ...)
+        if not ok then
+          require("duet.check").error((tostring(tb):gsub("'duet%.core%.", "'")))
+        end
+        return tb
+      end
     elseif from_core[k] or (type(k) == "string" and k:match("^%u")) then
       v = core[from_core[k] or k]
     end

@@ -227,6 +227,7 @@ local CASES = {
   { "BoundedSemaphore", ":release('x')", "bad argument #1 to 'release' (" .. N .. "string)" },
   { "BoundedSemaphore", ":release(2)",   "semaphore released too many times" },  -- 1 held
   { nil, "local s = rt.BoundedSemaphore(1); s:release()", "semaphore released too many times" },
+  { nil, "local s = rt.Semaphore(math.maxinteger); s:release()", "semaphore value overflow" },
   { "Condition", ":acquire(-1)",   "bad argument #1 to 'acquire' (...)" },
   { "Condition", ":wait(-1)",      "bad argument #1 to 'wait' (...)" },
   { "Condition", ":wait(0/0)",     "bad argument #1 to 'wait' (...)" },

@@ -11,8 +11,9 @@ local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
 
-local setmetatable, select, unpack, type, error, xpcall, pcall =
-  setmetatable, select, table.unpack, type, error, xpcall, pcall
+local setmetatable, getmetatable, rawget, rawset, select, unpack, type, error,
+  xpcall, pcall = setmetatable, getmetatable, rawget, rawset, select,
+  table.unpack, type, error, xpcall, pcall
 local tostring, traceback, huge = tostring, debug.traceback, math.huge
 local cancelled, timeout_err, now = core.cancelled, core.timeout, core.now
 local list, block, deadline, wake_all, wake_first = S.list, S.block,
@@ -28,11 +29,24 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 
 -- One table per task: its array part holds fn and the arguments until it
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
--- single allocation. Other fields: _state; _err and traceback once FAILED;
--- _waiters (tasks in wait/result) and _cbs (callbacks), made when needed.
-local Future = class("duet.Future", function(self)
+-- single allocation. Other fields: _state; _err and _tb (the traceback)
+-- once FAILED; _waiters (tasks in wait/result) and _cbs (callbacks), made
+-- when needed; _user for a future made by rt.Future(), which its holders
+-- settle. Those, and array slots that may be empty, are written with
+-- rawset, past __newindex (which refuses the user's assignments).
+local Future = class.new("duet.Future", function(self)
   return state_names[self._state]
 end)
+Future.__fields = { traceback = true }
+
+-- A failed future's metatable: the one that serves fut.traceback, through a
+-- function, so that only failed futures pay for one.
+local FailedFuture = { __name = Future.__name, __tostring = Future.__tostring,
+  __newindex = Future.__newindex, __fields = Future.__fields }
+function FailedFuture.__index(fut, k)
+  if k == "traceback" then return rawget(fut, "_tb") end
+  return Future[k]
+end
 
 -- The traceback of the last error caught by handler().
 local last_tb
@@ -70,14 +84,19 @@ local function settle(fut, ok, ...)
   if ok then
     m = select("#", ...)
     if m == 1 then
-      fut[1] = (...)
+      fut[1] = (...)   -- fn's slot
     elseif m > 1 then
-      table.move({ ... }, 1, m, 1, fut)
+      local r = { ... }
+      for i = 1, m do rawset(fut, i, r[i]) end
     end
   else
-    fut._err, fut.traceback = (...), last_tb
+    rawset(fut, "_err", (...))
+    rawset(fut, "_tb", last_tb)
+    setmetatable(fut, FailedFuture)
   end
-  for i = m + 1, used do fut[i] = nil end
+  for i = m + 1, used do
+    if fut[i] ~= nil then fut[i] = nil end   -- an empty slot is no key
+  end
   fut._n = m
   complete(fut, ok and FINISHED or FAILED)
 end
@@ -96,8 +115,8 @@ local function await(fut, fname, timeout)
   if fut._state >= FINISHED then return true end
   if timeout == 0 then return false end
   local w = fut._waiters
-  if not w then w = list(); fut._waiters = w end
-  return block(w, deadline(timeout))
+  if not w then w = list(); rawset(fut, "_waiters", w) end
+  return block(w, deadline(timeout), fut, fname)
 end
 
 function Future:result(timeout)
@@ -139,7 +158,9 @@ end
 function Future:cancel()
   local state = self._state
   if state == PENDING then
-    for i = 1, self._n + 1 do self[i] = nil end
+    for i = 1, self._n + 1 do
+      if self[i] ~= nil then self[i] = nil end
+    end
     self._n = 0
     complete(self, CANCELLED)
     return true
@@ -151,14 +172,83 @@ function Future:add_done_callback(fn)
   check.func("add_done_callback", 1, fn)
   if self._state >= FINISHED then return call_back(fn, self) end
   local cbs = self._cbs
-  if not cbs then cbs = {}; self._cbs = cbs end
+  if not cbs then cbs = {}; rawset(self, "_cbs", cbs) end
   cbs[#cbs + 1] = fn
+end
+
+------------------------------------------------- settled by the user
+
+function M.Future()
+  return setmetatable({ _state = PENDING, _n = 0, _user = true }, Future)
+end
+
+-- The "invalid state" error for a settle or start that fut refuses.
+local function invalid_state(fut)
+  check.error("invalid state: " .. (not fut._user
+    and "the future belongs to an executor"
+    or fut._state == CANCELLED and "the future is cancelled"
+    or fut._state == RUNNING and "the future is already running"
+    or "the future is already finished"))
+end
+
+local function settleable(fut)
+  local state = fut._state
+  return fut._user and (state == PENDING or state == RUNNING)
+end
+
+function Future:set_result(...)
+  if not settleable(self) then invalid_state(self) end
+  local m = select("#", ...)
+  if m == 1 then rawset(self, 1, (...))
+  elseif m > 1 then
+    local r = { ... }
+    for i = 1, m do rawset(self, i, r[i]) end
+  end
+  self._n = m
+  complete(self, FINISHED)
+end
+
+-- As in the threads runtime: err is required (nil is not an error value);
+-- traceback, a string, defaults to where set_exception was called.
+function Future:set_exception(...)
+  local err, tb = ...
+  if err == nil then
+    check.argerror("set_exception", 1, "error value expected, got "
+      .. (select("#", ...) == 0 and "no value" or "nil"))
+  end
+  if tb ~= nil then
+    if type(tb) == "number" then tb = tostring(tb)
+    elseif type(tb) ~= "string" then
+      check.argerror("set_exception", 2, "string expected, got "
+        .. check.typename(tb))
+    end
+  end
+  if not settleable(self) then invalid_state(self) end
+  if tb == nil then
+    local ok, msg = pcall(tostring, err)
+    tb = traceback(ok and msg or "(error object is not a string)", 2)
+  end
+  rawset(self, "_err", err)
+  rawset(self, "_tb", tb)
+  setmetatable(self, FailedFuture)
+  complete(self, FAILED)
+end
+
+-- PENDING -> RUNNING: true; false when it was cancelled.
+function Future:set_running_or_notify_cancel()
+  if self._user and self._state == PENDING then
+    self._state = RUNNING
+    return true
+  end
+  if self._user and self._state == CANCELLED then return false end
+  invalid_state(self)
 end
 
 -- For duet.process's ProcessExecutor, whose tasks run elsewhere: a pending
 -- future with nothing to run, its start, and its completion with what the
--- worker replied (results, or an error value and its traceback). Not
--- exported (init.lua skips names that start with "_").
+-- worker replied (results, or an error value and its traceback). Its
+-- holders cannot settle it, as an Executor's. Not exported (init.lua skips
+-- names that start with "_").
 function M._future()
   return setmetatable({ _state = PENDING, _n = 0 }, Future)
 end
@@ -172,20 +262,24 @@ end
 function M._settle(fut, ok, tb, ...)
   if ok then
     local m = select("#", ...)
-    if m > 0 then table.move({ ... }, 1, m, 1, fut) end
+    local r = { ... }
+    for i = 1, m do rawset(fut, i, r[i]) end
     fut._n = m
     return complete(fut, FINISHED)
   end
-  fut._err, fut.traceback = (...), tb
+  rawset(fut, "_err", (...))
+  rawset(fut, "_tb", tb)
+  setmetatable(fut, FailedFuture)
   complete(fut, FAILED)
 end
 
 ----------------------------------------------------------------- Executor
 
--- Fields: max_workers (public); _work, _wh, _wt pending futures (FIFO);
+-- Fields: max_workers (public, read-only, in the metatable: see
+-- class.with_field); _work, _wh, _wt pending futures (FIFO);
 -- _workers started and not ended; _busy running a task; _shutdown; _exit
 -- wait list for shutdown{wait=true}.
-local Executor = class("duet.Executor", function(self)
+local Executor = class.new("duet.Executor", function(self)
   return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
     self._wt - self._wh + 1, self._shutdown and ", shut down" or "")
 end)
@@ -201,8 +295,9 @@ function M.Executor(opts)
   elseif max < 1 then
     check.argerror("Executor", 1, "max_workers must be at least 1")
   end
-  return setmetatable({ max_workers = max, _work = {}, _wh = 1, _wt = 0,
-    _workers = 0, _busy = 0, _shutdown = false, _exit = list() }, Executor)
+  return setmetatable({ _work = {}, _wh = 1, _wt = 0, _workers = 0,
+    _busy = 0, _shutdown = false, _exit = list() },
+    class.with_field(Executor, "max_workers", max))
 end
 
 local function take_work(ex)
@@ -269,6 +364,8 @@ function Executor:map(fn, items, timeout)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
   local n = items.n or #items
+  -- map waits for the work it submits: refuse before submitting any
+  if n > 0 then S.check_block(self, "map") end
   local futs = {}
   for i = 1, n do futs[i] = self:submit(fn, items[i]) end
   local dl = deadline(timeout)
@@ -295,6 +392,7 @@ function Executor:shutdown(opts)
     if opts.wait ~= nil then wait = opts.wait and true end
     cancel_futures = opts.cancel_futures and true or false
   end
+  if wait and self._workers > 0 then S.check_block(self, "shutdown") end
   self._shutdown = true
   if cancel_futures then
     while true do
@@ -304,7 +402,7 @@ function Executor:shutdown(opts)
     end
   end
   if wait and self._workers > 0 then
-    while self._workers > 0 do block(self._exit) end
+    while self._workers > 0 do block(self._exit, nil, self, "shutdown") end
   end
 end
 
@@ -321,7 +419,8 @@ local function unique_futures(fname, futures)
   local seen, out = {}, {}
   for i = 1, #futures do
     local f = futures[i]
-    if getmetatable(f) ~= Future then
+    local mt = getmetatable(f)
+    if mt ~= Future and mt ~= FailedFuture then
       check.argerror(fname, 1, ("duet.Future expected at index %d, got %s")
         :format(i, check.typename(f)))
     end
@@ -357,6 +456,7 @@ function M.wait(futures, opts)
   local return_when = check.option("wait", 2, opts and opts.return_when,
     options, "ALL_COMPLETED")
   if not satisfied(futs, return_when) and timeout ~= 0 then
+    S.check_block(nil, "wait")   -- before the callbacks go in
     -- completions re-test the condition and wake us when it holds
     local wl, live = list(), true
     local function on_done()
@@ -407,7 +507,7 @@ function M.as_completed(futures, timeout)
     if left == 0 then live = false; return nil end
     while head > tail do
       local t = dl - now()
-      if t <= 0 or not block(wl, dl < huge and dl or nil) then
+      if t <= 0 or not block(wl, dl < huge and dl or nil, nil, "as_completed") then
         live = false
         error(timeout_err)
       end

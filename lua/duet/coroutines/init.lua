@@ -34,6 +34,23 @@ export "duet.coroutines.sharedtable"
 export "duet.coroutines.executor"
 export "duet.coroutines.tokenbucket"
 
+-- Objects on Redis (duet.remote.*), loaded on first use; TokenBucket
+-- {redis = url, ...} is the bucket shared through Redis.
+function rt.RemoteExecutor(opts)
+  return require("duet.remote.executor").RemoteExecutor(rt, opts)
+end
+function rt.RemoteQueue(opts)
+  return require("duet.remote.queue").RemoteQueue(rt, opts)
+end
+local TokenBucket = rt.TokenBucket
+function rt.TokenBucket(...)
+  local opts = ...
+  if type(opts) == "table" and opts.redis ~= nil then
+    return require("duet.remote.tokenbucket").TokenBucket(rt, opts)
+  end
+  return (TokenBucket(...))
+end
+
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
 -- task waiting on a descriptor suspends until the scheduler's poll says so.
 for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end

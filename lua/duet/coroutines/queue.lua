@@ -11,8 +11,7 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
-local setmetatable, getmetatable, type, error, huge = setmetatable,
-  getmetatable, type, error, math.huge
+local setmetatable, type, error, huge = setmetatable, type, error, math.huge
 local unpack = table.unpack
 local cancelled = core.cancelled
 local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
@@ -40,24 +39,24 @@ local function describe(self)
   return self._closed and size .. ", closed" or size
 end
 
-local Queue = class("duet.Queue", describe)
-local LifoQueue = class("duet.LifoQueue", describe)
-local PriorityQueue = class("duet.PriorityQueue", describe)
+local Queue = class.new("duet.Queue", describe)
+local LifoQueue = class.new("duet.LifoQueue", describe)
+local PriorityQueue = class.new("duet.PriorityQueue", describe)
 
--- Fields: maxsize (public); _n items held (see count); _cap the limit puts check
+-- Fields: maxsize (public, read-only: it lives in the queue's metatable,
+-- see class.with_field); _n items held (see count); _cap the limit puts check
 -- (huge when unbounded, -1 once closed, so one comparison covers both);
 -- _getters, _putters, _joiners wait lists; _unfinished for task_done/join.
 local function new(fname, cls, maxsize, fields)
   maxsize = check.opt_integer(fname, 1, maxsize, 0)
   if maxsize < 0 then maxsize = 0 end
-  fields.maxsize = maxsize
   fields._cap = maxsize > 0 and maxsize or huge
   fields._closed = false
   fields._unfinished = 0
   fields._getters = list()
   fields._putters = list()
   fields._joiners = list()
-  return setmetatable(fields, cls)
+  return setmetatable(fields, class.with_field(cls, "maxsize", maxsize))
 end
 
 function M.Queue(maxsize)
@@ -211,10 +210,11 @@ local function refill(self)
 end
 
 -- Wait for room for `need` items; `v` is the item, or the list of them.
-local function put_wait(self, v, need, timeout)
+-- (`fname` names the call, for the error when it cannot block here.)
+local function put_wait(self, fname, v, need, timeout)
   if self._closed then check.error("put on a closed queue") end
   if timeout == 0 then return nil, "full" end
-  S.check_block()
+  S.check_block(self, fname)
   local th = current()
   th._val, th._need = v, need
   local why = suspend(self._putters, deadline(timeout))
@@ -228,10 +228,10 @@ local function put_wait(self, v, need, timeout)
 end
 
 -- Wait for an item (handed over directly by a put).
-local function get_wait(self, timeout)
+local function get_wait(self, fname, timeout)
   if self._closed then return nil, "closed" end
   if timeout == 0 then return nil, "empty" end
-  local why = suspend(self._getters, deadline(timeout))
+  local why = suspend(self._getters, deadline(timeout), self, fname)
   if why == WOKEN then
     local item = take_val()
     if item == CLOSED then return nil, "closed" end
@@ -251,7 +251,7 @@ end
 local function put(self, item, timeout)
   if item == nil then nil_item("put") end
   if timeout ~= nil then timeout = timeout_check("put", 2, timeout) end
-  if self._n >= self._cap then return put_wait(self, item, 1, timeout) end
+  if self._n >= self._cap then return put_wait(self, "put", item, 1, timeout) end
   if not wake_first(self._getters, item) then self:_push(item) end
   self._unfinished = self._unfinished + 1
   return true
@@ -259,7 +259,7 @@ end
 
 local function get(self, timeout)
   if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
-  if self._n == 0 then return get_wait(self, timeout) end
+  if self._n == 0 then return get_wait(self, "get", timeout) end
   local item = self:_pop()
   if self._putters.head then refill(self) end
   return item
@@ -281,7 +281,7 @@ function Queue:put(item, timeout)
   if timeout ~= nil then timeout = timeout_check("put", 2, timeout) end
   local h, t = self._h, self._t
   local n = t - h + 1
-  if n >= self._cap then return put_wait(self, item, 1, timeout) end
+  if n >= self._cap then return put_wait(self, "put", item, 1, timeout) end
   if n == 0 then
     local getters = self._getters
     if getters.head then
@@ -304,7 +304,7 @@ end
 function Queue:get(timeout)
   if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
   local h, t = self._h, self._t
-  if h > t then return get_wait(self, timeout) end
+  if h > t then return get_wait(self, "get", timeout) end
   local items = self._items
   local item = items[h]
   items[h] = nil
@@ -332,7 +332,7 @@ local function check_many(self, items, timeout)
   check.table("put_many", 1, items)
   timeout = timeout_check("put_many", 2, timeout)
   local n = items.n or #items
-  local prio = getmetatable(self) == PriorityQueue
+  local prio = self._keys ~= nil   -- only a PriorityQueue has priority keys
   for i = 1, n do
     local item = items[i]
     if item == nil then argerror("put_many", 1, "nil item at index " .. i) end
@@ -347,8 +347,8 @@ end
 
 -- put_many when there is no room yet (or others wait first).
 local function put_many_wait(self, items, n, timeout)
-  if n == 1 then return put_wait(self, items[1], 1, timeout) end
-  return put_wait(self, { unpack(items, 1, n) }, n, timeout)
+  if n == 1 then return put_wait(self, "put_many", items[1], 1, timeout) end
+  return put_wait(self, "put_many", { unpack(items, 1, n) }, n, timeout)
 end
 
 -- All or nothing: either every item goes in, in order, or none does.
@@ -373,7 +373,7 @@ function methods:get_many(max, timeout)
   timeout = timeout_check("get_many", 2, timeout)
   local out, k = {}, 0
   if count(self) == 0 then
-    local item, why = get_wait(self, timeout)
+    local item, why = get_wait(self, "get_many", timeout)
     if item == nil then return nil, why end
     out[1], k = item, 1
   end
@@ -426,7 +426,7 @@ function Queue:get_many(max, timeout)
   local first
   if h > t then
     local why
-    first, why = get_wait(self, timeout)
+    first, why = get_wait(self, "get_many", timeout)
     if first == nil then return nil, why end
     max = max - 1
     h, t = self._h, self._t
@@ -480,7 +480,7 @@ function methods:join(timeout)
   timeout = timeout_check("join", 1, timeout)
   if self._unfinished == 0 then return true end
   if timeout == 0 then return false end
-  return S.block(self._joiners, deadline(timeout))
+  return S.block(self._joiners, deadline(timeout), self, "join")
 end
 
 -- No more puts. Waiting putters raise; waiting getters (the queue is empty,

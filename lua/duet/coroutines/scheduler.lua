@@ -36,8 +36,9 @@ local core = require "duet.core"
 local check = require "duet.check"
 
 local now, cancelled = core.now, core.cancelled
-local create, resume, yield, running, coclose = coroutine.create,
-  coroutine.resume, coroutine.yield, coroutine.running, coroutine.close
+local create, resume, yield, running, coclose, isyieldable =
+  coroutine.create, coroutine.resume, coroutine.yield, coroutine.running,
+  coroutine.close, coroutine.isyieldable
 local traceback = debug.traceback
 local pack, unpack, select, type, tostring, pcall, setmetatable =
   table.pack, table.unpack, select, type, tostring, pcall, setmetatable
@@ -87,21 +88,13 @@ function S.list()
   return { head = false, tail = false, n = 0 }
 end
 
-local function link(wl, th, front)
+local function link(wl, th)
   th._wl = wl
-  if front then
-    local h = wl.head
-    th._prev = false
-    th._next = h
-    if h then h._prev = th else wl.tail = th end
-    wl.head = th
-  else
-    local t = wl.tail
-    th._next = false
-    th._prev = t
-    if t then t._next = th else wl.head = th end
-    wl.tail = th
-  end
+  local t = wl.tail
+  th._next = false
+  th._prev = t
+  if t then t._next = th else wl.head = th end
+  wl.tail = th
   wl.n = wl.n + 1
 end
 
@@ -235,32 +228,51 @@ end
 
 -------------------------------------------------------------------- blocking
 
-local function misuse()
+-- Why the running code may not block: raised before a blocking call
+-- changes anything. A task that cannot yield (it runs inside a C function:
+-- a table.sort comparator, a string.gsub callback, __tostring, a module's
+-- main chunk in require) would fail in yield() after it had queued itself.
+-- The blocking calls name themselves: method `fname` of `obj`, or function
+-- `fname` (nil: the name the stack shows, as for a socket's C method).
+local function misuse(obj, fname)
   if atomic > 0 then
     check.error("duet.coroutines: a SharedTable:update function must not block")
   elseif not active then
     check.error("duet.coroutines: blocking call outside rt.run")
+  elseif current._co ~= running() then
+    check.error("duet.coroutines: blocking call from a coroutine that is not a duet task")
   end
-  check.error("duet.coroutines: blocking call from a coroutine that is not a duet task")
+  local what = fname and (obj and check.typename(obj) .. ":" .. fname or fname)
+    or check.callname() or "a blocking call"
+  check.error(("duet.coroutines: %s cannot block here: the task cannot yield"
+    .. " across the C function it runs in (a table.sort comparator, a"
+    .. " string.gsub callback, a metamethod such as __tostring, require)")
+    :format(what))
 end
 
--- Raise unless the caller may block (a task's own coroutine, inside run).
-function S.check_block()
-  if current._co ~= running() or atomic > 0 then misuse() end
+-- Raise unless the caller may block: a task's own coroutine, inside run,
+-- able to yield. For blocking calls that change state before they suspend.
+function S.check_block(obj, fname)
+  if current._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
 end
 
 -- Suspend the running task on wait list `wl` (or none) until woken or until
--- `deadline` (nil: none). Returns WOKEN, TIMEDOUT or CANCELLED; a cancel that
--- arrived earlier returns CANCELLED at once. On return the task is off the
--- list and the heap.
-local function suspend(wl, deadline, front)
+-- `deadline` (nil: none); `obj` and `fname` name the call for misuse().
+-- Returns WOKEN, TIMEDOUT or CANCELLED; a cancel that arrived earlier
+-- returns CANCELLED at once. On return the task is off the list and the
+-- heap.
+local function suspend(wl, deadline, obj, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 then misuse() end
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
   if shutting or pending[th] then
     pending[th] = nil
     return CANCELLED
   end
-  if wl then link(wl, th, front) end
+  if wl then link(wl, th) end
   if deadline and deadline < huge then heap_push(th, deadline)
   else th._sus = true end
   return (yield())
@@ -269,9 +281,11 @@ S.suspend = suspend
 
 -- Suspend on `wl` until woken, ignoring cancellation (which stays pending
 -- for the next blocking call): for re-taking a lock that must be held again.
-function S.suspend_nocancel(wl)
+function S.suspend_nocancel(wl, obj, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 then misuse() end
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
   link(wl, th)
   th._sus = true
   th._nocancel = true
@@ -281,8 +295,8 @@ end
 
 -- suspend(), as the answer most calls want: true when woken, false on
 -- timeout; raises duet.cancelled.
-function S.block(wl, deadline, front)
-  local why = suspend(wl, deadline, front)
+function S.block(wl, deadline, obj, fname)
+  local why = suspend(wl, deadline, obj, fname)
   if why == WOKEN then return true end
   if why == TIMEDOUT then return false end
   error(cancelled)
@@ -302,7 +316,9 @@ function S.sleep(seconds)
     check.argerror("sleep", 1, "duration must be a non-negative number")
   end
   local th = current
-  if th._co ~= running() or atomic > 0 then misuse() end
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(nil, "sleep")
+  end
   if not (shutting or pending[th]) then
     if s > 0 then
       local deadline = now() + s
@@ -320,10 +336,13 @@ end
 
 -- Suspend the running task until descriptor fd is ready for ev (1: read,
 -- 2: write) or until `deadline` (nil: none): true when ready, false on
--- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socket.c.)
-function S.wait_fd(fd, ev, deadline)
+-- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socket.c,
+-- and rt.wait_readable / rt.wait_writable, which pass their name.)
+function S.wait_fd(fd, ev, deadline, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 then misuse() end
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(nil, fname)
+  end
   local lists = ev == 1 and rwait or wwait
   local wl = lists[fd]
   if not wl then

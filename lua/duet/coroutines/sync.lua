@@ -9,9 +9,10 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
-local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable,
-  error, pcall
+local setmetatable, getmetatable, rawget, error, pcall = setmetatable,
+  getmetatable, rawget, error, pcall
 local cancelled, broken_barrier, now = core.cancelled, core.broken_barrier, core.now
+local maxinteger = math.maxinteger
 local list, block, suspend, deadline = S.list, S.block, S.suspend, S.deadline
 local wake_first, wake_all, current = S.wake_first, S.wake_all, S.current
 local WOKEN, TIMEDOUT = S.WOKEN, S.TIMEDOUT
@@ -20,7 +21,7 @@ local M = {}
 
 ------------------------------------------------- with() and guard() for all
 
-local Guard = { __name = "duet.Guard" }
+local Guard = { __name = "duet.Guard", __newindex = class.refuse }
 Guard.__index = Guard
 function Guard:__close()
   self[1]:release()
@@ -51,7 +52,7 @@ local function guard(self)
 end
 
 local function lockable(name, describe)
-  local c = class(name, describe)
+  local c = class.new(name, describe)
   c.with, c.guard = with, guard
   return c
 end
@@ -68,7 +69,8 @@ end
 
 local function lock_wait(self, timeout)
   if timeout == 0 then return false end
-  return block(self._waiters, deadline(timeout))  -- woken: handed the lock
+  -- woken: handed the lock
+  return block(self._waiters, deadline(timeout), self, "acquire")
 end
 
 function Lock:acquire(timeout)
@@ -201,12 +203,16 @@ local function sem_acquire(self, timeout)
   return lock_wait(self, timeout)
 end
 
--- Hand permits to waiters first (each takes one), keep the rest.
+-- Hand permits to waiters first (each takes one), keep the rest. (While
+-- there are waiters the value is 0, so the checks below hold either way.)
 local function sem_release(self, n, bounded)
   n = check.opt_integer("release", 1, n, 1)
   if n < 1 then check.argerror("release", 1, "n must be at least 1") end
-  if bounded and self._value + n > self._initial then
-    check.error("semaphore released too many times")
+  local v = self._value
+  if bounded then
+    if n > self._initial - v then check.error("semaphore released too many times") end
+  elseif n > maxinteger - v then   -- v + n would wrap around
+    check.error("semaphore value overflow")
   end
   local waiters = self._waiters
   while n > 0 and wake_first(waiters) do n = n - 1 end
@@ -259,7 +265,7 @@ function Condition:wait(timeout)
   local lock = self._lock
   if not lock:_is_owned() then check.error("cannot wait on un-acquired lock") end
   if timeout == 0 then return false end
-  S.check_block()
+  S.check_block(self, "wait")
   local saved = lock:_release_save()
   local why = suspend(self._waiters, deadline(timeout))
   -- the lock is held again on every way out, as in Python
@@ -301,7 +307,7 @@ end
 
 ------------------------------------------------------------------ Event
 
-local Event = class("duet.Event", function(self)
+local Event = class.new("duet.Event", function(self)
   return self._flag and "set" or "unset"
 end)
 
@@ -326,16 +332,26 @@ function Event:wait(timeout)
   timeout = check.timeout("wait", 1, timeout)
   if self._flag then return true end
   if timeout == 0 then return false end
-  return block(self._waiters, deadline(timeout))
+  return block(self._waiters, deadline(timeout), self, "wait")
 end
 
 ----------------------------------------------------------------- Barrier
 
--- Public fields parties, n_waiting and broken are kept current.
-local Barrier = class("duet.Barrier", function(self)
-  return ("%d/%d waiting%s"):format(self.n_waiting, self.parties,
-    self.broken and ", broken" or "")
+-- The read-only fields parties, n_waiting and broken are served from the
+-- private _parties, _n_waiting and _broken, so that an assignment to them
+-- reaches __newindex.
+local Barrier = class.new("duet.Barrier", function(self)
+  return ("%d/%d waiting%s"):format(self._n_waiting, self._parties,
+    self._broken and ", broken" or "")
 end)
+Barrier.__fields = { parties = "_parties", n_waiting = "_n_waiting",
+  broken = "_broken" }
+
+function Barrier.__index(self, k)
+  local private = Barrier.__fields[k]
+  if private then return rawget(self, private) end
+  return Barrier[k]
+end
 
 local BROKEN = {}   -- handed to waiters released by a break
 
@@ -343,22 +359,22 @@ function M.Barrier(parties, action)
   parties = check.integer("Barrier", 1, parties)
   if parties < 1 then check.argerror("Barrier", 1, "parties must be at least 1") end
   check.opt_func("Barrier", 2, action)
-  return setmetatable({ parties = parties, n_waiting = 0, broken = false,
+  return setmetatable({ _parties = parties, _n_waiting = 0, _broken = false,
     _action = action or false, _waiters = list() }, Barrier)
 end
 
 -- Release every waiter with broken_barrier; `broken` says what stays.
 local function barrier_break(self, broken)
-  self.broken = broken
-  self.n_waiting = 0
+  self._broken = broken
+  self._n_waiting = 0
   wake_all(self._waiters, BROKEN)
 end
 
 function Barrier:wait(timeout)
   timeout = check.timeout("wait", 1, timeout)
-  if self.broken then error(broken_barrier) end
-  local arrived = self.n_waiting + 1
-  if arrived == self.parties then
+  if self._broken then error(broken_barrier) end
+  local arrived = self._n_waiting + 1
+  if arrived == self._parties then
     local action = self._action
     if action then
       local ok, err = pcall(action)
@@ -369,7 +385,7 @@ function Barrier:wait(timeout)
     end
     -- arrival order gives the indexes: waiters 0.., this one parties-1
     local waiters, i = self._waiters, 0
-    self.n_waiting = 0
+    self._n_waiting = 0
     while wake_first(waiters, i) do i = i + 1 end
     return arrived - 1
   end
@@ -377,8 +393,8 @@ function Barrier:wait(timeout)
     barrier_break(self, true)
     error(broken_barrier)
   end
-  S.check_block()
-  self.n_waiting = arrived
+  S.check_block(self, "wait")
+  self._n_waiting = arrived
   local why = suspend(self._waiters, deadline(timeout))
   if why == WOKEN then
     local index = S.take_val()
@@ -386,7 +402,7 @@ function Barrier:wait(timeout)
     return index
   end
   -- it left the list: the count drops with it
-  self.n_waiting = self.n_waiting - 1
+  self._n_waiting = self._n_waiting - 1
   if why == TIMEDOUT then
     barrier_break(self, true)
     error(broken_barrier)

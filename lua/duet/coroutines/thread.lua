@@ -3,13 +3,15 @@
 -- traceback (after an error).
 local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
+local class = require "duet.coroutines.class"
 
 local setmetatable, unpack, rawset, rawget, type, tostring = setmetatable,
   table.unpack, rawset, rawget, type, tostring
 local format, byte = string.format, string.byte
 local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
 
-local Thread = { __name = "duet.Thread" }
+local Thread = { __name = "duet.Thread",
+  __fields = { name = true, ident = true, daemon = true, traceback = true } }
 local methods = {}
 
 -- The public fields are served from private ones, so that every write to
@@ -37,7 +39,8 @@ function Thread.__index(th, k)
 end
 
 -- Only name and daemon (before start) are for the user to set, as on the
--- threads runtime; the scheduler's own fields start with "_".
+-- threads runtime; the scheduler's own fields start with "_" (a task gains
+-- some as it runs).
 function Thread.__newindex(th, k, v)
   if k == "name" then
     if type(v) == "number" then
@@ -52,7 +55,7 @@ function Thread.__newindex(th, k, v)
   elseif type(k) == "string" and byte(k) == 95 then
     rawset(th, k, v)
   else
-    check.error(("cannot set field '%s' of duet.Thread"):format(tostring(k)))
+    class.refuse(th, k)
   end
 end
 
@@ -111,7 +114,7 @@ function methods:join(timeout)
   if state == NEW then check.error("cannot join thread before it is started") end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
-    if not S.block(S.joiners(self), S.deadline(timeout)) then
+    if not S.block(S.joiners(self), S.deadline(timeout), self, "join") then
       return nil, "timeout"
     end
     state = self._state

@@ -13,7 +13,7 @@ local class = require "duet.coroutines.class"
 local setmetatable, type, ceil = setmetatable, type, math.ceil
 local now = S.now
 
-local TokenBucket = class("duet.TokenBucket", function(self)
+local TokenBucket = class.new("duet.TokenBucket", function(self)
   return ("%g/%g tokens"):format(self:tokens(), self._cap)
 end)
 
@@ -118,7 +118,7 @@ function TokenBucket:wait(n, timeout)
     end
     if dl and t >= dl then return false end
     local at = due(self, n, t)
-    S.block(nil, (dl and dl < at) and dl or at)
+    S.block(nil, (dl and dl < at) and dl or at, self, "wait")
   end
 end
 
