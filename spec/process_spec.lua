@@ -138,6 +138,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
       H.run(rt, function()
         local ex <close> = rt.ProcessExecutor{max_workers = 2}
         assert.are.equal(2, ex.max_workers)
+        assert.has_error(function() ex.max_workers = 3 end,
+          "field 'max_workers' is read-only")
+        assert.has_error(function() ex.foo = 3 end,
+          "cannot set field 'foo' of duet.ProcessExecutor")
         local futs, pids, n = {}, {}, 0
         for i = 1, 20 do
           futs[i] = ex:submit(function()

@@ -20,6 +20,10 @@
 -- raises from then on, so no worker is restarted in a loop.
 local core = require "duet.core"
 local check = require "duet.check"
+-- assignments refused as on every duet object ("field 'max_workers' is
+-- read-only"); the pool's own fields all exist from the start
+local class = require "duet.coroutines.class"
+local refuse = class.refuse
 
 local pack, unpack_msg, spawn = core.process_pack, core.process_unpack,
   core.process_spawn
@@ -281,7 +285,7 @@ local function feeder_target(...)
   return require("duet.process").threads_feeder(...)
 end
 
-local TE = { __name = "duet.ProcessExecutor" }
+local TE = { __name = "duet.ProcessExecutor", __newindex = refuse }
 TE.__index = TE
 local next_number = 0
 
@@ -337,9 +341,10 @@ end
 function M.threads_executor(opts)
   local cfg = config(opts, "threads")
   next_number = next_number + 1
-  return setmetatable({ max_workers = cfg.max_workers, _cfg = cfg,
+  return setmetatable({ _cfg = cfg,
     _q = core.Queue(), _idle = core.Semaphore(0), _st = core.SharedTable(),
-    _threads = {}, _shutdown = false, _number = next_number }, TE)
+    _threads = {}, _shutdown = false, _number = next_number },
+    class.with_field(TE, "max_workers", cfg.max_workers))
 end
 
 ---------------------------------------------------- coroutines runtime
@@ -351,7 +356,7 @@ function M.coroutines(S, E, wait_readable, wait_writable)
   local future, start, settle = E._future, E._start, E._settle
   local list, block, wake_all = S.list, S.block, S.wake_all
 
-  local CE = { __name = "duet.ProcessExecutor" }
+  local CE = { __name = "duet.ProcessExecutor", __newindex = refuse }
   CE.__index = CE
 
   function CE.__tostring(self)
@@ -472,10 +477,10 @@ function M.coroutines(S, E, wait_readable, wait_writable)
 
   local function ProcessExecutor(opts)
     local cfg = config(opts, "coroutines")
-    return setmetatable({ max_workers = cfg.max_workers, _cfg = cfg,
+    return setmetatable({ _cfg = cfg,
       _futs = {}, _bodies = {}, _wh = 1, _wt = 0, _feeders = 0, _busy = 0,
       _nworkers = 0, _idle = {}, _shutdown = false, _broken = false,
-      _exit = list() }, CE)
+      _exit = list() }, class.with_field(CE, "max_workers", cfg.max_workers))
   end
 
   return ProcessExecutor
