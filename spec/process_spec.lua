@@ -290,7 +290,21 @@ for _, name in ipairs{ "threads", "coroutines" } do
         for i = 1, 4 do
           assert.are.equal("no database", raised(futs[i].result, futs[i]))
         end
-        assert.matches("initializer raised", raised(ex.submit, ex, print))
+        assert.matches("^cannot schedule new futures: the pool's initializer raised$",
+          raised(ex.submit, ex, print):gsub("^.-:%d+: ", ""))
+      end)
+    end)
+
+    it("runs the interpreter named by lua=, and fails its futures when there is none", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1, lua = "lua5.4"}
+        assert.are.equal(1, ex:submit(function() return 1 end):result())
+        local bad <close> = rt.ProcessExecutor{max_workers = 2, lua = "/nonexistent/lua"}
+        local fut = bad:submit(function() return 1 end)
+        assert.are.equal("cannot start process '/nonexistent/lua': No such file or directory",
+          raised(fut.result, fut))
+        assert.has_error(function() bad:submit(print) end,
+          "cannot schedule new futures: the pool cannot start a worker")
       end)
     end)
 

@@ -99,6 +99,10 @@ end
 
 ------------------------------------------------------------- one worker
 
+-- Why a pool is broken: submit raises "cannot schedule new futures: " .. why.
+local INIT_RAISED = "the pool's initializer raised"
+local NO_START = "the pool cannot start a worker"
+
 -- `io` holds the runtime's waits: readable(x [, timeout]), writable(x).
 
 -- All of `body` to worker process p; nil once it is gone.
@@ -136,7 +140,8 @@ end
 
 -- A new worker: its process, sent the initializer.
 local function start_worker(io, cfg)
-  local p = spawn(cfg.argv, cfg.search)
+  local ok, p = pcall(spawn, cfg.argv, cfg.search)
+  if not ok then error(p, 0) end
   send(io, p, cfg.init)
   return { proc = p, tasks = 0 }
 end
@@ -148,29 +153,31 @@ local function stop_worker(io, w, wait)
 end
 
 -- Settle fut with worker's reply (a decoded one: ok, status, values...).
--- Returns "init" for an initializer that raised.
-local function deliver(settle, fut, ok, status, ...)
+-- An initializer that raised breaks the pool first (broke(why, err, tb)),
+-- so that nobody sees the failed future and still gets to submit.
+local function deliver(settle, broke, fut, ok, status, ...)
   if not ok then                        -- a reply that cannot be decoded
     settle(fut, false, status, status)
   elseif status == "ok" then
     settle(fut, true, nil, ...)
   else
     local err, tb = ...
+    if status == "init" then broke(INIT_RAISED, err, tb) end
     settle(fut, false, tb, err)
-    if status == "init" then return "init", err, tb end
+    return status
   end
   return "ok"
 end
 
 -- Run task `body` of running future fut on worker w (started if nil).
--- Returns the worker to go on with (nil: none), and the initializer's
--- error and traceback when it raised.
-local function run_task(io, settle, cfg, w, fut, body)
+-- Returns the worker to go on with (nil: none).
+local function run_task(io, settle, broke, cfg, w, fut, body)
   if not w then
     local ok, made = pcall(start_worker, io, cfg)
     if not ok then                      -- cannot start: as an initializer
+      broke(NO_START, made, made)
       settle(fut, false, made, made)
-      return nil, made, made
+      return nil
     end
     w = made
   end
@@ -181,10 +188,9 @@ local function run_task(io, settle, cfg, w, fut, body)
     settle(fut, false, tostring(err), err)
     return nil
   end
-  local how, err, tb = deliver(settle, fut, pcall(unpack_msg, reply))
-  if how == "init" then
+  if deliver(settle, broke, fut, pcall(unpack_msg, reply)) == "init" then
     reap(io, p)
-    return nil, err, tb
+    return nil
   end
   w.tasks = w.tasks + 1
   if cfg.per_child and w.tasks >= cfg.per_child then
@@ -203,9 +209,8 @@ local function task_body(self, fn, ...)
     check.error("cannot schedule new futures after shutdown")
   end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
-  if self._st and self._st.broken or self._broken then
-    check.error("cannot schedule new futures: the pool's initializer raised")
-  end
+  local broken = self._st and self._st.broken or self._broken
+  if broken then check.error("cannot schedule new futures: " .. broken) end
   local ok, body = pcall(pack, "fn", fn, "args", ...)
   if not ok then check.error(body) end
   return body
@@ -257,6 +262,12 @@ function M.threads_feeder(q, idle, st, cfg)
   local io = { readable = rt.wait_readable, writable = rt.wait_writable }
   local settle, start, hold = core.process_settle, core.process_start,
     core.process_hold
+  local function broke(why, err, tb)
+    if not st.broken then
+      st.init_err, st.init_tb = err, tb
+      st.broken = why
+    end
+  end
   local w
   while true do
     local item = q:get()
@@ -266,12 +277,7 @@ function M.threads_feeder(q, idle, st, cfg)
       if st.broken then
         settle(fut, false, st.init_tb, st.init_err)
       else
-        local err, tb
-        w, err, tb = run_task(io, settle, cfg, w, fut, body)
-        if err ~= nil and not st.broken then
-          st.init_err, st.init_tb = err, tb
-          st.broken = true
-        end
+        w = run_task(io, settle, broke, cfg, w, fut, body)
       end
     end
     hold(-1)
@@ -407,17 +413,15 @@ function M.coroutines(S, E, wait_readable, wait_writable)
       if not fut then break end
       if start(fut) then
         if ex._broken then
-          settle(fut, false, ex._broken[2], ex._broken[1])
+          settle(fut, false, ex._init_tb, ex._init_err)
         else
           ex._busy = ex._busy + 1
           shift[3] = fut
           if not w then ex._nworkers = ex._nworkers + 1 end
-          local err, tb
-          w, err, tb = run_task(io, settle, ex._cfg, w, fut, body)
+          w = run_task(io, settle, ex._broke, ex._cfg, w, fut, body)
           if not w then ex._nworkers = ex._nworkers - 1 end
           shift[2], shift[3] = w or false, false
           ex._busy = ex._busy - 1
-          if err ~= nil and not ex._broken then ex._broken = { err, tb } end
         end
       end
     end
@@ -477,10 +481,18 @@ function M.coroutines(S, E, wait_readable, wait_writable)
 
   local function ProcessExecutor(opts)
     local cfg = config(opts, "coroutines")
-    return setmetatable({ _cfg = cfg,
+    local ex
+    local function broke(why, err, tb)
+      if not ex._broken then
+        ex._broken, ex._init_err, ex._init_tb = why, err, tb
+      end
+    end
+    ex = setmetatable({ _cfg = cfg, _broke = broke,
       _futs = {}, _bodies = {}, _wh = 1, _wt = 0, _feeders = 0, _busy = 0,
       _nworkers = 0, _idle = {}, _shutdown = false, _broken = false,
-      _exit = list() }, class.with_field(CE, "max_workers", cfg.max_workers))
+      _init_err = false, _init_tb = false, _exit = list() },
+      class.with_field(CE, "max_workers", cfg.max_workers))
+    return ex
   end
 
   return ProcessExecutor
