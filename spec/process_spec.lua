@@ -219,6 +219,34 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("serves other threads too, and outlives their copies of it", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2}
+        local function pid() return (require("duet.core").process_self()) end
+        local threads = {}
+        for i = 1, 3 do
+          threads[i] = rt.spawn(function()
+            local pids = {}
+            for j = 1, 5 do pids[j] = ex:submit(pid):result() end
+            return pids
+          end)
+        end
+        local seen, n = {}, 0
+        for i = 1, 3 do
+          local ok, pids = threads[i]:join()
+          assert.is_true(ok)
+          for _, p in ipairs(pids) do
+            if not seen[p] then seen[p], n = true, n + 1 end
+          end
+        end
+        assert.is_true(n <= 2, n .. " workers")
+        threads = nil
+        collectgarbage()
+        collectgarbage()
+        assert.is_number(ex:submit(pid):result())
+      end)
+    end)
+
     it("refuses at submit a task that cannot move to another process", function()
       H.run(rt, function()
         local ex <close> = rt.ProcessExecutor{max_workers = 1}

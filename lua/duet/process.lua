@@ -205,11 +205,12 @@ end
 -- The task fn(...) encoded for a worker, after the checks submit makes;
 -- what cannot move raises at the caller's line, as on the Executor.
 local function task_body(self, fn, ...)
-  if self._shutdown then
+  local st = rawget(self, "_st")
+  if self._shutdown or st and st.shutdown then
     check.error("cannot schedule new futures after shutdown")
   end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
-  local broken = self._st and self._st.broken or self._broken
+  local broken = st and st.broken or self._broken
   if broken then check.error("cannot schedule new futures: " .. broken) end
   local ok, body = pcall(pack, "fn", fn, "args", ...)
   if not ok then check.error(body) end
@@ -247,17 +248,22 @@ local function shutdown_options(opts)
   return wait, cancel
 end
 
-local function describe(self, nworkers, nqueued)
+local function describe(self, nworkers, nqueued, shut)
   return format("duet.ProcessExecutor (%d/%d workers, %d queued%s): %p",
-    nworkers, self.max_workers, nqueued,
-    self._shutdown and ", shut down" or "", self)
+    nworkers, self.max_workers, nqueued, shut and ", shut down" or "", self)
 end
 
 ------------------------------------------------------- threads runtime
 
+-- A threads-runtime pool may be used from any thread, as an Executor: the
+-- table moves as a copy, so everything the copies must agree on lives in
+-- duet objects they share: the task queue q, the idle-feeder semaphore, a
+-- SharedTable st (shutdown; broken, init_err, init_tb; feeders started;
+-- live ones) and an Event set when the last feeder has ended.
+
 -- The body of a feeder thread (in its own Lua state): take tasks from q
 -- until it is closed and drained.
-function M.threads_feeder(q, idle, st, cfg)
+function M.threads_feeder(q, idle, st, ended, cfg)
   local rt = require "duet.threads"
   local io = { readable = rt.wait_readable, writable = rt.wait_writable }
   local settle, start, hold = core.process_settle, core.process_start,
@@ -284,6 +290,7 @@ function M.threads_feeder(q, idle, st, cfg)
     idle:release()
   end
   if w then stop_worker(io, w, true) end
+  if st:incr("live", -1) == 0 then ended:set() end
 end
 
 -- A feeder thread's target: no upvalue but _ENV, so moving it is cheap.
@@ -293,24 +300,33 @@ end
 
 local TE = { __name = "duet.ProcessExecutor", __newindex = refuse }
 TE.__index = TE
-local next_number = 0
+-- the thread that made a pool: a copy collected elsewhere leaves it alone
+local function here() return core.current().ident end
 
 function TE.__tostring(self)
-  return describe(self, #self._threads, self._q:size())
+  local st = self._st
+  return describe(self, st.feeders, self._q:size(), st.shutdown)
 end
 
 function TE:submit(fn, ...)
   local body = task_body(self, fn, ...)
   local fut = core.process_future()
+  local st = self._st
   core.process_hold(1)
-  self._q:put({ fut, body })
-  local threads = self._threads
-  if not self._idle:acquire(0) and #threads < self.max_workers then
-    local th = core.Thread{ target = feeder_target, daemon = true,
-      name = format("ProcessExecutor-%d_%d", self._number, #threads),
-      args = { self._q, self._idle, self._st, self._cfg } }
-    th:start()
-    threads[#threads + 1] = th
+  if not pcall(self._q.put, self._q, { fut, body }) then   -- shut down since
+    core.process_hold(-1)
+    check.error("cannot schedule new futures after shutdown")
+  end
+  if not self._idle:acquire(0) then
+    local k = st:incr("feeders")
+    if k > self.max_workers then
+      st:incr("feeders", -1)
+    else
+      st:incr("live")
+      core.Thread{ target = feeder_target, daemon = true,
+        name = format("ProcessExecutor-%d_%d", self._number, k - 1),
+        args = { self._q, self._idle, st, self._ended, self._cfg } }:start()
+    end
   end
   return fut
 end
@@ -319,7 +335,8 @@ TE.map = map
 
 function TE:shutdown(opts)
   local wait, cancel = shutdown_options(opts)
-  self._shutdown = true
+  local st = self._st
+  st.shutdown = true
   if cancel then
     while true do
       local item = self._q:get_nowait()
@@ -329,27 +346,28 @@ function TE:shutdown(opts)
     end
   end
   self._q:close()
-  if wait then
-    local threads = self._threads
-    for i = 1, #threads do threads[i]:join() end
-  end
+  if wait and st.live > 0 then self._ended:wait() end
 end
 
 function TE:__close()
   self:shutdown()
 end
 
--- collected without shutdown: shutdown{wait=false}
+-- collected without shutdown: shutdown{wait=false}; copies in other
+-- threads' states leave the pool alone
 function TE:__gc()
-  if not self._shutdown then pcall(self._q.close, self._q) end
+  if rawget(self, "_home") == here() then pcall(self._q.close, self._q) end
 end
+
+local next_number = 0
 
 function M.threads_executor(opts)
   local cfg = config(opts, "threads")
   next_number = next_number + 1
-  return setmetatable({ _cfg = cfg,
-    _q = core.Queue(), _idle = core.Semaphore(0), _st = core.SharedTable(),
-    _threads = {}, _shutdown = false, _number = next_number },
+  return setmetatable({ _cfg = cfg, _home = here(),
+    _q = core.Queue(), _idle = core.Semaphore(0),
+    _st = core.SharedTable{ feeders = 0, live = 0, shutdown = false },
+    _ended = core.Event(), _number = next_number },
     class.with_field(TE, "max_workers", cfg.max_workers))
 end
 
@@ -366,7 +384,8 @@ function M.coroutines(S, E, wait_readable, wait_writable)
   CE.__index = CE
 
   function CE.__tostring(self)
-    return describe(self, self._nworkers, self._wt - self._wh + 1)
+    return describe(self, self._nworkers, self._wt - self._wh + 1,
+      self._shutdown)
   end
 
   local function take_work(ex)
