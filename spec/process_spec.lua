@@ -391,6 +391,31 @@ for _, name in ipairs{ "threads", "coroutines" } do
       os.remove(gate)
     end)
 
+    it("runs 10,000 tasks through 20 killed workers, failing only theirs #stress #notsan", function()
+      local before = children()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 2}
+        local futs = {}
+        for i = 1, 10000 do
+          futs[i] = ex:submit(function(x)
+            if x % 500 == 0 then
+              os.execute("kill -9 " .. require("duet.core").process_self())
+            end
+            return x * 2
+          end, i)
+        end
+        for i = 1, 10000 do
+          if i % 500 == 0 then
+            local e = raised(futs[i].result, futs[i])
+            assert.is_true(e == duet.broken_process and e.signal == 9)
+          else
+            assert.are.equal(2 * i, futs[i]:result())
+          end
+        end
+      end)
+      assert.are.equal(before, children())
+    end)
+
     it("rejects bad options with a clear error", function()
       assert.has_error(function() rt.ProcessExecutor{max_workers = 0} end,
         "bad argument #1 to 'ProcessExecutor' (max_workers must be at least 1)")
