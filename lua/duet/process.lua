@@ -410,9 +410,11 @@ function M.coroutines(S, E, wait_readable, wait_writable)
     if fut then                         -- stopped mid-task: the worker too
       ex._busy = ex._busy - 1
       ex._nworkers = ex._nworkers - 1
-      w.proc:kill()
-      w.proc:close()
-      w.proc:wait()
+      if w then                         -- (one still starting is collected)
+        w.proc:kill()
+        w.proc:close()
+        w.proc:wait()
+      end
       settle(fut, false, nil, core.cancelled)
     elseif w then
       local idle = ex._idle
