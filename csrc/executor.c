@@ -8,6 +8,13 @@
 ** as a duet_TaskFn (taskfn.c: its code loaded once per worker, its
 ** upvalues copied for each run).
 **
+** Options (the same as duet.executor_options checks for the executors
+** written in Lua): initializer and initargs, run once in each worker before
+** it takes a task; thread_name_prefix, the workers' names. A raising
+** initializer breaks the pool, as in Python: the queued tasks fail with a
+** "broken executor" error, submit raises it from then on, and no worker is
+** started again.
+**
 ** Lifetime: the Executor object owns a Pool; each worker holds the Pool
 ** too, and leaves once it is shut down and its queue is empty. An Executor
 ** collected without shutdown is shut down with wait=false. While tasks are
@@ -74,6 +81,10 @@ typedef struct Pool {
   int alive;                              /* holds a keep-alive count */
   Worker *sleepers;                       /* parked idle workers */
   Worker *all;                            /* every worker, freed with p */
+  duet_Message *init, *initargs;          /* the initializer; or NULL */
+  char *prefix;                           /* workers are <prefix>_<k> */
+  char *broken;                           /* set once: the initializer's */
+  char *broken_tb;                        /* error, as text; traceback */
 } Pool;
 
 static int max_spinners;                  /* by the CPU count; 0: one CPU */
@@ -101,6 +112,11 @@ static void pool_release(Pool *p) {
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->exit_cv);
+    duet_message_free(p->init);
+    duet_message_free(p->initargs);
+    free(p->prefix);
+    free(p->broken);
+    free(p->broken_tb);
     free(p);
   }
 }
@@ -240,17 +256,95 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   lua_settop(L, 1);
 }
 
+/* Protected (pool): initializer(initargs...). */
+static int init_call(lua_State *L) {
+  Pool *p = (Pool *)lua_touserdata(L, 1);
+  int n;
+  lua_settop(L, 0);
+  duet_decode(L, p->init);
+  n = duet_decode(L, p->initargs);
+  lua_call(L, n, 0);
+  return 0;
+}
+
+/* (text) -> the text encoded, as a light userdata. Protected. */
+static int encode_text(lua_State *L) {
+  lua_pushlightuserdata(L, duet_encode(L, 1, 1, "error", 0));
+  return 1;
+}
+
+/* Fail the tasks of list `t` (taken off the queue) with the error of the
+** broken pool `p`; each still queued, so none has started. */
+static void fail_tasks(lua_State *L, Pool *p, Task *t) {
+  while (t) {
+    Task *next = t->next;
+    duet_Future *f = t->fut;
+    if (duet_future_start(f)) {           /* else cancelled meanwhile */
+      duet_Message *m = NULL;
+      lua_pushcfunction(L, encode_text);
+      lua_pushstring(L, p->broken);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+        m = (duet_Message *)lua_touserdata(L, -1);
+      lua_pop(L, 1);
+      task_clear(t);
+      duet_future_finish(L, f, 0, m, p->broken_tb ? strdup(p->broken_tb)
+                                                  : NULL);
+    }
+    else task_clear(t);
+    duet_release((duet_Object *)f);
+    t = next;
+  }
+}
+
+/* Run the pool's initializer in this worker (the message handler at 1): 1
+** when it returned; else the pool is broken (by this worker unless another
+** was first), its queued tasks fail, and 0. */
+static int initialize(lua_State *L, Worker *w) {
+  Pool *p = w->pool;
+  char *broken, *tb;
+  Task *orphans = NULL;
+  if (p->init == NULL) return 1;
+  w->traceback = NULL;
+  lua_pushcfunction(L, init_call);
+  lua_pushlightuserdata(L, p);
+  if (lua_pcall(L, 1, 0, 1) == LUA_OK) return 1;
+  lua_pushliteral(L, "broken executor: the initializer raised: ");
+  luaL_tolstring(L, -2, NULL);
+  lua_concat(L, 2);
+  broken = strdup(lua_tostring(L, -1));
+  tb = w->traceback;
+  w->traceback = NULL;
+  lua_settop(L, 1);
+  pthread_mutex_lock(&p->mu);
+  if (p->broken == NULL && broken != NULL) {
+    p->broken = broken;
+    p->broken_tb = tb;
+    broken = tb = NULL;
+    orphans = p->head;
+    p->head = p->tail = NULL;
+    p->npending = 0;
+    atomic_store(&p->queued, 0);
+  }
+  pthread_mutex_unlock(&p->mu);
+  free(broken);
+  free(tb);
+  fail_tasks(L, p, orphans);
+  return 0;
+}
+
 /* The worker's body: take tasks until shut down with the queue empty. */
 static int worker_body(lua_State *L) {
   Worker *w = (Worker *)lua_touserdata(L, 1);
   Pool *p = w->pool;
+  int ok;
   lua_settop(L, 0);
   w->cache = duet_fncache_new();          /* NULL: loads every time */
   lua_pushlightuserdata(L, w);
   lua_pushcclosure(L, task_msgh, 1);      /* 1: kept for every task */
   own_pool = p;
+  ok = initialize(L, w);
   pthread_mutex_lock(&p->mu);
-  for (;;) {
+  for (; ok;) {
     Task *t = p->head;
     Worker *next;
     if (t == NULL && !p->shutdown && p->nspinning < max_spinners) {
@@ -328,7 +422,7 @@ static void executor_describe(duet_Object *o, char *buf, size_t size) {
   pthread_mutex_lock(&p->mu);
   snprintf(buf, size, "%d worker%s, %ld pending%s", p->nworkers,
            p->nworkers == 1 ? "" : "s", p->npending,
-           p->shutdown ? ", shut down" : "");
+           p->broken ? ", broken" : p->shutdown ? ", shut down" : "");
   pthread_mutex_unlock(&p->mu);
 }
 
@@ -345,29 +439,69 @@ static const char *type_name(lua_State *L, int idx) {
   return luaL_typename(L, idx);
 }
 
-/* Executor{max_workers=n} */
+/* Raise "field 'name': <want> expected, got ..." for the value on top
+** (a number where an integer is wanted is a float). */
+static int field_error(lua_State *L, const char *name, const char *want) {
+  int fl = lua_type(L, -1) == LUA_TNUMBER && strcmp(want, "integer") == 0;
+  return luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': %s expected, "
+                       "got %s", name, want, fl ? "float" : type_name(L, -1)));
+}
+
+/* Executor{max_workers=, initializer=, initargs=, thread_name_prefix=}:
+** checked as duet.executor_options checks them. */
 static int executor_new(lua_State *L) {
   lua_Integer max;
   Executor *ex;
   Pool *p;
+  duet_Message **init;
+  const char *prefix = NULL;
+  int at;
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   max = ncpu > 0 ? ncpu : 1;
-  if (!lua_isnoneornil(L, 1)) {
+  lua_settop(L, 1);
+  init = duet_new_box(L, 2);                              /* 2 */
+  if (!lua_isnil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "max_workers");
     if (!lua_isnil(L, -1)) {
-      if (!lua_isinteger(L, -1))
-        luaL_argerror(L, 1, lua_pushfstring(L, "field 'max_workers': "
-                      "integer expected, got %s", lua_type(L, -1) ==
-                      LUA_TNUMBER ? "float" : type_name(L, -1)));
+      if (!lua_isinteger(L, -1)) field_error(L, "max_workers", "integer");
       max = lua_tointeger(L, -1);
       luaL_argcheck(L, max >= 1, 1, "max_workers must be at least 1");
       luaL_argcheck(L, max <= 4096, 1, "max_workers must be at most 4096");
     }
+    lua_settop(L, 2);
+    if (lua_getfield(L, 1, "initializer") != LUA_TNIL                /* 3 */
+        && !lua_isfunction(L, 3))
+      field_error(L, "initializer", "function");
+    if (lua_getfield(L, 1, "initargs") != LUA_TNIL) {                /* 4 */
+      if (!lua_istable(L, 4)) field_error(L, "initargs", "table");
+    }
+    if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {     /* 5 */
+      if (lua_type(L, 5) != LUA_TSTRING)
+        field_error(L, "thread_name_prefix", "string");
+      prefix = lua_tostring(L, 5);
+    }
+    if (!lua_isnil(L, 3)) {
+      lua_Integer i, n = 0;
+      int top;
+      init[0] = duet_encode(L, 3, 1, "initializer", 0);
+      if (!lua_isnil(L, 4)) {
+        if (lua_getfield(L, 4, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
+          n = lua_tointeger(L, -1);
+        else n = luaL_len(L, 4);
+        lua_pop(L, 1);
+      }
+      luaL_argcheck(L, n < 1 << 16, 1, "field 'initargs': too many values");
+      luaL_checkstack(L, (int)n + 1, "too many initargs");
+      top = lua_gettop(L);
+      for (i = 1; i <= n; i++) lua_geti(L, 4, i);
+      init[1] = duet_encode(L, top + 1, (int)n, "initargs", DUET_LIST);
+      lua_settop(L, top);
+    }
   }
-  lua_settop(L, 0);
   /* the object first: a failure after it leaves nothing unowned */
   ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
+  at = lua_gettop(L);
   p = (Pool *)calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "not enough memory");
   atomic_init(&p->refs, 1);
@@ -385,15 +519,21 @@ static int executor_new(lua_State *L) {
   p->max_workers = (int)max;
   p->number = atomic_fetch_add(&next_number, 1);
   ex->pool = p;
+  if (prefix == NULL) prefix = lua_pushfstring(L, "Executor-%d", p->number);
+  p->prefix = strdup(prefix);
+  if (p->prefix == NULL) return luaL_error(L, "not enough memory");
+  p->init = init[0];
+  p->initargs = init[1];
+  init[0] = init[1] = NULL;
+  lua_pushvalue(L, at);
   return 1;
 }
 
 /* (worker) -> start the worker's thread. Protected. */
 static int spawn_worker(lua_State *L) {
   Worker *w = (Worker *)lua_touserdata(L, 1);
-  char name[48];
-  snprintf(name, sizeof name, "Executor-%d_%d", w->pool->number, w->k);
-  duet_spawn_c(L, name, worker_body, w);
+  duet_spawn_c(L, lua_pushfstring(L, "%s_%d", w->pool->prefix, w->k),
+               worker_body, w);
   return 0;
 }
 
@@ -451,6 +591,7 @@ static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
   Task *t;
   Worker *w = NULL;
   int k = -1, shut;
+  const char *broken;
   fn = lua_absindex(L, fn);
   first = lua_absindex(L, first);
   fut = duet_future_new(L, sizeof(Task), task_clear);
@@ -460,7 +601,8 @@ static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
   t->args = duet_encode(L, first, nargs, "args", DUET_LIST);
   duet_retain((duet_Object *)fut);        /* the queue's reference */
   pthread_mutex_lock(&p->mu);
-  shut = p->shutdown;
+  broken = p->broken;                     /* never changes once set */
+  shut = p->shutdown || broken;
   if (!shut) {
     t->next = NULL;
     if (p->tail) p->tail->next = t;
@@ -484,6 +626,7 @@ static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
   if (shut) {
     task_clear(t);
     duet_release((duet_Object *)fut);
+    if (broken) luaL_error(L, "%s", broken);
     luaL_error(L, "cannot schedule new futures after shutdown");
   }
   if (k >= 0) add_worker(L, p, k);
@@ -547,8 +690,10 @@ static int executor_map(lua_State *L) {
   lua_pushcfunction(L, map_collect);
   lua_pushlightuserdata(L, &ms);
   lua_pushvalue(L, 4);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {  /* give up on the ones after */
-    for (i = ms.at + 1; i <= ms.n; i++) {
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    /* give up on those not started: the awaited one too, after a timeout
+    ** or a cancel (a failed one is done, and cancel leaves it alone) */
+    for (i = ms.at; i <= ms.n; i++) {
       lua_rawgeti(L, 4, i);
       duet_future_cancel(L, (duet_Future *)duet_to_object(L, -1));
       lua_pop(L, 1);

@@ -156,8 +156,9 @@ int duet_future_start(duet_Future *f) {
                                         DUET_FUT_RUNNING);
 }
 
-/* Hand `f` to watcher `w` (its stripe held). */
-static void deliver(Watcher *w, duet_Future *f, int state);
+/* Hand node `n`'s future to its watcher (the future's stripe held). The
+** node may be freed as soon as this returns. */
+static void deliver(Node *n, int state);
 
 /* Keeps the traceback of the error being raised, in *(char **)upvalue. */
 static int catch_msgh(lua_State *L) {
@@ -216,15 +217,16 @@ static void complete(lua_State *L, duet_Future *f, int state,
                      duet_Message *result, char *traceback) {
   Stripe *st = stripe(f);
   Callback *cb = NULL, *next, *c;
-  Node *n;
+  Node *n, *nnext;
   pthread_mutex_lock(&st->mu);
   f->result = result;
   f->traceback = traceback;
   atomic_store_explicit(&f->state, state, memory_order_release);
   if (f->waiters) pthread_cond_broadcast(&st->cv);
-  for (n = f->watchers; n; n = n->next) {
-    deliver(n->w, f, state);
+  for (n = f->watchers; n; n = nnext) {
+    nnext = n->next;
     n->linked = 0;
+    deliver(n, state);
   }
   f->watchers = NULL;
   for (c = f->cbs; c; c = next) {         /* oldest first */
@@ -497,13 +499,14 @@ struct Watcher {
   pthread_cond_t cv;                      /* signalled by each delivery */
   size_t n, head, tail, nfailed;
   Node *nodes;                            /* one per future */
-  duet_Future **ring;                     /* done ones, in order: n slots */
+  Node **ring;                            /* done ones, in order: n slots */
   int ready;                              /* mu, cv, arrays made */
 };
 
-static void deliver(Watcher *w, duet_Future *f, int state) {
+static void deliver(Node *n, int state) {
+  Watcher *w = n->w;
   pthread_mutex_lock(&w->mu);
-  w->ring[w->tail++] = f;
+  w->ring[w->tail++] = n;
   if (state == DUET_FUT_FAILED) w->nfailed++;
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
@@ -583,7 +586,7 @@ static Watcher *watch(lua_State *L, int list, size_t n) {
   }
   lua_setmetatable(L, -2);
   w->nodes = (Node *)calloc(n ? n : 1, sizeof(Node));
-  w->ring = (duet_Future **)calloc(n ? n : 1, sizeof(duet_Future *));
+  w->ring = (Node **)calloc(n ? n : 1, sizeof(Node *));
   if (w->nodes == NULL || w->ring == NULL) {
     free(w->nodes);
     free(w->ring);
@@ -603,7 +606,7 @@ static Watcher *watch(lua_State *L, int list, size_t n) {
     nd->w = w;
     nd->f = f;
     pthread_mutex_lock(&stripe(f)->mu);
-    if (state_of(f) >= DUET_FUT_FINISHED) deliver(w, f, state_of(f));
+    if (state_of(f) >= DUET_FUT_FINISHED) deliver(nd, state_of(f));
     else {
       nd->next = f->watchers;
       if (f->watchers) f->watchers->prev = nd;
@@ -687,11 +690,13 @@ static int futures_wait(lua_State *L) {
   return 2;
 }
 
-/* The as_completed iterator: upvalues the watcher and the deadline. */
+/* The as_completed iterator: upvalues the watcher and the deadline. A
+** future it yields is let go of at once (its node unlinked already), so a
+** long stream of futures does not stay alive in it. */
 static int as_completed_next(lua_State *L) {
   Watcher *w = (Watcher *)lua_touserdata(L, lua_upvalueindex(1));
   double deadline = lua_tonumber(L, lua_upvalueindex(2));
-  duet_Future *f = NULL;
+  Node *nd = NULL;
   int r = 0;
   if (!w->ready) return 0;
   duet_wait_begin(L, &w->cv, &w->mu);
@@ -701,7 +706,8 @@ static int as_completed_next(lua_State *L) {
     while (w->head == w->tail
            && (r = duet_wait(L, &w->cv, &w->mu, deadline)) == 0) {}
     if (w->head < w->tail) {
-      f = w->ring[w->head++];
+      nd = w->ring[w->head];
+      w->ring[w->head++] = NULL;
       r = 0;
     }
   }
@@ -716,7 +722,9 @@ static int as_completed_next(lua_State *L) {
   }
   if (r == DUET_TIMEDOUT) return duet_raise(L, DUET_ERR_TIMEOUT);
   if (r != 0) return duet_wait_error(L, r);
-  duet_push_object(L, &f->base);
+  duet_push_object(L, &nd->f->base);      /* the proxy holds it now */
+  duet_release(&nd->f->base);
+  nd->f = NULL;
   return 1;
 }
 

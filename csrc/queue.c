@@ -65,12 +65,18 @@ typedef struct Queue {
   Entry *heap;                            /* PRIO */
   uint64_t seq;
   size_t unfinished;                      /* task_done/join */
-  int closed;
+  int closed;                             /* OPEN, SHUT or DISCARDED */
   Waiter *getters, *putters;              /* in line, first come first */
   int joiners;                            /* parked in join */
 } Queue;
 
 static const duet_Type queue_types[3];
+
+/* close() or shutdown() make a queue SHUT: no more puts, what is left can
+** still be taken. shutdown(true) makes it DISCARDED: what was queued is
+** gone (and counts as done for join), and whatever comes back later (a
+** cancelled getter's items) is dropped too. */
+enum { OPEN, SHUT, DISCARDED };
 
 /* ------------------------------------------------------------- items */
 
@@ -283,6 +289,49 @@ static int resize(Queue *q, size_t cap) {
 static int reserve(Queue *q, size_t k) {
   if (q->n + k <= q->cap) return 1;
   return resize(q, pow2_at_least(q->n + k));
+}
+
+/* A queue's containers, taken out whole, to be freed outside its lock. */
+typedef struct Contents {
+  int kind;
+  size_t n, head, cap;
+  duet_Value *ring;
+  Entry *heap;
+} Contents;
+
+static Contents take_contents(Queue *q) {
+  Contents c;
+  c.kind = q->kind;
+  c.n = q->n;
+  c.head = q->head;
+  c.cap = q->cap;
+  c.ring = q->ring;
+  c.heap = q->heap;
+  q->n = q->head = q->cap = 0;
+  q->ring = NULL;
+  q->heap = NULL;
+  return c;
+}
+
+static void free_contents(Contents *c) {
+  size_t i;
+  for (i = 0; i < c->n; i++) {
+    if (c->kind == PRIO) {
+      key_free(&c->heap[i].key);
+      duet_value_free(&c->heap[i].v);
+    }
+    else if (c->kind == LIFO) duet_value_free(&c->ring[i]);
+    else duet_value_free(&c->ring[(c->head + i) & (c->cap - 1)]);
+  }
+  free(c->ring);
+  free(c->heap);
+}
+
+/* `k` items will never be task_done: count them done. */
+static void count_done(Queue *q, size_t k) {
+  q->unfinished -= k < q->unfinished ? k : q->unfinished;
+  if (q->unfinished == 0 && q->joiners > 0)
+    pthread_cond_broadcast(&q->all_done);
 }
 
 /* After takes: give memory back once the queue has drained well below a
@@ -578,7 +627,7 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
                              Batch *b, size_t want, double timeout, int *r,
                              int *why) {
   Waiter w;
-  size_t k = 0;
+  size_t k = 0, discard = 0, i;
   int queued = 0, unlocked = 0;
   *r = 0;
   *why = FAILED;
@@ -608,7 +657,11 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
       if (give_back) {                    /* it takes nothing after all */
         if (unlocked) pthread_mutex_lock(&q->mu);
         unlocked = 0;
-        give_back = unget_items(q, items, w.got);
+        if (q->closed == DISCARDED) {     /* nowhere to go back: dropped */
+          count_done(q, w.got);
+          discard = w.got;
+        }
+        else give_back = unget_items(q, items, w.got);
       }
       if (!give_back) {                   /* served, if at the deadline */
         *r = 0;
@@ -619,6 +672,7 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
   }
   if (!unlocked) pthread_mutex_unlock(&q->mu);
   if (queued) wait_done(L, &w);
+  for (i = 0; i < discard; i++) item_free(&items[i]);
   return k;
 }
 
@@ -881,16 +935,58 @@ static int queue_join(lua_State *L) {
   return 1;
 }
 
-static int queue_close(lua_State *L) {
-  Queue *q = check_queue(L);
-  pthread_mutex_lock(&q->mu);
-  if (!q->closed) {
-    q->closed = 1;                        /* everyone in line: closed */
+/* Shut `q` (held): everyone in line is told it is closed. */
+static void shut(Queue *q) {
+  if (q->closed == OPEN) {
+    q->closed = SHUT;
     while (q->getters) serve(&q->getters, CLOSED);
     while (q->putters) serve(&q->putters, CLOSED);
   }
+}
+
+static int queue_close(lua_State *L) {
+  Queue *q = check_queue(L);
+  pthread_mutex_lock(&q->mu);
+  shut(q);
   pthread_mutex_unlock(&q->mu);
   return 0;
+}
+
+/* q:shutdown([immediate]): close(); immediate also discards what is
+** queued, each item counted as done for join. The items are freed after
+** the lock is let go. */
+static int queue_shutdown(lua_State *L) {
+  Queue *q = check_queue(L);
+  int immediate = 0;
+  Contents c;
+  c.n = 0;
+  c.ring = NULL;
+  c.heap = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    immediate = lua_toboolean(L, 2);
+  }
+  pthread_mutex_lock(&q->mu);
+  shut(q);
+  if (immediate) {
+    q->closed = DISCARDED;
+    count_done(q, q->n);
+    c = take_contents(q);
+  }
+  pthread_mutex_unlock(&q->mu);
+  free_contents(&c);
+  return 0;
+}
+
+/* q:is_shutdown(): closed (or shut down), by close() or shutdown() */
+static int queue_is_shutdown(lua_State *L) {
+  Queue *q = check_queue(L);
+  int closed;
+  pthread_mutex_lock(&q->mu);
+  closed = q->closed != OPEN;
+  pthread_mutex_unlock(&q->mu);
+  lua_pushboolean(L, closed);
+  return 1;
 }
 
 static int queue_iter_next(lua_State *L) {
@@ -988,6 +1084,8 @@ static const luaL_Reg queue_methods[] = {
   {"join", queue_join},
   {"close", queue_close},
   {"iter", queue_iter},
+  {"shutdown", queue_shutdown},
+  {"is_shutdown", queue_is_shutdown},
   {NULL, NULL}
 };
 
@@ -995,17 +1093,8 @@ static const luaL_Reg queue_methods[] = {
 
 static void queue_destroy(duet_Object *o) {
   Queue *q = (Queue *)o;
-  size_t i;
-  for (i = 0; i < q->n; i++) {
-    if (q->kind == PRIO) {
-      key_free(&q->heap[i].key);
-      duet_value_free(&q->heap[i].v);
-    }
-    else if (q->kind == LIFO) duet_value_free(&q->ring[i]);
-    else duet_value_free(&q->ring[(q->head + i) & (q->cap - 1)]);
-  }
-  free(q->ring);
-  free(q->heap);
+  Contents c = take_contents(q);
+  free_contents(&c);
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->all_done);
   free(q);

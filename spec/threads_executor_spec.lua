@@ -600,6 +600,15 @@ describe("threads runtime: Executor", function()
         strip(raised(function() local ex = rt.Executor{max_workers = 1}; ex:submit(nil) end)))
     end)
 
+    it("copies initializer and initargs into each worker; what cannot move fails at once", function()
+      assert.are.equal("cannot move userdata (FILE*) at initargs[2]",
+        strip(raised(function() rt.Executor{initializer = print, initargs = {1, io.stdout}} end)))
+      local ex <close> = rt.Executor{max_workers = 1, initargs = {"ready"},
+        initializer = function(v) WORKER_STATE = v end}    -- the worker's globals
+      assert.are.equal("ready", ex:submit(function() return WORKER_STATE end):result(LONG))
+      assert.is_nil(rawget(_G, "WORKER_STATE"))
+    end)
+
     -- a child process: no sanitizer run (sh cannot start with one preloaded)
     it("with work queued keeps rt.run (and the process) alive; idle, it does not #nosan", function()
       local out, ok = child([[

@@ -89,6 +89,11 @@ local OBJECTS = {
     end,
     probe = function(f) return ("%s %s"):format(f:done(), f:cancelled()) end,
   },
+  UserFuture = {  -- made by rt.Future(), pending
+    needs = "Future",
+    make = function(rt) return rt.Future() end,
+    probe = function(f) return ("%s %s"):format(f:done(), f:cancelled()) end,
+  },
   TokenBucket = {
     make = function(rt) return rt.TokenBucket{capacity = 5, rate = 1e-6} end,
     probe = function(tb) return tostring(math.floor(tb:tokens())) end,
@@ -152,6 +157,9 @@ local CASES = {
   { nil, "rt.Executor{max_workers = 0}",   "bad argument #1 to 'Executor' (...)" },
   { nil, "rt.Executor{max_workers = 'x'}", "bad argument #1 to 'Executor' (...)" },
   { nil, "rt.Executor{max_workers = math.huge}", "bad argument #1 to 'Executor' (...)" },
+  { nil, "rt.Executor{initializer = 42}", "bad argument #1 to 'Executor' (field 'initializer': function expected, got number)" },
+  { nil, "rt.Executor{initializer = print, initargs = 'x'}", "bad argument #1 to 'Executor' (field 'initargs': table expected, got string)" },
+  { nil, "rt.Executor{thread_name_prefix = {}}", "bad argument #1 to 'Executor' (field 'thread_name_prefix': string expected, got table)" },
   { nil, "rt.TokenBucket()",            "bad argument #1 to 'TokenBucket' (" .. T .. "no value)" },
   { nil, "rt.TokenBucket{}",            "bad argument #1 to 'TokenBucket' (...)" },
   { nil, "rt.TokenBucket{capacity = -1, rate = 1}",  "bad argument #1 to 'TokenBucket' (...)" },
@@ -180,6 +188,7 @@ local CASES = {
   { "Queue", ":put_many({1}, 0/0)", "bad argument #2 to 'put_many' (...)" },
   { "Queue", ":put_many({nil, 2}, 0)", "bad argument #1 to 'put_many' (nil item at index 1)" },
   { "Queue", ":put_many({1, 2, 3})", "bad argument #1 to 'put_many' (more items than maxsize)" },
+  { "Queue", ":shutdown(1)",         "bad argument #1 to 'shutdown' (boolean expected, got number)" },
   { "Queue", ":get_many()",        "bad argument #1 to 'get_many' (" .. N .. "no value)" },
   { "Queue", ":get_many('x')",     "bad argument #1 to 'get_many' (" .. N .. "string)" },
   { "Queue", ":get_many(0)",       "bad argument #1 to 'get_many' (...)" },
@@ -285,6 +294,8 @@ local CASES = {
   { "Future", ":wait(-1)",             "bad argument #1 to 'wait' (...)" },
   { "Future", ":add_done_callback()",  "bad argument #1 to 'add_done_callback' (" .. F .. "no value)" },
   { "Future", ":add_done_callback(42)", "bad argument #1 to 'add_done_callback' (" .. F .. "number)" },
+  { "UserFuture", ":set_exception()",  "bad argument #1 to 'set_exception' (error value expected, got no value)" },
+  { "UserFuture", ":set_exception('e', {})", "bad argument #2 to 'set_exception' (string expected, got table)" },
 
   -- token bucket
   { "TokenBucket", ":take('x')",       "bad argument #1 to 'take' (" .. N .. "string)" },

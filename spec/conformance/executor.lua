@@ -89,6 +89,70 @@ return function(rt)
       end)
     end)
 
+    describe("rt.Executor{initializer=, initargs=}", function()
+      H.it_needs(rt, {"SharedTable"}, "runs initializer(initargs...) once in each worker, before its tasks", function()
+        H.run(rt, function()
+          local inits = rt.SharedTable()
+          local ex <close> = rt.Executor{max_workers = 2,
+            initializer = function(t, a, b, c)
+              assert(a == 1 and b == nil and c == "three")
+              t:incr(rt.current().name)
+            end,
+            initargs = {n = 4, inits, 1, nil, "three"}}
+          local futs = {}
+          for i = 1, 6 do
+            futs[i] = ex:submit(function(t)
+              rt.sleep(0.001)
+              return t[rt.current().name]  -- this worker's count
+            end, inits)
+          end
+          for i = 1, 6 do assert.are.equal(1, futs[i]:result(LONG)) end
+          for name, n in pairs(inits:snapshot()) do
+            assert.are.equal(1, n, name)
+          end
+        end)
+      end)
+
+      H.it_needs(rt, {"SharedTable"}, "a raising initializer fails the queued futures and submit, and is not retried in a loop", function()
+        H.run(rt, function()
+          local calls = rt.SharedTable{n = 0}
+          local gate = rt.Event()       -- holds the initializer until all are queued
+          local ex = rt.Executor{max_workers = 2, initargs = {calls, gate},
+            initializer = function(t, g) t:incr("n"); g:wait(LONG); error("init boom") end}
+          local futs = {}
+          for i = 1, 4 do futs[i] = ex:submit(function() return i end) end
+          gate:set()
+          for i = 1, 4 do
+            local e = raised(futs[i].result, futs[i], LONG)
+            assert.matches("^broken executor: the initializer raised: .*init boom$", e)
+            assert.matches("init boom", futs[i].traceback)
+          end
+          local e = raised(function() ex:submit(function() end) end)
+          assert.matches("broken executor: the initializer raised: .*init boom$", e)
+          e = raised(function() ex:map(function() end, {1}) end)
+          assert.matches("broken executor: ", e)
+          ex:shutdown()
+          assert.is_true(calls.n >= 1 and calls.n <= 2, "initializer ran " .. calls.n .. " times")
+        end)
+      end)
+    end)
+
+    describe("rt.Executor{thread_name_prefix=}", function()
+      it("names the workers prefix_0, prefix_1, ...", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1, thread_name_prefix = "fetcher"}
+          assert.are.equal("fetcher_0", ex:submit(function() return rt.current().name end):result(LONG))
+        end)
+      end)
+
+      it("defaults to Executor-N_k", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1}
+          assert.matches("^Executor%-%d+_%d+$", ex:submit(function() return rt.current().name end):result(LONG))
+        end)
+      end)
+    end)
+
     describe("Future", function()
       H.describe_name(rt, "duet.Future", function()
         local ex = rt.Executor{max_workers = 1}
@@ -559,6 +623,44 @@ return function(rt)
           assert.is_true(e == duet.timeout, tostring(e))
         end)
       end)
+      H.it_needs(rt, {"SharedTable"}, "(timeout) cancels the tasks not started, the awaited one included", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1}
+          local gate = rt.Event()
+          local ran = rt.SharedTable{n = 0}
+          local blocker = ex:submit(function() gate:wait(LONG) end)  -- holds the one worker
+          local ok, e = pcall(ex.map, ex, function(t) t:incr("n") end, {ran, ran, ran}, SHORT)
+          assert.is_false(ok)
+          assert.is_true(e == duet.timeout, tostring(e))
+          gate:set()
+          blocker:result(LONG)
+          ex:shutdown()
+          assert.are.equal(0, ran.n)
+        end)
+      end)
+
+      H.it_needs(rt, {"SharedTable"}, "cancels the tasks not started when the waiting thread is cancelled", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 1}
+          local gate, started = rt.Event(), rt.Event()
+          local ran = rt.SharedTable{n = 0}
+          local blocker = ex:submit(function() started:set(); gate:wait(LONG) end)
+          started:wait(LONG)
+          local mapper = rt.spawn(function()
+            return ex:map(function(t) t:incr("n") end, {ran, ran})
+          end)
+          H.settle(rt)  -- (into map's wait; cancelled before, it submits nothing)
+          mapper:cancel()
+          local ok, e = mapper:join(LONG)
+          assert.is_false(ok)
+          assert.is_true(e == duet.cancelled, tostring(e))
+          gate:set()
+          blocker:result(LONG)
+          ex:shutdown()
+          assert.are.equal(0, ran.n)
+        end)
+      end)
+
     end)
 
     describe(":shutdown()", function()
@@ -736,6 +838,38 @@ return function(rt)
           local got = {}
           for f in rt.as_completed(futs) do got[#got + 1] = f end
           assert.is_true(H.same_members(futs, got))
+        end)
+      end)
+
+      it("lets go of each future it has yielded, and of the list", function()
+        H.run(rt, function()
+          local list = {}
+          for i = 1, 8 do list[i] = rt.Future() end
+          list[9] = rt.Future(); list[9]:cancel()
+          list[10] = rt.Future(); list[10]:set_result(42)
+          local yielded = setmetatable({}, {__mode = "k"})
+          local function remove(f)
+            for i, x in ipairs(list) do if x == f then table.remove(list, i) return end end
+          end
+          -- a first loop that times out must not keep what completes later
+          assert.is_true(duet.timeout == H.errmsg(function()
+            for fut in rt.as_completed(list, 0) do remove(fut); yielded[fut] = true end
+          end))
+          list[1]:set_result("go")
+          local steps, worst = 0, 0
+          for fut in rt.as_completed(list) do
+            remove(fut)
+            yielded[fut] = true
+            fut = nil  -- luacheck: ignore (the loop still holds its current one)
+            collectgarbage(); collectgarbage()
+            local n = 0
+            for _ in pairs(yielded) do n = n + 1 end
+            if n > worst then worst = n end
+            steps = steps + 1
+            if list[1] then list[1]:set_result("go") end
+          end
+          assert.are.equal(8, steps)
+          assert.is_true(worst <= 1, worst .. " yielded futures still referenced")
         end)
       end)
 

@@ -10,6 +10,7 @@ local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
+local options = require "duet.executor_options"
 
 local setmetatable, getmetatable, rawget, rawset, select, unpack, type, error,
   xpcall, pcall = setmetatable, getmetatable, rawget, rawset, select,
@@ -30,10 +31,12 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 -- One table per task: its array part holds fn and the arguments until it
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
 -- single allocation. Other fields: _state; _err and _tb (the traceback)
--- once FAILED; _waiters (tasks in wait/result) and _cbs (callbacks), made
--- when needed; _user for a future made by rt.Future(), which its holders
--- settle. Those, and array slots that may be empty, are written with
--- rawset, past __newindex (which refuses the user's assignments).
+-- once FAILED; _waiters (tasks in wait/result), _cbs (callbacks) and
+-- _watch (the set of functions of rt.wait and rt.as_completed, which leave
+-- it when they are done with the future), made when needed; _user for a
+-- future made by rt.Future(), which its holders settle. Those, and array
+-- slots that may be empty, are written with rawset, past __newindex (which
+-- refuses the user's assignments).
 local Future = class.new("duet.Future", function(self)
   return state_names[self._state]
 end)
@@ -70,6 +73,11 @@ local function complete(fut, state)
   fut._state = state
   local w = fut._waiters
   if w then wake_all(w) end
+  local watch = fut._watch
+  if watch then
+    fut._watch = nil
+    for fn in pairs(watch) do fn(fut) end
+  end
   local cbs = fut._cbs
   if cbs then
     fut._cbs = false
@@ -278,26 +286,28 @@ end
 -- Fields: max_workers (public, read-only, in the metatable: see
 -- class.with_field); _work, _wh, _wt pending futures (FIFO);
 -- _workers started and not ended; _busy running a task; _shutdown; _exit
--- wait list for shutdown{wait=true}.
+-- wait list for shutdown{wait=true}; _opts (duet.executor_options);
+-- _prefix, _k for worker names; _broken, the error of a raising
+-- initializer.
 local Executor = class.new("duet.Executor", function(self)
   return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
-    self._wt - self._wh + 1, self._shutdown and ", shut down" or "")
+    self._wt - self._wh + 1, self._broken and ", broken"
+    or self._shutdown and ", shut down" or "")
 end)
 
+local executors = 0                        -- numbers the default prefixes
+
 function M.Executor(opts)
-  check.opt_table("Executor", 1, opts)
-  local max = opts and opts.max_workers
-  if max == nil then
-    max = 100
-  elseif math.type(max) ~= "integer" then
-    check.argerror("Executor", 1, "field 'max_workers': integer expected, got "
-      .. (type(max) == "number" and "float" or check.typename(max)))
-  elseif max < 1 then
-    check.argerror("Executor", 1, "max_workers must be at least 1")
+  local o = options.check("Executor", opts, 100)
+  local prefix = o.thread_name_prefix
+  if not prefix then
+    prefix = "Executor-" .. executors
+    executors = executors + 1
   end
   return setmetatable({ _work = {}, _wh = 1, _wt = 0, _workers = 0,
-    _busy = 0, _shutdown = false, _exit = list() },
-    class.with_field(Executor, "max_workers", max))
+    _busy = 0, _shutdown = false, _exit = list(), _opts = o,
+    _prefix = prefix, _k = 0, _broken = false },
+    class.with_field(Executor, "max_workers", o.max_workers))
 end
 
 local function take_work(ex)
@@ -323,8 +333,35 @@ function Shift:__close()
   if n == 0 then wake_all(ex._exit) end
 end
 
+-- The initializer raised in a worker: fail what is queued, refuse more.
+local function break_executor(ex, err, tb)
+  local msg = options.broken(err)
+  ex._broken = msg
+  while true do
+    local fut = take_work(ex)
+    if not fut then break end
+    if fut._state == PENDING then
+      for i = 1, fut._n + 1 do
+        if fut[i] ~= nil then fut[i] = nil end   -- an empty slot is no key
+      end
+      fut._n = 0
+      rawset(fut, "_err", msg)
+      rawset(fut, "_tb", tb)
+      setmetatable(fut, FailedFuture)
+      complete(fut, FAILED)
+    end
+  end
+end
+
 local function worker(ex)
   local shift <close> = setmetatable({ ex, false }, Shift)
+  if ex._opts.initializer then
+    local ok, err, tb = options.initialize(ex._opts)
+    if not ok then
+      if not ex._broken then break_executor(ex, err, tb) end
+      return
+    end
+  end
   while true do
     local fut = take_work(ex)
     if not fut then break end
@@ -339,6 +376,7 @@ local function worker(ex)
 end
 
 function Executor:submit(fn, ...)
+  if self._broken then check.error(self._broken) end
   if self._shutdown then check.error("cannot schedule new futures after shutdown") end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
   local fut = setmetatable({ _state = PENDING, _n = select("#", ...), fn, ... },
@@ -354,7 +392,9 @@ function Executor:submit(fn, ...)
       check.error("duet.coroutines: cannot start a task outside rt.run")
     end
     self._workers = workers + 1
-    thread.spawn(worker, self)
+    local k = self._k
+    self._k = k + 1
+    thread.spawn(worker, self)._name = self._prefix .. "_" .. k
   end
   return fut
 end
@@ -372,12 +412,15 @@ function Executor:map(fn, items, timeout)
   local out = {}
   for i = 1, n do
     local fut = futs[i]
-    local ok, err = await(fut, "map", dl and math.max(dl - now(), 0)), nil
-    if not ok then err = timeout_err
+    -- the waiting task may be cancelled: the tasks are given up on then too
+    local waited, done = pcall(await, fut, "map", dl and math.max(dl - now(), 0))
+    local ok, err = waited and done, nil
+    if not waited then err = done
+    elseif not ok then err = timeout_err
     elseif fut._state == CANCELLED then ok, err = false, cancelled
     elseif fut._state == FAILED then ok, err = false, fut._err end
-    if not ok then
-      for j = i + 1, n do futs[j]:cancel() end
+    if not ok then   -- give up on those not started, the awaited one too
+      for j = i, n do futs[j]:cancel() end
       error(err, 0)
     end
     out[i] = fut[1]
@@ -432,6 +475,24 @@ local function unique_futures(fname, futures)
   return out
 end
 
+-- Call fn(f) when each pending future f of the set or list `futs` is done.
+local function watch(futs, fn)
+  for k, v in pairs(futs) do
+    local f = v == true and k or v
+    if f._state < FINISHED then
+      local w = f._watch
+      if not w then w = {}; rawset(f, "_watch", w) end
+      w[fn] = true
+    end
+  end
+end
+
+local function unwatch(futs, fn)
+  for k, v in pairs(futs) do
+    local w = (v == true and k or v)._watch
+    if w then w[fn] = nil end
+  end
+end
 
 -- Is the wait over, given the futures done so far?
 local function satisfied(futs, return_when)
@@ -458,16 +519,13 @@ function M.wait(futures, opts)
   if not satisfied(futs, return_when) and timeout ~= 0 then
     S.check_block(nil, "wait")   -- before the callbacks go in
     -- completions re-test the condition and wake us when it holds
-    local wl, live = list(), true
+    local wl = list()
     local function on_done()
-      if live and satisfied(futs, return_when) then wake_first(wl) end
+      if satisfied(futs, return_when) then wake_first(wl) end
     end
-    for i = 1, #futs do
-      local f = futs[i]
-      if f._state < FINISHED then f:add_done_callback(on_done) end
-    end
+    watch(futs, on_done)
     local ok, err = pcall(block, wl, deadline(timeout))
-    live = false
+    unwatch(futs, on_done)
     if not ok then error(err, 0) end
   end
   local done, not_done = {}, {}
@@ -481,34 +539,45 @@ end
 
 -- Yields futures as they complete (those already done first, in list
 -- order); raises duet.timeout if the next one is not done by the deadline.
+-- It holds only the futures not yielded yet: `finished` (done, to yield)
+-- and `pending` (a set); leaving the loop (its to-be-closed value), a
+-- timeout or the end takes it off the pending ones.
+local Leave = { __name = "duet.AsCompleted", __close = function(self) self[1]() end }
+
 function M.as_completed(futures, timeout)
   local futs = unique_futures("as_completed", futures)
   timeout = check.timeout("as_completed", 2, timeout)
   local dl = deadline(timeout) or huge
   local finished, head, tail, left = {}, 1, 0, #futs
-  local wl, live = list(), true
+  local pending = {}
+  local wl = list()
   local function on_done(f)
+    pending[f] = nil
     tail = tail + 1
     finished[tail] = f
-    if live then wake_first(wl) end
+    wake_first(wl)
   end
   for i = 1, #futs do
     local f = futs[i]
     if f._state >= FINISHED then
       tail = tail + 1
       finished[tail] = f
+    else
+      pending[f] = true
     end
   end
-  for i = 1, #futs do
-    local f = futs[i]
-    if f._state < FINISHED then f:add_done_callback(on_done) end
+  futs = nil
+  watch(pending, on_done)
+  local function leave()
+    unwatch(pending, on_done)
+    pending, finished, head, tail, left = {}, {}, 1, 0, 0
   end
   return function()
-    if left == 0 then live = false; return nil end
+    if left == 0 then return nil end
     while head > tail do
       local t = dl - now()
       if t <= 0 or not block(wl, dl < huge and dl or nil, nil, "as_completed") then
-        live = false
+        leave()
         error(timeout_err)
       end
     end
@@ -516,9 +585,8 @@ function M.as_completed(futures, timeout)
     finished[head] = nil
     head = head + 1
     left = left - 1
-    if left == 0 then live = false end
     return f
-  end
+  end, nil, nil, setmetatable({ leave }, Leave)
 end
 
 return M

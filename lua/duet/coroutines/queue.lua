@@ -493,6 +493,30 @@ function methods:close()
   wake_all(self._putters, CLOSED)
 end
 
+-- close(); immediate also discards what is queued, each item counted as
+-- done for join. (A getter handed an item already has it: no task switch
+-- comes between a hand-off and the get that receives it.)
+function methods:shutdown(immediate)
+  if immediate ~= nil and type(immediate) ~= "boolean" then
+    argerror("shutdown", 1, "boolean expected, got " .. check.typename(immediate))
+  end
+  self:close()
+  if immediate then
+    local n = count(self)
+    while count(self) > 0 do self:_pop() end
+    local u = self._unfinished
+    if u > 0 and n > 0 then
+      u = n < u and u - n or 0
+      self._unfinished = u
+      if u == 0 then wake_all(self._joiners) end
+    end
+  end
+end
+
+function methods:is_shutdown()
+  return self._closed
+end
+
 local function next_item(self)
   return (self:get())
 end
