@@ -316,10 +316,12 @@ for _, name in ipairs{ "threads", "coroutines" } do
         local futs = {}
         for i = 1, 4 do futs[i] = ex:submit(function() return i end) end
         for i = 1, 4 do
-          assert.are.equal("no database", raised(futs[i].result, futs[i]))
+          assert.are.equal("broken executor: the initializer raised: no database",
+            raised(futs[i].result, futs[i]))
+          assert.matches("no database", futs[i].traceback)
         end
-        assert.matches("^cannot schedule new futures: the pool's initializer raised$",
-          raised(ex.submit, ex, print):gsub("^.-:%d+: ", ""))
+        assert.matches("^broken executor: the initializer raised: no database$",
+          (raised(ex.submit, ex, print):gsub("^.-:%d+: ", "")))
       end)
     end)
 
@@ -329,10 +331,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
         assert.are.equal(1, ex:submit(function() return 1 end):result())
         local bad <close> = rt.ProcessExecutor{max_workers = 2, lua = "/nonexistent/lua"}
         local fut = bad:submit(function() return 1 end)
-        assert.are.equal("cannot start process '/nonexistent/lua': No such file or directory",
-          raised(fut.result, fut))
-        assert.has_error(function() bad:submit(print) end,
-          "cannot schedule new futures: the pool cannot start a worker")
+        local why = "broken executor: cannot start a worker: "
+          .. "cannot start process '/nonexistent/lua': No such file or directory"
+        assert.are.equal(why, raised(fut.result, fut))
+        assert.matches(why, raised(bad.submit, bad, print), 1, true)
       end)
     end)
 
@@ -427,6 +429,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
         "bad argument #1 to 'ProcessExecutor' (field 'max_workers': integer expected, got float)")
       assert.has_error(function() rt.ProcessExecutor(3) end,
         "bad argument #1 to 'ProcessExecutor' (table expected, got number)")
+      assert.has_error(function() rt.ProcessExecutor{thread_name_prefix = "x"} end,
+        "bad argument #1 to 'ProcessExecutor' (field 'thread_name_prefix': a process pool has no threads to name)")
+      assert.matches("cannot move coroutine at initargs%[1%]",
+        raised(rt.ProcessExecutor, {initargs = {coroutine.create(print)}}))
     end)
 
     it("lets no worker outlive a parent killed with SIGKILL #notsan", function()

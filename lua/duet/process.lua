@@ -15,11 +15,13 @@
 --               sockets join the scheduler's one poll.
 -- A child that dies fails only the future it was running, with a
 -- duet.broken_process error naming how it ended; its feeder starts a
--- replacement for the next task. A raising initializer breaks the pool: the
--- task that met it and every queued one fail with its error, and submit
--- raises from then on, so no worker is restarted in a loop.
+-- replacement for the next task. A raising initializer (or a worker that
+-- cannot start) breaks the pool as it breaks an Executor: the task that met
+-- it and every queued one fail with "broken executor: ...", and submit
+-- raises it from then on, so no worker is restarted in a loop.
 local core = require "duet.core"
 local check = require "duet.check"
+local options = require "duet.executor_options"
 -- assignments refused as on every duet object ("field 'max_workers' is
 -- read-only"); the pool's own fields all exist from the start
 local class = require "duet.coroutines.class"
@@ -43,38 +45,27 @@ local function field_error(name, want, v)
     name, want, mathtype(v) == "float" and "float" or check.typename(v)))
 end
 
-local function opt_count(opts, name)
-  local v = opts[name]
-  if v ~= nil and mathtype(v) ~= "integer" then field_error(name, "integer", v) end
-  return v
-end
-
 -- The worker command line and messages, checked and made once: a table of
--- plain values, moved as it is into the threads runtime's feeders.
+-- plain values, moved as it is into the threads runtime's feeders. The
+-- options an Executor has too are checked by duet.executor_options.
 local function config(opts, runtime)
-  check.opt_table("ProcessExecutor", 1, opts)
-  opts = opts or {}
   local pid, ncpu, exe = core.process_self()
-  local max = opt_count(opts, "max_workers") or ncpu
-  if max < 1 then
-    check.argerror("ProcessExecutor", 1, "max_workers must be at least 1")
-  elseif max > MAX_WORKERS then
-    check.argerror("ProcessExecutor", 1, "max_workers must be at most "
-      .. MAX_WORKERS)
-  end
-  local per_child = opt_count(opts, "max_tasks_per_child")
-  if per_child and per_child < 1 then
-    check.argerror("ProcessExecutor", 1,
-      "max_tasks_per_child must be at least 1")
-  end
-  local init, initargs, lua = opts.initializer, opts.initargs, opts.lua
-  if init ~= nil and type(init) ~= "function" then
-    field_error("initializer", "function", init)
-  end
-  if initargs ~= nil and type(initargs) ~= "table" then
-    field_error("initargs", "table", initargs)
+  local o = options.check("ProcessExecutor", opts, ncpu, MAX_WORKERS)
+  opts = opts or {}
+  local per_child, lua = opts.max_tasks_per_child, opts.lua
+  if per_child ~= nil then
+    if mathtype(per_child) ~= "integer" then
+      field_error("max_tasks_per_child", "integer", per_child)
+    elseif per_child < 1 then
+      check.argerror("ProcessExecutor", 1,
+        "max_tasks_per_child must be at least 1")
+    end
   end
   if lua ~= nil and type(lua) ~= "string" then field_error("lua", "string", lua) end
+  if o.thread_name_prefix ~= nil then   -- as ProcessPoolExecutor: no threads
+    check.argerror("ProcessExecutor", 1,
+      "field 'thread_name_prefix': a process pool has no threads to name")
+  end
   -- the interpreter running this one, unless it is a program embedding Lua
   local search = false
   if not lua then
@@ -86,22 +77,28 @@ local function config(opts, runtime)
   local code = format("package.path=%q package.cpath=%q "
     .. "require('duet.procworker')(%d,%q)", package.path, package.cpath,
     pid, runtime)
-  local n = initargs and (initargs.n or #initargs) or 0
+  local args = o.initargs
+  local ok, init = pcall(pack, "initializer", o.initializer or false,
+    "initargs", table.unpack(args or {}, 1, args and args.n or 0))
+  if not ok then check.error(init) end
   return {
-    max_workers = max,
+    max_workers = o.max_workers,
     per_child = per_child or false,
     argv = { lua, "-E", "-e", code },
     search = search,
-    init = pack("initializer", init or false, "initargs",
-      table.unpack(initargs or {}, 1, n)),
+    init = init,
   }
 end
 
 ------------------------------------------------------------- one worker
 
--- Why a pool is broken: submit raises "cannot schedule new futures: " .. why.
-local INIT_RAISED = "the pool's initializer raised"
-local NO_START = "the pool cannot start a worker"
+-- A pool is broken, as an Executor is, by an initializer that raised
+-- (options.broken(err): "broken executor: the initializer raised: ...") or
+-- by a worker that cannot start: broke(msg, traceback) records it, the
+-- task that met it and every later one fail with msg, and submit raises it.
+local function no_start(err)
+  return "broken executor: cannot start a worker: " .. tostring(err)
+end
 
 -- `io` holds the runtime's waits: readable(x [, timeout]), writable(x).
 
@@ -153,8 +150,8 @@ local function stop_worker(io, w, wait)
 end
 
 -- Settle fut with worker's reply (a decoded one: ok, status, values...).
--- An initializer that raised breaks the pool first (broke(why, err, tb)),
--- so that nobody sees the failed future and still gets to submit.
+-- An initializer that raised breaks the pool first, so that nobody sees
+-- the failed future and still gets to submit.
 local function deliver(settle, broke, fut, ok, status, ...)
   if not ok then                        -- a reply that cannot be decoded
     settle(fut, false, status, status)
@@ -162,7 +159,10 @@ local function deliver(settle, broke, fut, ok, status, ...)
     settle(fut, true, nil, ...)
   else
     local err, tb = ...
-    if status == "init" then broke(INIT_RAISED, err, tb) end
+    if status == "init" then
+      err = options.broken(err)
+      broke(err, tb)
+    end
     settle(fut, false, tb, err)
     return status
   end
@@ -175,8 +175,9 @@ local function run_task(io, settle, broke, cfg, w, fut, body)
   if not w then
     local ok, made = pcall(start_worker, io, cfg)
     if not ok then                      -- cannot start: as an initializer
-      broke(NO_START, made, made)
-      settle(fut, false, made, made)
+      local msg = no_start(made)
+      broke(msg, msg)
+      settle(fut, false, msg, msg)
       return nil
     end
     w = made
@@ -211,7 +212,7 @@ local function task_body(self, fn, ...)
   end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
   local broken = st and st.broken or self._broken
-  if broken then check.error("cannot schedule new futures: " .. broken) end
+  if broken then check.error(broken) end
   local ok, body = pcall(pack, "fn", fn, "args", ...)
   if not ok then check.error(body) end
   return body
@@ -229,8 +230,8 @@ local function map(self, fn, items, timeout)
   for i = 1, n do
     local fut = futs[i]
     local ok, r = pcall(fut.result, fut, dl and math.max(dl - now(), 0))
-    if not ok then
-      for j = i + 1, n do futs[j]:cancel() end
+    if not ok then                      -- as an Executor's map: give up on
+      for j = i, n do futs[j]:cancel() end   -- what has not started
       error(r, 0)
     end
     out[i] = r
@@ -258,7 +259,7 @@ end
 -- A threads-runtime pool may be used from any thread, as an Executor: the
 -- table moves as a copy, so everything the copies must agree on lives in
 -- duet objects they share: the task queue q, the idle-feeder semaphore, a
--- SharedTable st (shutdown; broken, init_err, init_tb; feeders started;
+-- SharedTable st (shutdown; broken and broken_tb; feeders started;
 -- live ones) and an Event set when the last feeder has ended.
 
 -- The body of a feeder thread (in its own Lua state): take tasks from q
@@ -268,10 +269,10 @@ function M.threads_feeder(q, idle, st, ended, cfg)
   local io = { readable = rt.wait_readable, writable = rt.wait_writable }
   local settle, start, hold = core.process_settle, core.process_start,
     core.process_hold
-  local function broke(why, err, tb)
+  local function broke(msg, tb)
     if not st.broken then
-      st.init_err, st.init_tb = err, tb
-      st.broken = why
+      st.broken_tb = tb
+      st.broken = msg
     end
   end
   local w
@@ -281,7 +282,7 @@ function M.threads_feeder(q, idle, st, ended, cfg)
     local fut, body = item[1], item[2]
     if start(fut) then
       if st.broken then
-        settle(fut, false, st.init_tb, st.init_err)
+        settle(fut, false, st.broken_tb, st.broken)
       else
         w = run_task(io, settle, broke, cfg, w, fut, body)
       end
@@ -434,7 +435,7 @@ function M.coroutines(S, E, wait_readable, wait_writable)
       if not fut then break end
       if start(fut) then
         if ex._broken then
-          settle(fut, false, ex._init_tb, ex._init_err)
+          settle(fut, false, ex._broken_tb, ex._broken)
         else
           ex._busy = ex._busy + 1
           shift[3] = fut
@@ -503,15 +504,13 @@ function M.coroutines(S, E, wait_readable, wait_writable)
   local function ProcessExecutor(opts)
     local cfg = config(opts, "coroutines")
     local ex
-    local function broke(why, err, tb)
-      if not ex._broken then
-        ex._broken, ex._init_err, ex._init_tb = why, err, tb
-      end
+    local function broke(msg, tb)
+      if not ex._broken then ex._broken, ex._broken_tb = msg, tb end
     end
     ex = setmetatable({ _cfg = cfg, _broke = broke,
       _futs = {}, _bodies = {}, _wh = 1, _wt = 0, _feeders = 0, _busy = 0,
       _nworkers = 0, _idle = {}, _shutdown = false, _broken = false,
-      _init_err = false, _init_tb = false, _exit = list() },
+      _broken_tb = false, _exit = list() },
       class.with_field(CE, "max_workers", cfg.max_workers))
     return ex
   end

@@ -45,6 +45,20 @@ local skip = {
     "the count lives in a SharedTable, which cannot leave the process",
   ["runs max_workers tasks at once"] =
     "the tasks meet at a Barrier, which cannot leave the process",
+  ["runs initializer(initargs...) once in each worker, before its tasks"] =
+    "the count lives in a SharedTable, which cannot leave the process "
+    .. "(spec/process_spec.lua counts in the workers' globals)",
+  ["a raising initializer fails the queued futures and submit, and is not retried in a loop"] =
+    "the calls are counted in a SharedTable, which cannot leave the process "
+    .. "(spec/process_spec.lua has the case)",
+  ["names the workers prefix_0, prefix_1, ..."] =
+    "a process pool has no threads to name (no thread_name_prefix, as in Python)",
+  ["defaults to Executor-N_k"] =
+    "a worker process's rt.current() is its own MainThread",
+  ["(timeout) cancels the tasks not started, the awaited one included"] =
+    "the tasks record their runs in a SharedTable, which cannot leave the process",
+  ["cancels the tasks not started when the waiting thread is cancelled"] =
+    "the tasks record their runs in a SharedTable, which cannot leave the process",
 }
 
 local M = { files = {} }   -- the gates' files, for the run to remove
