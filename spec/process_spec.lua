@@ -200,6 +200,11 @@ for _, name in ipairs{ "threads", "coroutines" } do
         assert.is_true(e == duet.broken_process)
         assert.are.equal(9, e.signal)
         assert.matches("killed by signal 9 %(SIGKILL%)", tostring(e))
+        local crashed = ex:submit(function()
+          os.execute("kill -SEGV " .. require("duet.core").process_self())
+        end)
+        e = raised(crashed.result, crashed)
+        assert.matches("killed by signal 11 %(SIGSEGV%)", tostring(e))
         local futs = {}
         for i = 1, 6 do futs[i] = ex:submit(function() return i end) end
         for i = 1, 6 do assert.are.equal(i, futs[i]:result()) end
