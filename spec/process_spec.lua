@@ -181,7 +181,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
-    it("fails only the future of a worker that dies, and replaces it", function()
+    it("fails only the future of a worker that dies, and replaces it #notsan", function()
       H.run(rt, function()
         local ex <close> = rt.ProcessExecutor{max_workers = 2}
         local exits = ex:submit(function() os.exit(3) end)
