@@ -277,6 +277,16 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("never loads code a worker sends back", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1}
+        local fut = ex:submit(function() return function() end end)
+        assert.are.equal("cannot take a worker's results: cannot decode: code not allowed",
+          raised(fut.result, fut))
+        assert.are.equal("ok", ex:submit(function() return "ok" end):result())
+      end)
+    end)
+
     it("waits for thread and process futures together", function()
       H.run(rt, function()
         local px <close> = rt.ProcessExecutor{max_workers = 1}

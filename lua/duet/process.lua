@@ -153,8 +153,10 @@ end
 -- An initializer that raised breaks the pool first, so that nobody sees
 -- the failed future and still gets to submit.
 local function deliver(settle, broke, fut, ok, status, ...)
-  if not ok then                        -- a reply that cannot be decoded
-    settle(fut, false, status, status)
+  if not ok then                        -- a reply the parent refuses
+    local msg = "cannot take a worker's results: "
+      .. tostring(status):gsub(" %(pass {functions = true} to decode it%)", "")
+    settle(fut, false, msg, msg)
   elseif status == "ok" then
     settle(fut, true, nil, ...)
   else
