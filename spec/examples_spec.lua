@@ -196,6 +196,17 @@ for _, name in ipairs{ "threads", "coroutines" } do
       assert.same(expected, lines)
     end)
 
+    it("riemann.lua --processes adds runs on 1..n worker processes", function()
+      local lines = output("riemann.lua", R .. "--rectangles 100000 --threads 2 --tries 1 --processes")
+      assert.equal(7, #lines)
+      local hows = { "1 thread", "2 threads", "executor, 2 workers", "1 process", "2 processes" }
+      for i, how in ipairs(hows) do
+        local h, result = lines[i + 2]:match("^(.-)  +([%d.]+) +[%d.]+ +[%d.]+x$")
+        assert.equal(how, h)
+        assert.near(2, tonumber(result), 1e-6)
+      end
+    end)
+
     it("io_vs_cpu.lua prints a table of times", function()
       local lines = output("io_vs_cpu.lua", R
         .. "--io-workers 5 --io-steps 2 --io-sleep 0.01 --cpu-steps 200000 --tries 1")
