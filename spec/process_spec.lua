@@ -466,6 +466,29 @@ for _, name in ipairs{ "threads", "coroutines" } do
       assert.is_true(all_ended(pids_of(text)))
     end)
 
+    it("keeps rt.run and the script going while tasks are queued or running #notsan", function()
+      local file = os.tmpname()
+      os.remove(file)
+      background(name, ([[
+        rt.run(function()
+          local ex = rt.ProcessExecutor{max_workers = 1}
+          for i = 1, 3 do
+            ex:submit(function()
+              os.execute("sleep 0.1")
+              local f = assert(io.open(%q, "a"))
+              f:write(i, "\n")
+              f:close()
+            end)
+          end
+        end)
+      ]]):format(file), 0, "")
+      local f = io.open(file)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      os.remove(file)
+      assert.are.equal("1\n2\n3\n", text)
+    end)
+
     it("lets no worker outlive a script that ends without shutdown #notsan", function()
       local text = background(name, [[
         rt.run(function()
