@@ -90,22 +90,23 @@ build/%/duet/redis_core.so: $(REDIS_SRCS) $(REDIS_HDRS)
 	$(CC) $(WARN) -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared \
 	  -o $@ $(REDIS_SRCS) -lhiredis
 
+# The private redis-server starts outside the sanitizer's preload.
 asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so
-	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	$(WITH_REDIS) env LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	DUET_SANITIZER=asan LUA_CPATH="./build/asan/?.so;;" \
-	$(WITH_REDIS) $(call SPECS_BUSTED,asan)
+	$(call SPECS_BUSTED,asan)
 
 # One process per spec file: Lua raises errors with longjmp from code TSan
 # does not see, so each error leaves a frame on TSan's shadow stack, which
 # holds 65,536; the whole suite in one process raises more.
 tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so
 	@fail=0; for f in spec/*_spec.lua; do \
-	  LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
+	  $(WITH_REDIS) env LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/spec/tsan.supp" \
 	  DUET_SANITIZER=tsan LUA_CPATH="./build/tsan/?.so;;" \
-	  $(WITH_REDIS) $(call SPECS_BUSTED,tsan,$(comma)notsan) $$f || fail=1; \
+	  $(call SPECS_BUSTED,tsan,$(comma)notsan) $$f || fail=1; \
 	done; exit $$fail
 
 # valgrind is slow (~30x, and the queue and lock specs' spinning waits far

@@ -2,6 +2,8 @@
 -- Redis"), on both runtimes, against the private redis-server that make
 -- test starts. Workers are real processes; one is killed with SIGKILL and
 -- the server is restarted mid-run, and every result still arrives, once.
+-- #notsan throughout: the workers are child processes, started by /bin/sh,
+-- which TSan's preload crashes.
 local busted = require "busted"
 local assert = require "luassert"
 local describe, it = busted.describe, busted.it
@@ -12,12 +14,15 @@ local R = require "redis_helpers"
 
 local function strip(e) return (tostring(e):gsub("^.-:%d+: ", "", 1)) end
 
+-- Start n workers and wait until each says it is serving (a worker still
+-- loading when a spec stops it would leave no log line).
 local function workers(n, queue, extra)
   local list = {}
   for i = 1, n do
     list[i] = R.start_worker(("--redis %s --queue %s --concurrency 1 %s")
       :format(R.url(), queue, extra or ""))
   end
+  for i = 1, n do assert.is_true(R.wait_serving(list[i]), "worker " .. i .. " never started") end
   return list
 end
 
@@ -36,7 +41,7 @@ end
 
 for _, name in ipairs{ "threads", "coroutines" } do
   local rt = duet.runtime(name)
-  describe(name .. ": rt.RemoteExecutor", function()
+  describe(name .. ": rt.RemoteExecutor #notsan", function()
     it("runs tasks by name on worker processes and returns their results", function()
       H.run(rt, function()
         local queue = R.unique("ex")
@@ -142,7 +147,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
   end)
 end
 
-describe("rt.RemoteExecutor when things go wrong", function()
+describe("rt.RemoteExecutor when things go wrong #notsan", function()
   local rt = duet.threads
 
   it("delivers 10,000 results once each, though a worker is killed with SIGKILL", function()

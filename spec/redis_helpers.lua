@@ -83,6 +83,21 @@ function R.wait_child(ch, limit)
   end
 end
 
+--- Wait (up to 60 s) until worker `w` has logged that it serves its queue;
+--- false if it did not.
+function R.wait_serving(w)
+  local deadline = os.time() + 60
+  while os.time() <= deadline do
+    local f = io.open(w.log)
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    if text:find("serving queue", 1, true) then return true end
+    if not R.alive(w.pid) then return false end
+    require("socket").sleep(0.02)
+  end
+  return false
+end
+
 --- Is process `pid` still there (and not a zombie)?
 function R.alive(pid)
   local f = io.open(("/proc/%d/stat"):format(pid))
