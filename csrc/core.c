@@ -41,6 +41,7 @@ static const duet_Opener lazy[] = {
   duet_socket_open,
   duet_preempt_open,
   duet_jitter_open,
+  duet_process_open,
   NULL
 };
 

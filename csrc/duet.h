@@ -111,9 +111,11 @@ int duet_newindex(lua_State *L);
 void duet_set_fields(lua_State *L, const char *const *names);
 int duet_object_open(lua_State *L);
 
-/* The shared error values duet.cancelled, duet.timeout and
-** duet.broken_barrier: static objects, so they compare equal in any state. */
-enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER };
+/* The shared error values duet.cancelled, duet.timeout, duet.broken_barrier
+** and duet.broken_process: static objects, so they compare equal in any
+** state. */
+enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER,
+       DUET_ERR_BROKEN_PROCESS };
 void duet_push_error(lua_State *L, int which);
 int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
 void duet_push_types(lua_State *L);       /* the set of type names, or nil */
@@ -141,6 +143,10 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
 int duet_decode(lua_State *L, const duet_Message *m);
 /* The same, then frees `m` (also when decoding raises). */
 int duet_decode_free(lua_State *L, duet_Message *m);
+/* Push the values of portable bytes (duet.encode's, without its magic);
+** code is refused unless `functions`. Returns their count. */
+int duet_decode_bytes(lua_State *L, const char *p, size_t len,
+                      int functions);
 /* lua_dump of the Lua function on the stack top, with its debug info, into
 ** malloc'd memory (*len bytes), or NULL when out of memory. */
 char *duet_dump(lua_State *L, size_t *len);
@@ -363,6 +369,10 @@ int duet_socket_open(lua_State *L);
 int duet_socket_fd(lua_State *L, int want);
 int duet_socket_fail(lua_State *L, int err);
 int duet_sockopt_open(lua_State *L);      /* called by duet_socket_open */
+
+/* ------------------------------------------------------------ process.c */
+
+int duet_process_open(lua_State *L);      /* child interpreters */
 
 /* One opener per object family (semaphore.c, condition.c, ...). */
 int duet_semaphore_open(lua_State *L);

@@ -251,6 +251,7 @@ static ErrorValue errors[] = {
   {{1, &error_type}, "duet.cancelled"},
   {{1, &error_type}, "duet.timeout"},
   {{1, &error_type}, "duet.broken_barrier"},
+  {{1, &error_type}, "duet.broken_process"},
 };
 
 int duet_error_index(const duet_Object *o) {
@@ -282,7 +283,7 @@ static const luaL_Reg error_meta[] = {
 
 int duet_object_open(lua_State *L) {
   static const char *const names[] = {"cancelled", "timeout",
-                                      "broken_barrier"};
+                                      "broken_barrier", "broken_process"};
   size_t i;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
     lua_newtable(L);                      /* the proxy cache, weak values */

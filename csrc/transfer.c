@@ -1012,6 +1012,11 @@ int duet_decode(lua_State *L, const duet_Message *m) {
   return decode_list(L, m, m->data, m->len, 1);
 }
 
+int duet_decode_bytes(lua_State *L, const char *p, size_t len,
+                      int functions) {
+  return decode_list(L, NULL, p, len, functions);
+}
+
 int duet_decode_free(lua_State *L, duet_Message *m) {
   StateInfo *si = state_info(L);
   int n;

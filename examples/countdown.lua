@@ -5,17 +5,16 @@
 --                     sentinel (a task on the coroutines runtime);
 --   * as a coroutine: a plain Lua coroutine that send() resumes, and that
 --                     close() closes;
---   * as a coprocess: a child lua5.4 process reading items encoded with
---                     duet.encode from a pipe.
+--   * as a coprocess: a child lua5.4 process, the one worker of an
+--                     rt.ProcessExecutor, that keeps the consumer and gets
+--                     each item as a task.
 --
 --   lua5.4 examples/countdown.lua [--mode all|thread|coroutine|coprocess] [--from 5]
 package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
-local duet = require "duet"
 
 local opts = common.options{
-  options = { mode = "all", from = 5, child = false },
-  about = "--child: read items from stdin (how the coprocess mode starts itself)",
+  options = { mode = "all", from = 5 },
 }
 local rt = opts.rt
 local printf = common.printf
@@ -88,56 +87,40 @@ function ConsumerCoroutine:close() assert(coroutine.close(self.co)) end
 
 ------------------------------------------------------- as a coprocess
 
--- Items travel as duet.encode strings. Those are binary (they may hold
--- newlines), so each one goes out behind its length: string.pack's "s4".
+-- A pool of one worker process runs its tasks in order, so a task per item
+-- reaches the consumer in order. The consumer lives in the worker: the
+-- initializer makes it there (Countdown moves with the initializer, as a
+-- task's upvalues do), and the tasks find it as a global of the worker.
+-- What goes over is a copy: the child cannot reach back into the parent,
+-- which is the coprocess's isolation.
 local CoprocessSender = {}
 CoprocessSender.__index = CoprocessSender
 
-local function shell_quote(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
-
-function CoprocessSender.new()
-  -- The child is this script again, with --child. It needs to find duet
-  -- the way this process did, so it gets our module paths.
-  local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s %s --child"):format(
-    shell_quote(package.path), shell_quote(package.cpath),
-    shell_quote(arg[-1] or "lua5.4"), shell_quote(arg[0]))
+function CoprocessSender.new(consumer)
   io.stdout:flush()                     -- our lines first, then the child's
-  return setmetatable({ pipe = assert(io.popen(cmd, "w")) }, CoprocessSender)
+  local ex = rt.ProcessExecutor{ max_workers = 1,
+    initializer = function(c) _G.consumer = c end, initargs = { consumer } }
+  return setmetatable({ ex = ex }, CoprocessSender)
 end
 
 function CoprocessSender:send(item)
-  self.pipe:write(string.pack(">s4", duet.encode(item)))
-  self.pipe:flush()
+  self.ex:submit(function(x) _G.consumer:send(x) end, item)
 end
 
 function CoprocessSender:close()
-  assert(self.pipe:close())             -- end of input; waits for the child
-end
-
--- The child's side: decode each item and hand it to the consumer; at the
--- end of the input, close the consumer.
-local function coprocess_run(input, consumer)
-  while true do
-    local header = input:read(4)
-    if not header then break end
-    local size = string.unpack(">I4", header)
-    consumer:send(duet.decode(input:read(size)))
-  end
-  consumer:close()
+  self.ex:submit(function()
+    _G.consumer:close()
+    io.stdout:flush()
+  end):result()                         -- raises if the consumer failed
+  self.ex:shutdown()
 end
 
 ----------------------------------------------------------------- main
 
-if opts.child then
-  io.stdout:setvbuf("line")             -- each line out as it is printed
-  coprocess_run(io.stdin, Countdown.new())
-  return
-end
-
 local modes = {
   thread = { ConsumerThread, "as a thread (" .. rt.name .. " runtime)" },
   coroutine = { ConsumerCoroutine, "as a coroutine" },
-  coprocess = { CoprocessSender, "as a coprocess (a child lua5.4 fed over a pipe)" },
+  coprocess = { CoprocessSender, "as a coprocess (a ProcessExecutor's worker)" },
 }
 local order = opts.mode == "all" and { "thread", "coroutine", "coprocess" } or { opts.mode }
 for _, mode in ipairs(order) do

@@ -3,17 +3,21 @@
 -- independent, so each thread adds up its own share and the shares are
 -- added at the end; the order does not matter.
 --
---   lua5.4 examples/riemann.lua [--rectangles 5000000] [--threads 4] [--tries 3]
+--   lua5.4 examples/riemann.lua [--rectangles 5000000] [--threads 4] [--tries 3] [--processes]
 --
 -- On the threads runtime the speed-up grows with the threads up to the
 -- number of free cores. On the coroutines runtime all the work runs on one
 -- core, so there is none: coroutines help with waiting, not computing.
+-- --processes adds runs on a ProcessExecutor of 1, 2, ... worker processes,
+-- which scale on either runtime: each worker is a Lua interpreter of its
+-- own.
 package.path = arg[0]:gsub("[^/\\]*$", "") .. "?.lua;" .. package.path
 local common = require "common"
 
 local opts = common.options{
-  options = { rectangles = 5000000, threads = 4, tries = 3 },
-  about = "threads: the runs use 1, 2, ... up to this many threads, then an executor;"
+  options = { rectangles = 5000000, threads = 4, tries = 3, processes = false },
+  about = "threads: the runs use 1, 2, ... up to this many threads, then an executor"
+    .. " (and with --processes, as many worker processes);"
     .. " each time is the best of --tries runs",
 }
 local rt = opts.rt
@@ -62,6 +66,17 @@ local function on_executor(workers)
   return total
 end
 
+-- A pool of `workers` processes, given one part per worker. Its start is
+-- timed too: a worker process is a fresh interpreter (a few ms).
+local function on_processes(workers)
+  local ex <close> = rt.ProcessExecutor{ max_workers = workers }
+  local parts = ex:map(function(r) return area(r[1], r[2]) end,
+                       split(opts.rectangles, workers))
+  local total = 0
+  for _, part in ipairs(parts) do total = total + part end
+  return total
+end
+
 rt.run(function()
   print(("Riemann sum of sin(x) over [0, pi], %s rectangles (exact value: 2), %s runtime")
     :format(common.thousands(opts.rectangles), rt.name))
@@ -76,4 +91,10 @@ rt.run(function()
   end
   row(("executor, %d workers"):format(opts.threads),
     common.best_time(rt, opts.tries, on_executor, opts.threads))
+  if opts.processes then
+    for n = 1, opts.threads do
+      row(n == 1 and "1 process" or n .. " processes",
+        common.best_time(rt, opts.tries, on_processes, n))
+    end
+  end
 end)

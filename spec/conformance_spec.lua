@@ -70,5 +70,17 @@ if includes(runtimes, "coroutines") then
     for _, family in ipairs(families) do
       require("conformance." .. family)(rt, { virtual_clock = true })
     end
+    -- the Executor's cases once more, on rt.ProcessExecutor
+    for _, family in ipairs(families) do
+      if family == "executor" and rt.ProcessExecutor then
+        describe("ProcessExecutor", function()
+          local kit = require "conformance.process_executor"
+          busted.teardown(function()
+            for _, path in ipairs(kit.files) do os.remove(path) end
+          end)
+          kit.declare(rt)
+        end)
+      end
+    end
   end)
 end

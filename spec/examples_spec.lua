@@ -191,9 +191,20 @@ for _, name in ipairs{ "threads", "coroutines" } do
       table.move(count, 1, 4, 2, expected)
       expected[6] = "-- as a coroutine"
       table.move(count, 1, 4, 7, expected)
-      expected[11] = "-- as a coprocess (a child lua5.4 fed over a pipe)"
+      expected[11] = "-- as a coprocess (a ProcessExecutor's worker)"
       table.move(count, 1, 4, 12, expected)
       assert.same(expected, lines)
+    end)
+
+    it("riemann.lua --processes adds runs on 1..n worker processes", function()
+      local lines = output("riemann.lua", R .. "--rectangles 100000 --threads 2 --tries 1 --processes")
+      assert.equal(7, #lines)
+      local hows = { "1 thread", "2 threads", "executor, 2 workers", "1 process", "2 processes" }
+      for i, how in ipairs(hows) do
+        local h, result = lines[i + 2]:match("^(.-)  +([%d.]+) +[%d.]+ +[%d.]+x$")
+        assert.equal(how, h)
+        assert.near(2, tonumber(result), 1e-6)
+      end
     end)
 
     it("io_vs_cpu.lua prints a table of times", function()

@@ -5,6 +5,7 @@ local duet = {
   cancelled = core.cancelled,
   timeout = core.timeout,
   broken_barrier = core.broken_barrier,
+  broken_process = core.broken_process,
   now = core.now,
   encode = core.encode,
   decode = core.decode,

@@ -16,7 +16,7 @@ local rt = {
 -- (CapWords: Lock, Queue, ...); rt.wait(futures, {timeout=, return_when=})
 -- and rt.as_completed(futures, [timeout]) for an Executor's futures; and
 -- the sockets of duet.socket (rt.wrap, rt.wait_readable, rt.wait_writable),
--- whose waits block the OS thread.
+-- whose waits block the OS thread; rt.ProcessExecutor (duet.process).
 local from_core = { wait = "wait_futures", as_completed = "as_completed" }
 local from_socket = { wrap = true, wait_readable = true, wait_writable = true }
 -- Objects on Redis (duet.remote.*), loaded on first use.
@@ -28,6 +28,8 @@ setmetatable(rt, {
     local v
     if from_socket[k] then
       v = require("duet.socket").threads()[k]
+    elseif k == "ProcessExecutor" then
+      v = require("duet.process").threads_executor
     elseif from_remote[k] then
       local make = require(from_remote[k])[k]
       v = function(opts) return make(t, opts) end

@@ -14,6 +14,7 @@ local function raised(fn, ...)
 end
 
 return function(rt)
+  local it = H.it_for(rt)
   describe("Executor", function()
     if not H.has_all(rt, "Executor", "Event") then return end
 

@@ -252,6 +252,35 @@ function Future:set_running_or_notify_cancel()
   invalid_state(self)
 end
 
+-- For duet.process's ProcessExecutor, whose tasks run elsewhere: a pending
+-- future with nothing to run, its start, and its completion with what the
+-- worker replied (results, or an error value and its traceback). Its
+-- holders cannot settle it, as an Executor's. Not exported (init.lua skips
+-- names that start with "_").
+function M._future()
+  return setmetatable({ _state = PENDING, _n = 0 }, Future)
+end
+
+function M._start(fut)
+  if fut._state ~= PENDING then return false end
+  fut._state = RUNNING
+  return true
+end
+
+function M._settle(fut, ok, tb, ...)
+  if ok then
+    local m = select("#", ...)
+    local r = { ... }
+    for i = 1, m do rawset(fut, i, r[i]) end
+    fut._n = m
+    return complete(fut, FINISHED)
+  end
+  rawset(fut, "_err", (...))
+  rawset(fut, "_tb", tb)
+  setmetatable(fut, FailedFuture)
+  complete(fut, FAILED)
+end
+
 ----------------------------------------------------------------- Executor
 
 -- Fields: max_workers (public, read-only, in the metatable: see

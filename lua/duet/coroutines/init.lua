@@ -22,8 +22,11 @@ rt.current = S.current
 rt.Thread = thread.Thread
 rt.spawn = thread.spawn
 
+-- a module's names that start with "_" are for duet's own modules
 local function export(mod)
-  for k, v in pairs(require(mod)) do rt[k] = v end
+  for k, v in pairs(require(mod)) do
+    if k:sub(1, 1) ~= "_" then rt[k] = v end
+  end
 end
 export "duet.coroutines.sync"
 export "duet.coroutines.queue"
@@ -54,5 +57,9 @@ for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
 
 -- Seeded preemption and the virtual clock (rt.trace; DUET_SEED).
 require("duet.coroutines.preempt").setup(rt)
+
+-- ProcessExecutor: child processes whose sockets join the same poll.
+rt.ProcessExecutor = require("duet.process").coroutines(S,
+  require "duet.coroutines.executor", rt.wait_readable, rt.wait_writable)
 
 return rt
