@@ -4,7 +4,10 @@
 --
 -- Each case runs a child lua5.4 that writes a "ready" file just before it
 -- blocks in a wait with a 30 s timeout; the parent then sends it SIGINT
--- (kill -INT). A working interrupt ends the wait at once (the docs say
+-- (kill -INT), and writes a "go" file once the child's error is on its
+-- stderr. A task the wait waits for runs until it sees that file
+-- (GO_WAIT), never for a fixed time: on a loaded machine any sleep can end
+-- before the signal comes, or before the wait sees it. A working interrupt ends the wait at once (the docs say
 -- about 50 ms); the spec checks only that the error appears well before
 -- the wait's own timeout (under 5 s), never tight timings. Anything the
 -- child leaves running is a daemon thread, so it exits right after.
@@ -25,13 +28,18 @@ local H = require "helpers"
 local TIMEOUT = 30      -- every interrupted wait's own timeout
 local PROMPT = 5        -- the interrupt must end the wait well before that
 
+-- A task's body that ends once the interrupt is reported (GO, the go file's
+-- path, a local of every child's chunk, so moved functions carry it).
+local GO_WAIT = "repeat rt.sleep(0.01); local f = io.open(GO) until f and f:close()"
+
 -- The driver, in sh: start the child, wait for its ready file, send
 -- SIGINT, time until something appears on the child's stderr, and bound
--- the whole run with a watchdog (SIGKILL after 7 s). In REPL mode ($5 is
--- a FIFO path) the child reads its lines from the FIFO: line $6 before the
--- signal, line $7 after it. Prints "status delay_ms".
+-- the whole run with a watchdog (SIGKILL after 30 s: only a safety net).
+-- In REPL mode ($5 is a FIFO path) the child reads its lines from the
+-- FIFO: line $6 before the signal, line $7 after it. $8 is the go file.
+-- Prints "status delay_ms".
 local DRIVER = [=[
-ready=$1; out=$2; err=$3; mode=$4; fifo=$5; first=$6; second=$7; shift 7
+ready=$1; out=$2; err=$3; mode=$4; fifo=$5; first=$6; second=$7; go=$8; shift 8
 if [ "$mode" = repl ]; then
   mkfifo "$fifo"
   "$@" <"$fifo" >"$out" 2>"$err" &
@@ -43,7 +51,7 @@ else
   pid=$!
 fi
 ( n=0
-  while [ $n -lt 70 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; n=$((n+1)); done
+  while [ $n -lt 300 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; n=$((n+1)); done
   kill -KILL $pid 2>/dev/null ) >/dev/null 2>&1 3>&- &
 n=0
 while [ ! -s "$ready" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
@@ -53,6 +61,7 @@ kill -INT $pid 2>/dev/null
 n=0
 while [ ! -s "$err" ] && [ $n -lt 1000 ]; do sleep 0.005; n=$((n+1)); done
 t1=$(date +%s%N)
+echo go >"$go"
 if [ "$mode" = repl ]; then
   printf '%s\n' "$second" >&3
   exec 3>&-
@@ -71,10 +80,11 @@ echo "$st $(( (t1 - t0) / 1000000 ))"
 --- so the file takes about as long as its slowest case.
 local function start(code, after)
   local run = { script = os.tmpname(), ready = os.tmpname(), out = os.tmpname(),
-                err = os.tmpname() }
+                err = os.tmpname(), go = os.tmpname() }
   os.remove(run.ready)
+  os.remove(run.go)
   local f = assert(io.open(run.script, "w"))
-  f:write(("local READY = %q\n"):format(run.ready),
+  f:write(("local READY, GO = %q, %q\n"):format(run.ready, run.go),
           "function ready() local f = assert(io.open(READY, 'w')); f:write('ready\\n'); f:close() end\n",
           code)
   f:close()
@@ -84,10 +94,10 @@ local function start(code, after)
     os.remove(fifo)
     first, second = ("dofile(%q)"):format(run.script), after
   end
-  run.p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s sh -c %s sh %s %s %s %s %s %s %s %s"):format(
+  run.p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s sh -c %s sh %s %s %s %s %s %s %s %s %s"):format(
     H.shquote(package.path), H.shquote(package.cpath), H.shquote(DRIVER),
     H.shquote(run.ready), H.shquote(run.out), H.shquote(run.err), mode, H.shquote(fifo),
-    H.shquote(first), H.shquote(second), cmd)))
+    H.shquote(first), H.shquote(second), H.shquote(run.go), cmd)))
   return run
 end
 
@@ -107,6 +117,7 @@ local function finish(run)
     run.o, run.e = slurp(run.out), slurp(run.err)
     os.remove(run.script)
     os.remove(run.ready)
+    os.remove(run.go)
   end
   local status, delay = run.res:match("^(%d+) (%-?%d+)")
   return run.o, run.e, tonumber(status), tonumber(delay)
@@ -154,30 +165,30 @@ held:wait()]], "l:acquire(%d)", name = "acquire" },
     { "TokenBucket:wait", "local tb = rt.TokenBucket{capacity = 1, rate = 1e-6, tokens = 0}",
       "tb:wait(1, %d)", name = "wait" },
     { "rt.sleep", "", "rt.sleep(%d)", name = "sleep" },
-    -- the task ends on its own a second later; the process exit waits for it
+    -- the task ends once the interrupt is reported; the process exit waits for it
     { "Future:result", [[
 local ex = rt.Executor{max_workers = 1}
-local fut = ex:submit(function() rt.sleep(1) end)]], "fut:result(%d)", name = "result" },
+local fut = ex:submit(function() ]] .. GO_WAIT .. [[ end)]], "fut:result(%d)", name = "result" },
     { "Future:wait", [[
 local ex = rt.Executor{max_workers = 1}
-local fut = ex:submit(function() rt.sleep(1) end)]], "fut:wait(%d)", name = "wait" },
+local fut = ex:submit(function() ]] .. GO_WAIT .. [[ end)]], "fut:wait(%d)", name = "wait" },
     { "Future:exception", [[
 local ex = rt.Executor{max_workers = 1}
-local fut = ex:submit(function() rt.sleep(1) end)]], "fut:exception(%d)", name = "exception" },
+local fut = ex:submit(function() ]] .. GO_WAIT .. [[ end)]], "fut:exception(%d)", name = "exception" },
     { "rt.wait (futures)", [[
 local ex = rt.Executor{max_workers = 1}
-local fut = ex:submit(function() rt.sleep(1) end)]], "rt.wait({fut}, {timeout = %d})",
+local fut = ex:submit(function() ]] .. GO_WAIT .. [[ end)]], "rt.wait({fut}, {timeout = %d})",
       name = "wait" },
     { "rt.as_completed", [[
 local ex = rt.Executor{max_workers = 1}
-local fut = ex:submit(function() rt.sleep(1) end)]], "for f in rt.as_completed({fut}, %d) do end",
+local fut = ex:submit(function() ]] .. GO_WAIT .. [[ end)]], "for f in rt.as_completed({fut}, %d) do end",
       name = "for iterator" },
     { "Executor:map", "local ex = rt.Executor{max_workers = 1}",
-      "ex:map(function(x) rt.sleep(1) return x end, {1}, %d)", name = "map" },
+      "ex:map(function(x) " .. GO_WAIT .. " return x end, {1}, %d)", name = "map" },
     { "Executor:shutdown (waiting for a running task)", [[
 local ex = rt.Executor{max_workers = 1}
 local started = rt.Event()
-ex:submit(function() started:set(); rt.sleep(1) end)
+ex:submit(function() started:set(); ]] .. GO_WAIT .. [[ end)
 started:wait()]], "ex:shutdown{wait = true} -- %d", name = "shutdown" },
   },
   coroutines = {
@@ -296,7 +307,8 @@ s:acquire(30)]], [[s:release(); print("AFTER", s:acquire(0), s:acquire(0))]],
       { "threads: an interrupted join leaves the thread running; joining again gives its results", [[
 rt = require("duet").threads
 th = rt.Thread{daemon = true, target = function()
-  require("duet").threads.sleep(0.5)    -- (rt is a global: not moved)
+  local rt = require("duet").threads    -- (rt is a global: not moved)
+  ]] .. GO_WAIT .. [[
   return 42
 end}
 th:start()
