@@ -26,13 +26,11 @@ enum {
 /* ------------------------------------------------------------ per state */
 
 /* What a state caches for transfers: its module and C-function name maps
-** (rebuilt when package.loaded gains a key) and the message being decoded
-** (freed by the next decode or __gc if decoding raised). */
+** (rebuilt when package.loaded gains a key). */
 typedef struct StateInfo {
   lua_Integer loaded_version;             /* bumped by package.loaded */
   lua_Integer maps_version;               /* version the maps were built at */
   int hooked;                             /* loaded_version is reliable */
-  duet_Message *pending;
 } StateInfo;
 
 static const char info_key = 'i';         /* registry: StateInfo userdata */
@@ -50,13 +48,6 @@ static StateInfo *state_info(lua_State *L) {
   si = (StateInfo *)lua_touserdata(L, -1);
   lua_pop(L, 1);
   return si;
-}
-
-static int info_gc(lua_State *L) {
-  StateInfo *si = (StateInfo *)lua_touserdata(L, 1);
-  if (si->pending) duet_message_free(si->pending);
-  si->pending = NULL;
-  return 0;
 }
 
 /* __newindex of package.loaded: store, and note that maps are stale. */
@@ -1017,14 +1008,17 @@ int duet_decode_bytes(lua_State *L, const char *p, size_t len,
   return decode_list(L, NULL, p, len, functions);
 }
 
+/* The message goes in a box, so that __gc frees it if decoding raises.
+** One box per call: decoding can run Lua (a require, a finalizer) and so
+** decode again, inside, in the same state. */
 int duet_decode_free(lua_State *L, duet_Message *m) {
-  StateInfo *si = state_info(L);
-  int n;
-  if (si->pending) duet_message_free(si->pending);  /* an earlier failure */
-  si->pending = m;
+  int n, at = lua_gettop(L) + 1;
+  duet_Message **box = duet_new_box(L, 1);
+  box[0] = m;
   n = duet_decode(L, m);
-  si->pending = NULL;
+  box[0] = NULL;
   duet_message_free(m);
+  lua_remove(L, at);
   return n;
 }
 
@@ -1077,10 +1071,6 @@ int duet_transfer_open(lua_State *L) {
   StateInfo *si = (StateInfo *)lua_newuserdatauv(L, sizeof(StateInfo), 0);
   memset(si, 0, sizeof *si);
   si->maps_version = -1;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, info_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (!lua_getmetatable(L, -1)) {          /* watch for new modules */
     lua_createtable(L, 0, 1);
