@@ -8,7 +8,9 @@ PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket libhiredis-dev redis-serv
 SAN_PKGS := valgrind luarocks
 FUZZ_PKGS := clang
 CFLAGS   ?= -O2 -g
-WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -pedantic -Wmissing-prototypes
+# hidden: a module exports its luaopen_ function only (spec/exports_spec.lua)
+WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -pedantic -Wmissing-prototypes \
+            -fvisibility=hidden
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 SRCS     := $(wildcard csrc/*.c)
 HDRS     := $(wildcard csrc/*.h)

@@ -17,6 +17,10 @@
 /* the one exported symbol; states that need duet.core open it lazily */
 __attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
 
+/* everything else stays inside the module (the Makefile also builds with
+** -fvisibility=hidden; spec/exports_spec.lua checks `nm -D`) */
+#pragma GCC visibility push(hidden)
+
 /* ----------------------------------------------------------------- core.c */
 
 /* Open, in this state, the concept that defines `name` (a module field or
@@ -26,8 +30,6 @@ int duet_open_named(lua_State *L, const char *name);
 void duet_modcache_install(lua_State *L);
 /* registry field set in core.c's scratch state: no exit sentinel there */
 #define DUET_SCRATCH "duet.scratch"
-
-#pragma GCC visibility push(hidden)
 
 /* ---------------------------------------------------------------- clock.c */
 
@@ -188,9 +190,6 @@ void duet_value_push(lua_State *L, duet_Value *v);
 /* Copy `src` into `dst` (no Lua API; safe under a mutex); 0: no memory. */
 int duet_value_copy(duet_Value *dst, const duet_Value *src);
 void duet_value_free(duet_Value *v);
-/* Push a userdata of `n` values (all nil) whose __gc frees what they hold:
-** keeps values safe while later steps may raise. */
-duet_Value *duet_new_value_box(lua_State *L, size_t n);
 
 /* ------------------------------------------------ queue.c, sharedtable.c */
 

@@ -95,21 +95,3 @@ void duet_value_free(duet_Value *v) {
   v->tag = DUET_V_NIL;
 }
 
-static int value_box_gc(lua_State *L) {
-  duet_Value *box = (duet_Value *)lua_touserdata(L, 1);
-  size_t i, n = lua_rawlen(L, 1) / sizeof *box;
-  for (i = 0; i < n; i++) duet_value_free(&box[i]);
-  return 0;
-}
-
-duet_Value *duet_new_value_box(lua_State *L, size_t n) {
-  duet_Value *box = (duet_Value *)lua_newuserdatauv(L, n * sizeof *box, 0);
-  size_t i;
-  for (i = 0; i < n; i++) box[i].tag = DUET_V_NIL;
-  if (luaL_newmetatable(L, "duet.valuebox")) {
-    lua_pushcfunction(L, value_box_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return box;
-}

@@ -14,6 +14,7 @@ void duet_resp_open(lua_State *L);      /* resp.c: reader, command format */
 void duet_portable_open(lua_State *L);  /* portable.c: pack, unpack */
 #pragma GCC visibility pop
 
+__attribute__((visibility("default")))
 int luaopen_duet_redis_core(lua_State *L);
 
 #endif
