@@ -45,6 +45,10 @@ void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
 ** raises "interrupted!". */
 int duet_interrupt_pending(lua_State *L);
 int duet_raise_interrupt(lua_State *L);
+lua_State *duet_main_coroutine(lua_State *L);
+/* The same question about a main coroutine found earlier: safe under a
+** mutex (duet_wait asks it there). */
+int duet_interrupt_hooked(lua_State *main);
 int duet_clock_open(lua_State *L);
 
 /* ------------------------------------------------------------------ rng.c */

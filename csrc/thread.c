@@ -41,6 +41,7 @@ typedef struct Thread {
   pthread_mutex_t wait_lock;
   pthread_cond_t *wait_cv;
   pthread_mutex_t *wait_mu;
+  lua_State *wait_main;                   /* main coroutine, for Ctrl-C */
   lua_State *L;
   pthread_t tid;                          /* while L is set */
 } Thread;
@@ -143,6 +144,8 @@ lua_Integer duet_self_ident(lua_State *L) {
 
 void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
   Thread *th = self_thread(L);
+  /* found here, before the caller locks m: duet_wait runs under m */
+  th->wait_main = in_worker ? NULL : duet_main_coroutine(L);
   pthread_mutex_lock(&th->wait_lock);
   th->wait_cv = c;
   th->wait_mu = m;
@@ -171,8 +174,8 @@ int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
   (void)L;
   if (atomic_load_explicit(&th->cancelled, memory_order_acquire))
     return DUET_CANCELLED;
-  if (!in_worker) {
-    if (duet_interrupt_pending(L)) return DUET_INTERRUPTED;
+  if (th->wait_main) {                    /* the main thread */
+    if (duet_interrupt_hooked(th->wait_main)) return DUET_INTERRUPTED;
     if (until - duet_now() > INTERRUPT_SLICE)
       until = duet_now() + INTERRUPT_SLICE;
   }
@@ -677,22 +680,44 @@ static int thread_cancel(lua_State *L) {
   return 0;
 }
 
+/* Reads under th->mu, pushes after it: no Lua API call under a mutex.
+** (A name can be replaced meanwhile, so it is copied; a traceback is set
+** once, before DONE, and lives as long as th.) */
 static int thread_index(lua_State *L) {
   Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
-  const char *k = lua_tostring(L, 2);
+  const char *k = lua_tostring(L, 2), *traceback = NULL;
+  char *name;
   if (k == NULL) return 0;
-  pthread_mutex_lock(&th->mu);
-  if (strcmp(k, "name") == 0) lua_pushstring(L, th->name);
-  else if (strcmp(k, "ident") == 0) lua_pushinteger(L, th->ident);
-  else if (strcmp(k, "daemon") == 0) lua_pushboolean(L, th->daemon);
-  else if (strcmp(k, "traceback") == 0 && th->state == DONE && !th->ok)
-    lua_pushstring(L, th->traceback);
-  else lua_pushnil(L);
-  pthread_mutex_unlock(&th->mu);
-  if (lua_isnil(L, -1)) {                 /* a method */
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
+  if (strcmp(k, "name") == 0) {
+    pthread_mutex_lock(&th->mu);
+    name = strdup(th->name);
+    pthread_mutex_unlock(&th->mu);
+    if (name == NULL) return luaL_error(L, "not enough memory");
+    lua_pushstring(L, name);              /* a memory error leaks name */
+    free(name);
+    return 1;
   }
+  if (strcmp(k, "ident") == 0) {
+    lua_pushinteger(L, th->ident);        /* set once, at creation */
+    return 1;
+  }
+  if (strcmp(k, "daemon") == 0) {
+    int daemon;
+    pthread_mutex_lock(&th->mu);
+    daemon = th->daemon;
+    pthread_mutex_unlock(&th->mu);
+    lua_pushboolean(L, daemon);
+    return 1;
+  }
+  if (strcmp(k, "traceback") == 0) {
+    pthread_mutex_lock(&th->mu);
+    if (th->state == DONE && !th->ok) traceback = th->traceback;
+    pthread_mutex_unlock(&th->mu);
+    lua_pushstring(L, traceback);         /* NULL pushes nil */
+    return 1;
+  }
+  lua_pushvalue(L, 2);                    /* a method */
+  lua_rawget(L, lua_upvalueindex(2));
   return 1;
 }
 
