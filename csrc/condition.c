@@ -91,6 +91,7 @@ static int cond_wait_until(lua_State *L, Condition *c, double deadline) {
   long saved;
   int r = 0, notified;
   duet_jitter();
+  duet_wait_prepare(L);                   /* nothing raises once w is linked */
   duet_cond_init(&w.cv);
   w.notified = 0;
   pthread_mutex_lock(&c->mu);

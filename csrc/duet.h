@@ -231,6 +231,10 @@ size_t duet_pool_stack(size_t set);
 ** DUET_INTERRUPTED in the main thread when Ctrl-C arrived. */
 enum { DUET_TIMEDOUT = 1, DUET_CANCELLED, DUET_INTERRUPTED };
 void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m);
+/* duet_wait_begin raises only on its first use in an OS thread (no memory
+** for its MainThread). A caller that links a waiter on its C stack before
+** it calls duet_wait_begin calls this first, so nothing raises meanwhile. */
+void duet_wait_prepare(lua_State *L);
 int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
               double deadline);
 void duet_wait_end(lua_State *L);

@@ -593,6 +593,7 @@ static int put_items_wait(lua_State *L, Queue *q, Item *items, size_t k,
   Waiter w;
   int res = FAILED, queued = 0, unlocked = 0;
   *r = 0;
+  duet_wait_prepare(L);                   /* nothing raises once w is in line */
   pthread_mutex_lock(&q->mu);
   if (q->closed) res = IS_CLOSED;
   else if (has_room(q, k)) {
@@ -631,6 +632,7 @@ static size_t get_items_wait(lua_State *L, Queue *q, Item *items, size_t max,
   int queued = 0, unlocked = 0;
   *r = 0;
   *why = FAILED;
+  duet_wait_prepare(L);                   /* nothing raises once w is in line */
   pthread_mutex_lock(&q->mu);
   if (b && q->n > max && want > max) {    /* more than set aside: grow */
     size_t n = q->n < want ? q->n : want;

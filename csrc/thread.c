@@ -142,6 +142,10 @@ lua_Integer duet_self_ident(lua_State *L) {
 
 /* ------------------------------------------------------ cancellable waits */
 
+void duet_wait_prepare(lua_State *L) {
+  (void)self_thread(L);
+}
+
 void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
   Thread *th = self_thread(L);
   /* found here, before the caller locks m: duet_wait runs under m */
