@@ -440,7 +440,7 @@ static const char *type_name(lua_State *L, int idx) {
 }
 
 /* Raise "field 'name': <want> expected, got ..." for the value on top
-** (a number where an integer is wanted is a float). */
+** (a number where an integer is wanted is a float with a fraction). */
 static int field_error(lua_State *L, const char *name, const char *want) {
   int fl = lua_type(L, -1) == LUA_TNUMBER && strcmp(want, "integer") == 0;
   return luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': %s expected, "
@@ -464,8 +464,9 @@ static int executor_new(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "max_workers");
     if (!lua_isnil(L, -1)) {
-      if (!lua_isinteger(L, -1)) field_error(L, "max_workers", "integer");
-      max = lua_tointeger(L, -1);
+      int exact = 0;                      /* 4.0 is 4, as luaL_checkinteger */
+      if (lua_type(L, -1) == LUA_TNUMBER) max = lua_tointegerx(L, -1, &exact);
+      if (!exact) field_error(L, "max_workers", "integer");
       luaL_argcheck(L, max >= 1, 1, "max_workers must be at least 1");
       luaL_argcheck(L, max <= 4096, 1, "max_workers must be at most 4096");
     }

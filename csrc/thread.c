@@ -522,14 +522,14 @@ static Thread *make_thread(lua_State *L, int t, int a, int n,
   char defname[32];
   Thread *th;
   duet_Message **box = duet_new_box(L, 2);
-  if (name == NULL) {
+  box[0] = duet_encode(L, t, 1, "target", 0);
+  box[1] = duet_encode(L, a, n, "args", DUET_LIST);
+  th = (Thread *)duet_new_object(L, &thread_type, sizeof(Thread));
+  if (name == NULL) {                     /* numbered once nothing can fail */
     snprintf(defname, sizeof defname, "Thread-%lld",
              (long long)atomic_fetch_add(&next_number, 1));
     name = defname;
   }
-  box[0] = duet_encode(L, t, 1, "target", 0);
-  box[1] = duet_encode(L, a, n, "args", DUET_LIST);
-  th = (Thread *)duet_new_object(L, &thread_type, sizeof(Thread));
   thread_init(th, name, daemon);
   th->target = box[0];
   th->args = box[1];
@@ -572,6 +572,7 @@ static int thread_new(lua_State *L) {
   Thread *th;
   const char *name;
   int daemon, n = 0, base;
+  lua_Integer limit = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   if (lua_getfield(L, 1, "target") != LUA_TFUNCTION)     /* 2 */
@@ -598,15 +599,15 @@ static int thread_new(lua_State *L) {
                                           "expected, got %s",
                                           luaL_typename(L, -1)));
   }
-  th = make_thread(L, 2, base + 1, n, name, daemon);
-  lua_getfield(L, 1, "memory_limit");
-  if (!lua_isnil(L, -1)) {
-    lua_Integer limit = lua_tointeger(L, -1);
-    if (!lua_isinteger(L, -1) || limit <= 0)
+  if (lua_getfield(L, 1, "memory_limit") != LUA_TNIL) {
+    int exact = 0;                        /* 10e6 is 10000000 */
+    if (lua_type(L, -1) == LUA_TNUMBER) limit = lua_tointegerx(L, -1, &exact);
+    if (!exact || limit <= 0)
       luaL_argerror(L, 1, "field 'memory_limit': positive integer expected");
-    th->memory_limit = (size_t)limit;
   }
   lua_pop(L, 1);
+  th = make_thread(L, 2, base + 1, n, name, daemon);
+  th->memory_limit = (size_t)limit;
   return 1;
 }
 

@@ -14,6 +14,12 @@ local traceback, pack = debug.traceback, table.pack
 
 local M = {}
 
+--- v as an integer when it is a number with an integral value (4.0 is 4,
+--- as luaL_checkinteger has it), else nil.
+function M.integral(v)
+  return mathtype(v) == "integer" and v or type(v) == "number" and math.tointeger(v) or nil
+end
+
 local function field_error(fname, name, want, v)
   check.argerror(fname, 1, format("field '%s': %s expected, got %s", name,
     want, want == "integer" and mathtype(v) == "float" and "float"
@@ -34,9 +40,10 @@ function M.check(fname, opts, default_max, limit)
   local args, prefix = opts.initargs, opts.thread_name_prefix
   if max == nil then
     max = default_max
-  elseif mathtype(max) ~= "integer" then
-    field_error(fname, "max_workers", "integer", max)
-  elseif max < 1 then
+  else
+    max = M.integral(max) or field_error(fname, "max_workers", "integer", max)
+  end
+  if max < 1 then
     check.argerror(fname, 1, "max_workers must be at least 1")
   elseif limit and max > limit then
     check.argerror(fname, 1, "max_workers must be at most " .. limit)

@@ -54,9 +54,9 @@ local function config(opts, runtime)
   opts = opts or {}
   local per_child, lua = opts.max_tasks_per_child, opts.lua
   if per_child ~= nil then
-    if mathtype(per_child) ~= "integer" then
-      field_error("max_tasks_per_child", "integer", per_child)
-    elseif per_child < 1 then
+    per_child = options.integral(per_child)
+      or field_error("max_tasks_per_child", "integer", per_child)
+    if per_child < 1 then
       check.argerror("ProcessExecutor", 1,
         "max_tasks_per_child must be at least 1")
     end

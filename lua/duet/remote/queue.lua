@@ -49,8 +49,8 @@ function M.RemoteQueue(rt, opts)
   local name = P.string_field("RemoteQueue", opts, "name")
   local maxsize = opts.maxsize or 0
   if math.type(maxsize) ~= "integer" then
-    check.argerror("RemoteQueue", 1, "field 'maxsize': integer expected, got "
-      .. check.typename(maxsize))
+    maxsize = math.tointeger(maxsize) or check.argerror("RemoteQueue", 1,
+      "field 'maxsize': integer expected, got " .. check.typename(maxsize))
   end
   local vt = opts.visibility_timeout or 30
   if type(vt) ~= "number" or not (vt > 0) then
