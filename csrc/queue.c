@@ -722,21 +722,52 @@ static int decode_message(lua_State *L) {
   return duet_decode(L, (duet_Message *)lua_touserdata(L, 1));
 }
 
-/* Push the item a get took. An encoded one is decoded in a protected call:
-** if this state has no memory for it, it goes back where it was (nothing
-** is lost) and the error is raised. */
+/* Decode an encoded item into a value on the stack top, in a protected
+** call; the item keeps its message. Returns the pcall status. */
+static int decode_item(lua_State *L, Item *it) {
+  lua_pushcfunction(L, decode_message);
+  lua_pushlightuserdata(L, it->v.u.m);
+  return lua_pcall(L, 1, 1, 0);
+}
+
+/* Put back at the head `k` items a getter took but cannot hand over, for
+** the next get; if the queue was shut down with immediate, or there is no
+** memory for that, they are dropped (and count as done). */
+static void put_back(Queue *q, Item *items, size_t k) {
+  size_t i;
+  pthread_mutex_lock(&q->mu);
+  if (q->closed == DISCARDED || !unget_items(q, items, k)) {
+    for (i = 0; i < k; i++) item_free(&items[i]);
+    count_done(q, k);
+  }
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* Item `bad` of the `k` a get took failed to decode, with status st and
+** the error on the stack top; raises. Out of memory may pass: all go back.
+** Any other error would repeat at every get and block the queue behind
+** it: that item is taken off (it counts as done), the others go back. */
+static int undecodable(lua_State *L, Queue *q, Item *items, size_t k,
+                       size_t bad, int st) {
+  if (st == LUA_ERRMEM) {
+    put_back(q, items, k);
+    return lua_error(L);
+  }
+  item_free(&items[bad]);
+  memmove(&items[bad], &items[bad + 1], (k - bad - 1) * sizeof *items);
+  pthread_mutex_lock(&q->mu);
+  count_done(q, 1);
+  pthread_mutex_unlock(&q->mu);
+  if (k > 1) put_back(q, items, k - 1);
+  return luaL_error(L, "cannot decode a queue item (it is taken off the "
+                    "queue): %s", luaL_tolstring(L, -1, NULL));
+}
+
+/* Push the item a get took; if it cannot be decoded, see undecodable. */
 static void push_taken(lua_State *L, Queue *q, Item *it) {
   if (it->v.tag == DUET_V_MSG) {
-    lua_pushcfunction(L, decode_message);
-    lua_pushlightuserdata(L, it->v.u.m);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-      int back;
-      pthread_mutex_lock(&q->mu);
-      back = unget_items(q, it, 1);
-      pthread_mutex_unlock(&q->mu);
-      if (!back) item_free(it);           /* no memory anywhere: gone */
-      lua_error(L);
-    }
+    int st = decode_item(L, it);
+    if (st != LUA_OK) undecodable(L, q, it, 1, 0, st);
     duet_message_free(it->v.u.m);
     it->v.tag = DUET_V_NIL;
   }
@@ -861,9 +892,26 @@ static int queue_get_many(lua_State *L) {
   if (k == 0) return get_failed(L, why, r);
   b->used = k;
   lua_createtable(L, (int)k, 0);
+  /* the encoded items first, keeping every item until all decode: one
+  ** that fails leaves the others intact to go back */
   for (i = 0; i < k; i++) {
-    duet_value_push(L, &b->items[i].v);
+    if (b->items[i].v.tag != DUET_V_MSG) continue;
+    int st = decode_item(L, &b->items[i]);
+    if (st != LUA_OK) {
+      b->used = 0;                        /* undecodable hands them all on */
+      return undecodable(L, q, b->items, k, i, st);
+    }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  for (i = 0; i < k; i++) {
+    if (b->items[i].v.tag == DUET_V_MSG) {
+      duet_message_free(b->items[i].v.u.m);
+      b->items[i].v.tag = DUET_V_NIL;
+    }
+    else {
+      duet_value_push(L, &b->items[i].v);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
   }
   if (q->kind != PRIO) b->used = 0;       /* nothing left to free */
   return 1;                               /* closing b frees the keys */
