@@ -104,7 +104,7 @@ asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so
 # does not see, so each error leaves a frame on TSan's shadow stack, which
 # holds 65,536; the whole suite in one process raises more.
 tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so
-	@fail=0; for f in spec/*_spec.lua; do \
+	@fail=0; for f in spec/*_spec.lua spec/regress/*_spec.lua; do \
 	  $(WITH_REDIS) env LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/spec/tsan.supp" \
 	  DUET_SANITIZER=tsan LUA_CPATH="./build/tsan/?.so;;" \

@@ -235,6 +235,9 @@ void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m);
 ** for its MainThread). A caller that links a waiter on its C stack before
 ** it calls duet_wait_begin calls this first, so nothing raises meanwhile. */
 void duet_wait_prepare(lua_State *L);
+/* A thread state's `coroutine` library: resume and wrap note the coroutine
+** they run, so that th:cancel() reaches a busy loop inside it. */
+int duet_open_coroutine(lua_State *L);
 int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
               double deadline);
 void duet_wait_end(lua_State *L);

@@ -44,7 +44,7 @@ size_t duet_pool_stack(size_t set) {
 /* Libraries a new state opens on first use: opening all of them would
 ** double the cost and the memory of a thread that needs few. */
 static const luaL_Reg lazy_libs[] = {
-  {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+  {LUA_COLIBNAME, duet_open_coroutine}, {LUA_TABLIBNAME, luaopen_table},
   {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
   {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
   {LUA_DBLIBNAME, luaopen_debug}, {"duet.core", luaopen_duet_core},

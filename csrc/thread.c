@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lualib.h"
+
 #include "duet.h"
 
 enum { NEW, RUNNING, DONE };
@@ -42,7 +44,9 @@ typedef struct Thread {
   pthread_cond_t *wait_cv;
   pthread_mutex_t *wait_mu;
   lua_State *wait_main;                   /* main coroutine, for Ctrl-C */
-  lua_State *L;
+  lua_State *L;                           /* while running; MainThread: its
+                                             state's main coroutine */
+  lua_State *volatile running;            /* the coroutine it resumed */
   pthread_t tid;                          /* while L is set */
 } Thread;
 
@@ -131,6 +135,10 @@ static Thread *self_thread(lua_State *L) {
     th->base.type = &thread_type;
     thread_init(th, "MainThread", 0);
     th->state = RUNNING;
+    if (!in_worker) {                     /* so that cancel reaches it */
+      th->L = duet_main_coroutine(L);
+      th->tid = pthread_self();
+    }
     current = th;
   }
   return current;
@@ -203,6 +211,8 @@ int duet_wait_error(lua_State *L, int r) {
   ** flag is clear first, so no new signal can set it again) */
   if (th->L && lua_gethook(th->L) == cancel_hook)
     lua_sethook(th->L, NULL, 0, 0);
+  if (th->running && lua_gethook(th->running) == cancel_hook)
+    lua_sethook(th->running, NULL, 0, 0);
   return duet_raise(L, DUET_ERR_CANCELLED);
 }
 
@@ -219,13 +229,14 @@ int duet_cancel_pending(void) {
   return th && atomic_load_explicit(&th->cancelled, memory_order_acquire);
 }
 
-/* Runs in the cancelled thread: raise duet.cancelled out of its Lua code. */
+/* Runs in the cancelled thread: raise duet.cancelled out of its Lua code.
+** It takes itself off first: when a wait or another coroutine's hook has
+** delivered the cancel already, it is spent and costs no more. */
 static void cancel_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (current && atomic_exchange(&current->cancelled, 0)) {
-    lua_sethook(L, NULL, 0, 0);
+  lua_sethook(L, NULL, 0, 0);
+  if (current && atomic_exchange(&current->cancelled, 0))
     duet_raise(L, DUET_ERR_CANCELLED);
-  }
 }
 
 /* The cancel signal's handler runs in the cancelled thread itself, so it
@@ -236,9 +247,105 @@ static int cancel_signal;
 
 static void on_cancel_signal(int sig) {
   Thread *th = current;
+  lua_State *target;
   (void)sig;
-  if (th && th->L && atomic_load(&th->cancelled))
-    lua_sethook(th->L, cancel_hook, LUA_MASKCOUNT, 1);
+  if (th == NULL || !atomic_load(&th->cancelled)) return;
+  target = th->running ? th->running : th->L;
+  if (target) lua_sethook(target, cancel_hook, LUA_MASKCOUNT, 1);
+}
+
+/* ----------------------------------------- coroutines inside a thread */
+
+/* Hooks are per coroutine: a cancel must hook the coroutine the thread is
+** running, not only its main one. So a duet thread's state opens
+** `coroutine` with a resume and a wrap that note the coroutine they run
+** (th->running); the rest is lcorolib's auxresume and auxwrap as they are. */
+static int resume_noted(lua_State *L, lua_State *co, int narg) {
+  Thread *th = current;
+  lua_State *prev = NULL;
+  int status, nres;
+  if (!lua_checkstack(co, narg)) {
+    lua_pushliteral(L, "too many arguments to resume");
+    return -1;
+  }
+  lua_xmove(L, co, narg);
+  if (th) {
+    prev = th->running;
+    th->running = co;
+    if (atomic_load(&th->cancelled))      /* asked before co was noted */
+      lua_sethook(co, cancel_hook, LUA_MASKCOUNT, 1);
+  }
+  status = lua_resume(co, L, narg, &nres);
+  if (th) th->running = prev;
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushliteral(L, "too many results to resume");
+      return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua_xmove(co, L, 1);                    /* the error */
+  return -1;
+}
+
+static int noted_resume(lua_State *L) {
+  lua_State *co;
+  int r;
+  luaL_checktype(L, 1, LUA_TTHREAD);      /* lcorolib's message */
+  co = lua_tothread(L, 1);
+  r = resume_noted(L, co, lua_gettop(L) - 1);
+  if (r < 0) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, -(r + 1));
+  return r + 1;
+}
+
+static int noted_call(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int r = resume_noted(L, co, lua_gettop(L));
+  if (r < 0) {
+    int stat = lua_status(co);
+    if (stat != LUA_OK && stat != LUA_YIELD) {  /* an error in co */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+      stat = lua_closethread(co, L);
+#else
+      stat = lua_resetthread(co);
+#endif
+      lua_xmove(co, L, 1);
+    }
+    if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+      luaL_where(L, 1);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+    }
+    return lua_error(L);
+  }
+  return r;
+}
+
+static int noted_wrap(lua_State *L) {
+  lua_State *co;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, noted_call, 1);
+  return 1;
+}
+
+int duet_open_coroutine(lua_State *L) {
+  luaopen_coroutine(L);
+  lua_pushcfunction(L, noted_resume);
+  lua_setfield(L, -2, "resume");
+  lua_pushcfunction(L, noted_wrap);
+  lua_setfield(L, -2, "wrap");
+  return 1;
 }
 
 /* Traceback handler: keeps the traceback in the thread, returns err as is. */
@@ -815,7 +922,13 @@ static int thread_wait_all(lua_State *L) {
 
 /* The main state closing: join the non-daemon threads first. */
 static int exit_gc(lua_State *L) {
+  Thread *th = current;
   while (wait_live(L, HUGE_VAL) != 0) {}  /* Ctrl-C cannot stop it here */
+  if (th && th->L == duet_main_coroutine(L)) {  /* no cancel hooks now */
+    pthread_mutex_lock(&th->wait_lock);
+    th->L = NULL;
+    pthread_mutex_unlock(&th->wait_lock);
+  }
   return 0;
 }
 

@@ -11,13 +11,12 @@ local duet = require "duet"
 local rt = duet.threads
 
 describe("regression: a decode nested in a decode", function()
-  local dir, saved_path
+  local prefix, file, saved_path
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
-    local f = assert(io.open(dir .. "/duet_nested_decode_mod.lua", "w"))
+    prefix = os.tmpname()                 -- the module sits beside it
+    file = prefix .. "_duet_nested_decode_mod.lua"
+    local f = assert(io.open(file, "w"))
     f:write([[
 local inner = assert(DUET_NESTED, "the thread sets DUET_NESTED")
 local payload = inner.payload            -- the nested decode
@@ -25,14 +24,14 @@ return { answer = payload[#payload] + #payload, from_load = true }
 ]])
     f:close()
     saved_path = package.path
-    package.path = dir .. "/?.lua;" .. package.path
+    package.path = prefix .. "_?.lua;" .. package.path
   end)
 
   teardown(function()
     package.path = saved_path
     package.loaded.duet_nested_decode_mod = nil
-    os.remove(dir .. "/duet_nested_decode_mod.lua")
-    os.remove(dir)
+    os.remove(file)
+    os.remove(prefix)
   end)
 
   it("leaves the outer message intact: both values arrive whole", function()
