@@ -12,56 +12,48 @@ local H = require "helpers"
 local duet = require "duet"
 local rt = duet.threads
 
+--- Start a daemon thread running target(busy), wait until it sets the
+--- Event busy (just before its busy loop), cancel it; its join's results.
+local function cancel_when_busy(target)
+  local busy = rt.Event()
+  local th = rt.Thread{ target = target, args = { busy }, daemon = true }
+  th:start()
+  assert.is_true(busy:wait(30))
+  th:cancel()
+  return th:join(30)
+end
+
 describe("regression: cancel reaches a busy coroutine (threads) #notsan", function()
   it("inside coroutine.wrap: the error comes out of the wrapped call", function()
-    local busy = rt.Event()
-    local th = rt.Thread{ target = function(busy)
+    assert.are.same({ false, duet.cancelled }, { cancel_when_busy(function(busy)
       local f = coroutine.wrap(function()
         busy:set()
         local n = 0
         while true do n = n + 1 end
       end)
       f()
-    end, args = { busy }, daemon = true }
-    th:start()
-    assert.is_true(busy:wait(30))
-    th:cancel()
-    local ok, err = th:join(30)
-    assert.is_false(ok)
-    assert.are.equal(duet.cancelled, err)
+    end) })
   end)
 
   it("inside coroutine.resume: resume returns false, duet.cancelled, and the thread goes on", function()
-    local busy = rt.Event()
-    local th = rt.Thread{ target = function(busy)
+    assert.are.same({ true, false, true, "dead" }, { cancel_when_busy(function(busy)
       local co = coroutine.create(function()
         busy:set()
         while true do end
       end)
       local ok, err = coroutine.resume(co)
       return ok, err == require("duet").cancelled, coroutine.status(co)
-    end, args = { busy }, daemon = true }
-    th:start()
-    assert.is_true(busy:wait(30))
-    th:cancel()
-    assert.are.same({ true, false, true, "dead" }, { th:join(30) })
+    end) })
   end)
 
   it("a coroutine two levels down, resumed before the cancel", function()
-    local busy = rt.Event()
-    local th = rt.Thread{ target = function(busy)
+    assert.are.same({ false, duet.cancelled }, { cancel_when_busy(function(busy)
       local outer = coroutine.wrap(function()
         local inner = coroutine.wrap(function() busy:set(); while true do end end)
         inner()
       end)
       outer()
-    end, args = { busy }, daemon = true }
-    th:start()
-    assert.is_true(busy:wait(30))
-    th:cancel()
-    local ok, err = th:join(30)
-    assert.is_false(ok)
-    assert.are.equal(duet.cancelled, err)
+    end) })
   end)
 
   it("wrap keeps Lua's error messages (position prefix) and argument errors", function()
