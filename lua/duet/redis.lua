@@ -50,6 +50,7 @@ end
 
 local Connection = { __name = "duet.redis.Connection" }
 Connection.__index = Connection
+Connection.__newindex = require("duet.coroutines.class").refuse_public
 
 function Connection:__tostring()
   return ("duet.redis.Connection (%s:%d/%d%s)"):format(self._cfg.host,

@@ -25,6 +25,14 @@ function M.refuse(obj, k)
 end
 local refuse = M.refuse
 
+-- For objects that are plain tables keeping their state in "_" fields,
+-- some made after construction: those are stored; any other name is
+-- refused as by refuse.
+function M.refuse_public(obj, k, v)
+  if type(k) == "string" and k:byte(1) == 95 then return rawset(obj, k, v) end
+  refuse(obj, k)
+end
+
 -- A metatable named `name` that is also its own method table. `describe`,
 -- if given, returns the text shown in parentheses.
 function M.new(name, describe)

@@ -26,6 +26,7 @@ local M = {}
 
 local RemoteExecutor = { __name = "duet.RemoteExecutor" }
 RemoteExecutor.__index = RemoteExecutor
+RemoteExecutor.__newindex = require("duet.coroutines.class").refuse_public
 
 function RemoteExecutor:__tostring()
   return ("duet.RemoteExecutor (queue %s%s): %s"):format(self._queue,

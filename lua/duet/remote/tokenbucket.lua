@@ -54,6 +54,7 @@ return {tostring(granted), string.format('%.17g', tokens), string.format('%.17g'
 
 local RemoteBucket = { __name = "duet.TokenBucket" }
 RemoteBucket.__index = RemoteBucket
+RemoteBucket.__newindex = require("duet.coroutines.class").refuse_public
 
 local function field(opts, name)
   local v = opts[name]
