@@ -37,6 +37,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
       H.run(rt, function()
         local q = newq{ maxsize = 2 }
         assert.equal(2, q.maxsize)
+        assert.equal(math.type(2), math.type(newq{ maxsize = 2.0 }.maxsize))  -- 2.0 is 2
         assert.same({ nil, "empty" }, { q:get(H.SHORT) })
         assert.same({ nil, "empty" }, { q:get_nowait() })
         assert.is_true(q:put("a"))
@@ -146,6 +147,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
             "bad argument #1 to 'RemoteQueue' (field 'redis': invalid Redis URL 'nope': expected redis://[user:password@]host[:port][/db])" },
           { function() return rt.RemoteQueue{ redis = R.url() } end,
             "bad argument #1 to 'RemoteQueue' (field 'name': string expected, got no value)" },
+          { function() return rt.RemoteQueue{ redis = R.url(), name = "x", maxsize = "3" } end,
+            "bad argument #1 to 'RemoteQueue' (field 'maxsize': integer expected, got string)" },
+          { function() return rt.RemoteQueue{ redis = R.url(), name = "x", maxsize = 2.5 } end,
+            "bad argument #1 to 'RemoteQueue' (field 'maxsize': integer expected, got number)" },
           { function() return q:put(nil) end, "bad argument #1 to 'put' (non-nil value expected)" },
           { function() return q:put(print) end, "bad argument #1 to 'put' (...)" },
           { function() return q:put_many({ 1, 2, 3, 4 }) end,

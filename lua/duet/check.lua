@@ -112,6 +112,14 @@ function check.opt_number(fname, n, v, default)
   return x
 end
 
+--- v as an integer when it is a number with an integral value (4.0 is 4,
+--- as luaL_checkinteger has it), else nil: for option fields, where a
+--- string is refused.
+function check.integral(v)
+  if mathtype(v) == "integer" then return v end
+  return type(v) == "number" and math.tointeger(v) or nil
+end
+
 local function tointeger(fname, n, v)
   local x = v
   if type(x) ~= "number" then

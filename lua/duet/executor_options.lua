@@ -14,12 +14,6 @@ local traceback, pack = debug.traceback, table.pack
 
 local M = {}
 
---- v as an integer when it is a number with an integral value (4.0 is 4,
---- as luaL_checkinteger has it), else nil.
-function M.integral(v)
-  return mathtype(v) == "integer" and v or type(v) == "number" and math.tointeger(v) or nil
-end
-
 local function field_error(fname, name, want, v)
   check.argerror(fname, 1, format("field '%s': %s expected, got %s", name,
     want, want == "integer" and mathtype(v) == "float" and "float"
@@ -41,7 +35,7 @@ function M.check(fname, opts, default_max, limit)
   if max == nil then
     max = default_max
   else
-    max = M.integral(max) or field_error(fname, "max_workers", "integer", max)
+    max = check.integral(max) or field_error(fname, "max_workers", "integer", max)
   end
   if max < 1 then
     check.argerror(fname, 1, "max_workers must be at least 1")

@@ -28,8 +28,7 @@ function M.configure(options, fname, argn)
     end
   end
   local seed = j.seed
-  local i = math.type(seed) == "integer" and seed
-    or (type(seed) == "number" and math.tointeger(seed))
+  local i = check.integral(seed)
   if not i then
     check.argerror(fname, argn, ("field 'jitter.seed': integer expected, got %s"):format(
       seed == nil and "no value" or type(seed) == "number" and "non-integer number"

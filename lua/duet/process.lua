@@ -54,7 +54,7 @@ local function config(opts, runtime)
   opts = opts or {}
   local per_child, lua = opts.max_tasks_per_child, opts.lua
   if per_child ~= nil then
-    per_child = options.integral(per_child)
+    per_child = check.integral(per_child)
       or field_error("max_tasks_per_child", "integer", per_child)
     if per_child < 1 then
       check.argerror("ProcessExecutor", 1,

@@ -47,7 +47,7 @@ local function field_integer(fname, argn, t, name, default, low, label)
     end
     return default
   end
-  local i = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
+  local i = check.integral(v)
   if not i then
     check.argerror(fname, argn, ("field '%s': integer expected, got %s"):format(name,
       type(v) == "number" and "non-integer number" or check.typename(v)))

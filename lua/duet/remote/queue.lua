@@ -49,7 +49,7 @@ function M.RemoteQueue(rt, opts)
   local name = P.string_field("RemoteQueue", opts, "name")
   local maxsize = opts.maxsize or 0
   if math.type(maxsize) ~= "integer" then
-    maxsize = math.tointeger(maxsize) or check.argerror("RemoteQueue", 1,
+    maxsize = check.integral(maxsize) or check.argerror("RemoteQueue", 1,
       "field 'maxsize': integer expected, got " .. check.typename(maxsize))
   end
   local vt = opts.visibility_timeout or 30
