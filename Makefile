@@ -24,7 +24,7 @@ BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
-.PHONY: all deps deps-san install-packages test demo stress sanitize asan tsan valgrind fuzz clean
+.PHONY: all deps deps-san install-packages test demo stress sanitize asan tsan valgrind lockcheck fuzz clean
 
 all: $(MODULE) $(REDIS_MODULE)
 
@@ -122,7 +122,25 @@ valgrind: deps-san build/vg/duet/core.so build/vg/duet/redis_core.so
 	  --suppressions=$(CURDIR)/spec/valgrind.supp \
 	  $(call SPECS_BUSTED,vg) $(VALGRIND_SPECS)
 
-sanitize: asan tsan valgrind
+# lockcheck: the house rule "no Lua API call while a mutex is held", made a
+# check. This build routes the module's Lua API and pthread_mutex calls
+# through spec/lockcheck's wrappers (x86-64), which abort, naming the
+# function, when a Lua API function is called by a thread that holds a
+# mutex duet took. The whole suite runs on it.
+LOCKCHECK := build/lockcheck
+$(LOCKCHECK)/duet/core.so: $(SRCS) $(HDRS) spec/lockcheck/held.c spec/lockcheck/wrap.sh
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O1 -g $(LUA_INC) -fPIC -shared -pthread \
+	  -o $(LOCKCHECK)/plain.so $(SRCS) -lm -ldl
+	sh spec/lockcheck/wrap.sh $(LOCKCHECK)/plain.so $(LOCKCHECK)
+	$(CC) $(WARN) -O1 -g $(LUA_INC) -fPIC -shared -pthread -o $@ $(SRCS) \
+	  spec/lockcheck/held.c $(LOCKCHECK)/wrap.S @$(LOCKCHECK)/wrap.flags -lm -ldl
+
+lockcheck: deps all $(LOCKCHECK)/duet/core.so
+	$(WITH_REDIS) env DUET_LOCKCHECK=1 LUA_CPATH="./$(LOCKCHECK)/?.so;./lua/?.so;;" \
+	$(call SPECS_BUSTED,lockcheck)
+
+sanitize: asan tsan valgrind lockcheck
 
 # duet.decode, then duet.redis_core's decoders, under libFuzzer (clang) with
 # ASan+UBSan, for FUZZ_SECONDS each.

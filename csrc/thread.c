@@ -770,9 +770,11 @@ static int thread_join(lua_State *L) {
 
 static int thread_is_alive(lua_State *L) {
   Thread *th = check_thread(L);
+  int alive;
   pthread_mutex_lock(&th->mu);
-  lua_pushboolean(L, th->state == RUNNING);
+  alive = th->state == RUNNING;
   pthread_mutex_unlock(&th->mu);
+  lua_pushboolean(L, alive);
   return 1;
 }
 
@@ -845,10 +847,10 @@ static int thread_newindex(lua_State *L) {
     pthread_mutex_unlock(&th->mu);
   }
   else if (strcmp(k, "daemon") == 0) {
-    int started;
+    int started, daemon = lua_toboolean(L, 3);
     pthread_mutex_lock(&th->mu);
     started = th->state != NEW;
-    if (!started) th->daemon = lua_toboolean(L, 3);
+    if (!started) th->daemon = daemon;
     pthread_mutex_unlock(&th->mu);
     if (started)
       return luaL_error(L, "cannot set daemon status of active thread");
