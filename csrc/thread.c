@@ -242,8 +242,11 @@ static void cancel_hook(lua_State *L, lua_Debug *ar) {
 /* The cancel signal's handler runs in the cancelled thread itself, so it
 ** may set a hook on its own state: the asynchronous use lua_sethook is
 ** documented for (lua.c does the same for Ctrl-C). Setting it from the
-** cancelling thread would race with the target's own call stack. */
+** cancelling thread would race with the target's own call stack.
+** DUET_CANCEL_SIGNAL chooses it (0: none) for programs that use
+** SIGRTMIN+2 themselves; cancel_error says why a choice was refused. */
 static int cancel_signal;
+static const char *cancel_error;
 
 static void on_cancel_signal(int sig) {
   Thread *th = current;
@@ -787,7 +790,7 @@ static int thread_cancel(lua_State *L) {
     pthread_cond_broadcast(th->wait_cv);
     pthread_mutex_unlock(th->wait_mu);
   }
-  if (th->L && th != current)             /* running Lua: stop it soon */
+  if (th->L && th != current && cancel_signal)  /* running Lua: stop soon */
     pthread_kill(th->tid, cancel_signal);
   pthread_mutex_unlock(&th->wait_lock);
   if (th == current) duet_check_cancel(L);
@@ -974,16 +977,40 @@ static const luaL_Reg thread_funcs[] = {
 /* Once per process. Keep this library loaded for the life of the process:
 ** daemon threads may still run its code after the main state closes (and
 ** dlcloses it). */
+/* DUET_CANCEL_SIGNAL: unset, a signal number, "SIGRTMIN+n" or "none". */
+static int choose_cancel_signal(void) {
+  const char *s = getenv("DUET_CANCEL_SIGNAL");
+  char *end;
+  long n;
+  if (s == NULL || *s == '\0') return SIGRTMIN + 2;
+  if (strcmp(s, "none") == 0) return 0;
+  if (strncmp(s, "SIGRTMIN", 8) == 0) {
+    n = s[8] == '\0' ? 0 : s[8] == '+' ? strtol(s + 9, &end, 10) : -1;
+    if (s[8] == '+' && (end == s + 9 || *end != '\0')) n = -1;
+    n = n < 0 || n > SIGRTMAX - SIGRTMIN ? -1 : SIGRTMIN + n;
+  }
+  else {
+    n = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || n < 0 || n > SIGRTMAX) n = -1;
+  }
+  return (int)n;
+}
+
 static void process_init(void) {
   Dl_info info;
   struct sigaction sa;
   duet_cond_init(&live_cv);
-  cancel_signal = SIGRTMIN + 2;
+  cancel_signal = choose_cancel_signal();
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_cancel_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  sigaction(cancel_signal, &sa, NULL);
+  if (cancel_signal < 0 || (cancel_signal > 0
+                            && sigaction(cancel_signal, &sa, NULL) != 0)) {
+    cancel_error = "DUET_CANCEL_SIGNAL must be a signal number duet may "
+                   "catch, 'SIGRTMIN+n' or 'none'";
+    cancel_signal = 0;
+  }
   if (dladdr((void *)&live_count, &info) && info.dli_fname)
     dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
 }
@@ -991,6 +1018,7 @@ static void process_init(void) {
 int duet_thread_open(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, process_init);
+  if (cancel_error) return luaL_error(L, "%s", cancel_error);
   if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
     /* fields (name, ident, ...) before methods */
     luaL_getmetatable(L, thread_type.name);
