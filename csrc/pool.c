@@ -41,13 +41,15 @@ size_t duet_pool_stack(size_t set) {
 
 /* ---------------------------------------------------------- fresh states */
 
+static int open_debug(lua_State *L);
+
 /* Libraries a new state opens on first use: opening all of them would
 ** double the cost and the memory of a thread that needs few. */
 static const luaL_Reg lazy_libs[] = {
   {LUA_COLIBNAME, duet_open_coroutine}, {LUA_TABLIBNAME, luaopen_table},
   {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
   {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-  {LUA_DBLIBNAME, luaopen_debug}, {"duet.core", luaopen_duet_core},
+  {LUA_DBLIBNAME, open_debug}, {"duet.core", luaopen_duet_core},
   {NULL, NULL}
 };
 
@@ -64,9 +66,94 @@ static int lazy_global(lua_State *L) {
   return 0;
 }
 
+/* A user who asks for _G's metatable, or sets one, gets the plain _G of
+** any Lua state: the lazy libraries still unopened open now and the lazy
+** metatable goes, so setmetatable(_G, nil) or strict.lua's own metatable
+** cannot make `math` nil. */
+static void open_lazy_now(lua_State *L) {
+  const luaL_Reg *lib;
+  lua_pushglobaltable(L);
+  if (lua_getmetatable(L, -1)) {
+    lua_getfield(L, -1, "__index");
+    if (lua_tocfunction(L, -1) == lazy_global) {
+      for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+      }
+      lua_pushnil(L);
+      lua_setmetatable(L, -4);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
+static int is_globals(lua_State *L, int idx) {
+  int g;
+  lua_pushglobaltable(L);
+  g = lua_rawequal(L, idx, -1);
+  lua_pop(L, 1);
+  return g;
+}
+
+/* base's getmetatable and setmetatable, as lbaselib has them, but seeing
+** _G as plain first. */
+static int base_getmetatable(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (is_globals(L, 1)) open_lazy_now(L);
+  if (!lua_getmetatable(L, 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  luaL_getmetafield(L, 1, "__metatable");
+  return 1;                               /* __metatable, or the metatable */
+}
+
+static int base_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (is_globals(L, 1)) open_lazy_now(L);
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* debug's, as ldblib has them (no __metatable), the same way. */
+static int debug_getmetatable(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (is_globals(L, 1)) open_lazy_now(L);
+  if (!lua_getmetatable(L, 1)) lua_pushnil(L);
+  return 1;
+}
+
+static int debug_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (is_globals(L, 1)) open_lazy_now(L);
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+static int open_debug(lua_State *L) {
+  luaopen_debug(L);
+  lua_pushcfunction(L, debug_getmetatable);
+  lua_setfield(L, -2, "getmetatable");
+  lua_pushcfunction(L, debug_setmetatable);
+  lua_setfield(L, -2, "setmetatable");
+  return 1;
+}
+
 static int open_state(lua_State *L) {
   const luaL_Reg *lib;
   luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  lua_pushcfunction(L, base_getmetatable);
+  lua_setfield(L, -2, "getmetatable");
+  lua_pushcfunction(L, base_setmetatable);
+  lua_setfield(L, -2, "setmetatable");
   luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
   duet_modcache_install(L);

@@ -1,0 +1,84 @@
+-- A duet thread's _G is the plain _G of any Lua state (issue 17): its
+-- standard libraries open on first use, behind a metatable duet keeps out
+-- of the user's way. Asking for _G's metatable, or setting one (with base's
+-- or debug's functions), sees a plain _G with every library in it.
+local busted = require "busted"
+local assert = require "luassert"
+local describe, it = busted.describe, busted.it
+local rt = require "duet".threads
+
+--- Run fn in a new thread; its results (the join's, after `true`).
+local function in_thread(fn)
+  local th = rt.Thread{target = fn, daemon = true}
+  th:start()
+  local r = table.pack(th:join(5))
+  assert.is_true(r[1], tostring(r[2]))
+  return table.unpack(r, 2, r.n)
+end
+
+local LIBS = { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" }
+
+describe("a thread's _G", function()
+  it("has no metatable, as in a plain state", function()
+    assert.are.equal("nil", in_thread(function() return type(getmetatable(_G)) end))
+    assert.are.equal("nil", in_thread(function() return type(debug.getmetatable(_G)) end))
+  end)
+
+  it("keeps every standard library after setmetatable(_G, nil)", function()
+    local got = in_thread(function()
+      setmetatable(_G, nil)
+      local t = {}
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+        t[#t + 1] = name .. "=" .. type(_G[name])
+      end
+      return table.concat(t, " ")
+    end)
+    local want = {}
+    for _, name in ipairs(LIBS) do want[#want + 1] = name .. "=table" end
+    assert.are.equal(table.concat(want, " "), got)
+  end)
+
+  it("keeps them after debug.setmetatable(_G, nil)", function()
+    assert.are.same({ "table", "table" }, { in_thread(function()
+      debug.setmetatable(_G, nil)
+      return type(math), type(utf8)
+    end) })
+  end)
+
+  it("takes a user's metatable (strict globals) and the libraries stay", function()
+    assert.are.same({ "undefined variable nope", 2 }, { in_thread(function()
+      setmetatable(_G, { __index = function(_, k) error("undefined variable " .. k, 2) end })
+      local ok, e = pcall(function() return nope end) -- luacheck: ignore
+      return (tostring(e):gsub("^.-:%d+: ", "")), math.floor(2.5) + (ok and 1 or 0)
+    end) })
+  end)
+
+  it("lists every library in pairs(_G) once its metatable was asked for", function()
+    local got = in_thread(function()
+      getmetatable(_G)
+      local n = 0
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+        if rawget(_G, name) then n = n + 1 end
+      end
+      return n
+    end)
+    assert.are.equal(#LIBS, got)
+  end)
+
+  it("gives getmetatable and setmetatable their usual errors and results", function()
+    assert.are.same({
+      "bad argument #2 to 'setmetatable' (nil or table expected, got number)",
+      "bad argument #1 to 'setmetatable' (table expected, got number)",
+      "cannot change a protected metatable",
+      "locked", true,
+    }, { in_thread(function()
+      local function err(f, ...)
+        return (select(2, pcall(f, ...)):gsub("^.-:%d+: ", ""))
+      end
+      local t = setmetatable({}, { __metatable = "locked" })
+      return err(setmetatable, _G, 5), err(setmetatable, 1, {}),
+             err(setmetatable, t, {}), getmetatable(t),
+             setmetatable(_G, nil) == _G
+    end) })
+  end)
+end)
