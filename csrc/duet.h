@@ -332,7 +332,8 @@ typedef struct duet_TaskFn {
   duet_FnCode *code;                      /* the split form, or */
   duet_Message *whole;                    /* the whole function */
   duet_Message *ups;                      /* upvalue values: split form */
-  int self;                               /* the upvalue holding fn itself */
+  int self_up;                            /* the upvalue holding fn itself */
+  int env_up;                             /* _ENV's, which _done leaves */
   int set;                                /* upvalues set by _push */
 } duet_TaskFn;
 /* Fill `tf` (zeroed) for the function at fn. Raises as duet_encode does;

@@ -286,11 +286,11 @@ void duet_taskfn_make(lua_State *L, int fn, duet_TaskFn *tf) {
   if (!lua_iscfunction(L, fn)) {
     FnCode *code = fn_box(L, fn)->code;   /* kept by the FnBox, pushed */
     if (code->nups <= (code->env ? 1 : 0)
-        || split_upvalues(L, fn, code, &tf->ups, &tf->self)) {
+        || split_upvalues(L, fn, code, &tf->ups, &tf->self_up)) {
       atomic_fetch_add_explicit(&code->refs, 1, memory_order_relaxed);
       tf->code = code;
     }
-    else tf->self = 0;
+    else tf->self_up = 0;
     lua_settop(L, top);
   }
   if (tf->code == NULL) tf->whole = duet_encode(L, fn, 1, "fn", 0);
@@ -385,12 +385,12 @@ void duet_taskfn_push(lua_State *L, duet_FnCache *c, duet_TaskFn *tf) {
     if (n != tf->code->nups) luaL_error(L, "cannot decode: bad upvalues");
     for (i = 1; i <= n; i++) {
       if (i == tf->code->env) continue;
-      lua_pushvalue(L, i == tf->self ? f : f + i);
+      lua_pushvalue(L, i == tf->self_up ? f : f + i);
       lua_setupvalue(L, f, i);
     }
     lua_settop(L, f);
     tf->set = n;
-    tf->self = tf->code->env;             /* now: the one not to clear */
+    tf->env_up = tf->code->env;
   }
   code_release(tf->code);
   tf->code = NULL;
@@ -402,7 +402,7 @@ void duet_taskfn_done(lua_State *L, int idx, duet_TaskFn *tf) {
   int i;
   idx = lua_absindex(L, idx);
   for (i = 1; i <= tf->set; i++) {
-    if (i == tf->self) continue;
+    if (i == tf->env_up) continue;
     lua_pushnil(L);
     lua_setupvalue(L, idx, i);
   }
