@@ -99,8 +99,29 @@ void duet_release(duet_Object *o);
 void duet_push_object(lua_State *L, duet_Object *o);
 /* The live object at `arg` of type `t`, or a standard argument error. */
 duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t);
-/* Fast check of `self` (arg 1) for methods: a sealed proxy of type `t`. */
-duet_Object *duet_check_self(lua_State *L, const duet_Type *t);
+/* A proxy: the userdata a state holds for an object. Its seal is a word
+** only duet's own proxies hold (their address mixed with one this
+** library's load address decides), so a foreign userdata of the same size
+** is told apart without looking its metatable up. */
+typedef struct duet_Proxy {
+  duet_Object *o;                         /* NULL once collected */
+  uintptr_t seal;                         /* DUET_SEAL(proxy) */
+} duet_Proxy;
+extern const char duet_seal_key;
+#define DUET_SEAL(p) ((uintptr_t)(p) ^ (uintptr_t)&duet_seal_key \
+                      ^ (uintptr_t)0x9e3779b97f4a7c15u)
+/* Fast check of `self` (arg 1) for methods: a sealed proxy of type `t`.
+** Inline, as it is most of what an uncontended lock:acquire() costs: two
+** API calls (rawlen is 0 for light userdata and keeps the read in bounds)
+** instead of getmetatable + rawequal + pop; anything else goes to
+** duet_check_object for the standard message. */
+static inline duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
+  duet_Proxy *p = (duet_Proxy *)lua_touserdata(L, 1);
+  if (p != NULL && lua_rawlen(L, 1) == sizeof(duet_Proxy)
+      && p->seal == DUET_SEAL(p) && p->o != NULL && p->o->type == t)
+    return p->o;
+  return duet_check_object(L, 1, t);
+}
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),

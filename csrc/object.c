@@ -12,17 +12,11 @@
 
 #include "duet.h"
 
-typedef struct Proxy {
-  duet_Object *o;                         /* NULL once collected */
-  uintptr_t seal;                         /* SEAL(proxy): see check_self */
-} Proxy;
+typedef duet_Proxy Proxy;
+#define SEAL(p) DUET_SEAL(p)
 
 static const char proxies_key = 'p';      /* registry: object -> proxy */
-
-/* A word only duet's own proxies hold: their address mixed with one this
-** library's load address decides. */
-#define SEAL(p) ((uintptr_t)(p) ^ (uintptr_t)&proxies_key \
-                 ^ (uintptr_t)0x9e3779b97f4a7c15u)
+const char duet_seal_key = 's';           /* its address seals proxies */
 
 void duet_retain(duet_Object *o) {
   atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
@@ -99,18 +93,6 @@ duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
   Proxy *p = (Proxy *)luaL_checkudata(L, arg, t->name);
   luaL_argcheck(L, p->o != NULL, arg, "object is collected");
   return p->o;
-}
-
-/* Two API calls instead of getmetatable + rawequal + pop (which cost as
-** much as the rest of an uncontended lock:acquire()): a full userdata of
-** the proxy's size holding its own seal is a proxy (rawlen is 0 for light
-** userdata and keeps the read in bounds), and its object has a type. */
-duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
-  Proxy *p = (Proxy *)lua_touserdata(L, 1);
-  if (p != NULL && lua_rawlen(L, 1) == sizeof(Proxy) && p->seal == SEAL(p)
-      && p->o != NULL && p->o->type == t)
-    return p->o;
-  return duet_check_object(L, 1, t);      /* raises the standard message */
 }
 
 duet_Object *duet_to_object(lua_State *L, int idx) {
