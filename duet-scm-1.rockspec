@@ -36,6 +36,7 @@ build = {
         "csrc/barrier.c",
         "csrc/future.c",
         "csrc/executor.c",
+        "csrc/execopts.c",
         "csrc/taskfn.c",
         "csrc/tokenbucket.c",
         "csrc/poll.c",

@@ -375,6 +375,11 @@ void duet_taskfn_done(lua_State *L, int idx, duet_TaskFn *tf);
 /* ------------------------------------------------ executor.c, tokenbucket.c */
 
 int duet_executor_open(lua_State *L);
+/* execopts.c: check the options table at 1 of rt.Executor{...} (nil: the
+** defaults). Returns the box it pushed at slot 2: the initializer and its
+** initargs, encoded (or NULL); *prefix (NULL: none) lives in slot 5. */
+duet_Message **duet_executor_options(lua_State *L, lua_Integer *max,
+                                     const char **prefix);
 int duet_tokenbucket_open(lua_State *L);
 
 /* ------------------------------------------------------ poll.c, socket.c */

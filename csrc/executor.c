@@ -431,75 +431,16 @@ static const duet_Type executor_type = {"duet.Executor", executor_destroy,
 
 #define check_executor(L) ((Executor *)duet_check_self(L, &executor_type))
 
-/* The type name luaL_typeerror would show. */
-static const char *type_name(lua_State *L, int idx) {
-  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-    return lua_tostring(L, -1);
-  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
-  return luaL_typename(L, idx);
-}
-
-/* Raise "field 'name': <want> expected, got ..." for the value on top
-** (a number where an integer is wanted is a float with a fraction). */
-static int field_error(lua_State *L, const char *name, const char *want) {
-  int fl = lua_type(L, -1) == LUA_TNUMBER && strcmp(want, "integer") == 0;
-  return luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': %s expected, "
-                       "got %s", name, want, fl ? "float" : type_name(L, -1)));
-}
-
 /* Executor{max_workers=, initializer=, initargs=, thread_name_prefix=}:
-** checked as duet.executor_options checks them. */
+** checked as duet.executor_options checks them (execopts.c). */
 static int executor_new(lua_State *L) {
   lua_Integer max;
   Executor *ex;
   Pool *p;
   duet_Message **init;
-  const char *prefix = NULL;
+  const char *prefix;
   int at;
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  max = ncpu > 0 ? ncpu : 1;
-  lua_settop(L, 1);
-  init = duet_new_box(L, 2);                              /* 2 */
-  if (!lua_isnil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "max_workers");
-    if (!lua_isnil(L, -1)) {
-      int exact = 0;                      /* 4.0 is 4, as luaL_checkinteger */
-      if (lua_type(L, -1) == LUA_TNUMBER) max = lua_tointegerx(L, -1, &exact);
-      if (!exact) field_error(L, "max_workers", "integer");
-      luaL_argcheck(L, max >= 1, 1, "max_workers must be at least 1");
-      luaL_argcheck(L, max <= 4096, 1, "max_workers must be at most 4096");
-    }
-    lua_settop(L, 2);
-    if (lua_getfield(L, 1, "initializer") != LUA_TNIL                /* 3 */
-        && !lua_isfunction(L, 3))
-      field_error(L, "initializer", "function");
-    if (lua_getfield(L, 1, "initargs") != LUA_TNIL) {                /* 4 */
-      if (!lua_istable(L, 4)) field_error(L, "initargs", "table");
-    }
-    if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {     /* 5 */
-      if (lua_type(L, 5) != LUA_TSTRING)
-        field_error(L, "thread_name_prefix", "string");
-      prefix = lua_tostring(L, 5);
-    }
-    if (!lua_isnil(L, 3)) {
-      lua_Integer i, n = 0;
-      int top;
-      init[0] = duet_encode(L, 3, 1, "initializer", 0);
-      if (!lua_isnil(L, 4)) {
-        if (lua_getfield(L, 4, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
-          n = lua_tointeger(L, -1);
-        else n = luaL_len(L, 4);
-        lua_pop(L, 1);
-      }
-      luaL_argcheck(L, n < 1 << 16, 1, "field 'initargs': too many values");
-      luaL_checkstack(L, (int)n + 1, "too many initargs");
-      top = lua_gettop(L);
-      for (i = 1; i <= n; i++) lua_geti(L, 4, i);
-      init[1] = duet_encode(L, top + 1, (int)n, "initargs", DUET_LIST);
-      lua_settop(L, top);
-    }
-  }
+  init = duet_executor_options(L, &max, &prefix);
   /* the object first: a failure after it leaves nothing unowned */
   ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
   at = lua_gettop(L);
