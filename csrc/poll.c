@@ -121,10 +121,13 @@ static int check_descriptor(lua_State *L, int arg, int *buffered) {
     luaL_typeerror(L, arg, "descriptor or object with getfd");
   lua_pushvalue(L, arg);
   lua_call(L, 1, 1);
-  fd = (lua_Integer)lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, arg, "closed or invalid "
-                "descriptor");
+  {                                       /* nil or 3.5: no descriptor */
+    int isint;
+    fd = lua_tointegerx(L, -1, &isint);
+    lua_pop(L, 1);
+    luaL_argcheck(L, isint && fd >= 0 && fd <= 0x7fffffff, arg,
+                  "closed or invalid descriptor");
+  }
   if (lua_getfield(L, arg, "dirty") == LUA_TFUNCTION) {
     lua_pushvalue(L, arg);
     lua_call(L, 1, 1);

@@ -460,6 +460,17 @@ for _, name in ipairs{ "threads", "coroutines" } do
             H.errmsg(function() rt.wait_readable({}) end))
           assert.are.equal("bad argument #1 to 'wait_writable' (invalid descriptor)",
             H.errmsg(function() rt.wait_writable(-1) end))
+          assert.are.equal("bad argument #1 to 'wait_readable' (invalid descriptor)",
+            H.errmsg(function() rt.wait_readable(2^31) end))
+          assert.are.equal("bad argument #1 to 'wait_readable' (invalid descriptor)",
+            H.errmsg(function() rt.wait_readable(0.5) end))
+          -- what getfd() returns is checked alike on both runtimes: nil,
+          -- a fraction or a string are no descriptor (not fd 0)
+          for _, v in ipairs{ "nil", 0.5, "x", -1, 2^31 } do
+            local obj = { getfd = function() if v ~= "nil" then return v end end }
+            assert.are.equal("bad argument #1 to 'wait_writable' (closed or invalid descriptor)",
+              H.errmsg(function() rt.wait_writable(obj, 0) end))
+          end
           local a, b = pair()
           a:close()
           assert.are.equal("bad argument #1 to 'wait_readable' (closed or invalid descriptor)",

@@ -45,7 +45,9 @@ end
 local function descriptor(fname, x)
   if type(x) == "number" then
     local fd = tointeger(x)
-    if not fd or fd < 0 then check.argerror(fname, 1, "invalid descriptor") end
+    if not fd or fd < 0 or fd > 0x7fffffff then
+      check.argerror(fname, 1, "invalid descriptor")
+    end
     return fd, false
   end
   local getfd
@@ -60,8 +62,8 @@ local function descriptor(fname, x)
     check.argerror(fname, 1, "descriptor or object with getfd expected, got "
       .. (x == nil and "no value" or check.typename(x)))
   end
-  local fd = tointeger(getfd(x))
-  if not fd or fd < 0 then
+  local fd = tointeger((getfd(x)))      -- no value reads as nil
+  if not fd or fd < 0 or fd > 0x7fffffff then
     check.argerror(fname, 1, "closed or invalid descriptor")
   end
   local dirty = x.dirty
