@@ -15,9 +15,11 @@
 ** "broken executor" error, submit raises it from then on, and no worker is
 ** started again.
 **
-** Lifetime: the Executor object owns a Pool; each worker holds the Pool
-** too, and leaves once it is shut down and its queue is empty. An Executor
-** collected without shutdown is shut down with wait=false. While tasks are
+** Lifetime: the Executor object owns a TaskPool (its queue and workers;
+** pool.c's PoolThreads are another thing, the OS threads under duet
+** threads); each worker holds the TaskPool too, and leaves once it is
+** shut down and its queue is empty. An Executor collected without
+** shutdown is shut down with wait=false. While tasks are
 ** queued or running the pool counts as a live thread (duet_keep_alive), so
 ** rt.run and the process exit wait for them; an idle pool does not.
 */
@@ -66,7 +68,7 @@ typedef struct Worker Worker;
 ** sees that is still so wakes the next one. */
 #define SPIN_SECONDS 50e-6
 
-typedef struct Pool {
+typedef struct TaskPool {
   atomic_long refs;                       /* the Executor and each worker */
   pthread_mutex_t mu;                     /* guards all below */
   pthread_cond_t exit_cv;                 /* the last worker left */
@@ -85,12 +87,12 @@ typedef struct Pool {
   char *prefix;                           /* workers are <prefix>_<k> */
   char *broken;                           /* set once: the initializer's */
   char *broken_tb;                        /* error, as text; traceback */
-} Pool;
+} TaskPool;
 
 static int max_spinners;                  /* by the CPU count; 0: one CPU */
 
 struct Worker {
-  Pool *pool;
+  TaskPool *pool;
   int k;                                  /* Executor-N_<k> */
   pthread_cond_t cv;                      /* lives as long as the pool, */
   int asleep;                             /* so a wake may come late */
@@ -100,9 +102,9 @@ struct Worker {
 };
 
 static atomic_int next_number;
-static _Thread_local Pool *own_pool;      /* a worker's pool */
+static _Thread_local TaskPool *own_pool;      /* a worker's pool */
 
-static void pool_release(Pool *p) {
+static void pool_release(TaskPool *p) {
   if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
     while (p->all) {
       Worker *w = p->all;
@@ -124,7 +126,7 @@ static void pool_release(Pool *p) {
 /* No work left: stop counting as a live thread. (p->mu held) Called as a
 ** worker parks or leaves, not each time the queue runs dry: tiny tasks
 ** would toggle it for every one. */
-static void settle_alive(Pool *p) {
+static void settle_alive(TaskPool *p) {
   if (p->alive && p->npending == 0 && p->nrunning == 0) {
     p->alive = 0;
     duet_keep_alive(-1);
@@ -133,7 +135,7 @@ static void settle_alive(Pool *p) {
 
 /* Take a parked worker off the list; signal its cv (at once, or after
 ** unlocking p->mu, to spare it waking into a held mutex). (p->mu held) */
-static Worker *unpark(Pool *p) {
+static Worker *unpark(TaskPool *p) {
   Worker *w = p->sleepers;
   p->sleepers = w->next;
   w->asleep = 0;
@@ -141,20 +143,20 @@ static Worker *unpark(Pool *p) {
   return w;
 }
 
-static void wake_all(Pool *p) {           /* p->mu held */
+static void wake_all(TaskPool *p) {           /* p->mu held */
   while (p->sleepers) pthread_cond_signal(&unpark(p)->cv);
 }
 
 /* A parked worker to wake if the queued tasks outnumber the idle workers
 ** awake to take them, else NULL. (p->mu held) */
-static Worker *wake_for_work(Pool *p) {
+static Worker *wake_for_work(TaskPool *p) {
   if (p->sleepers && p->npending > atomic_load(&p->nidle) - p->nsleeping)
     return unpark(p);
   return NULL;
 }
 
 /* Spin until work comes, the pool shuts down, or SPIN_SECONDS pass. */
-static void spin_for_work(Pool *p) {
+static void spin_for_work(TaskPool *p) {
   double until = 0;
   int i;
   for (i = 1;; i++) {
@@ -258,7 +260,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
 
 /* Protected (pool): initializer(initargs...). */
 static int init_call(lua_State *L) {
-  Pool *p = (Pool *)lua_touserdata(L, 1);
+  TaskPool *p = (TaskPool *)lua_touserdata(L, 1);
   int n;
   lua_settop(L, 0);
   duet_decode(L, p->init);
@@ -275,7 +277,7 @@ static int encode_text(lua_State *L) {
 
 /* Fail the tasks of list `t` (taken off the queue) with the error of the
 ** broken pool `p`; each still queued, so none has started. */
-static void fail_tasks(lua_State *L, Pool *p, Task *t) {
+static void fail_tasks(lua_State *L, TaskPool *p, Task *t) {
   while (t) {
     Task *next = t->next;
     duet_Future *f = t->fut;
@@ -300,7 +302,7 @@ static void fail_tasks(lua_State *L, Pool *p, Task *t) {
 ** when it returned; else the pool is broken (by this worker unless another
 ** was first), its queued tasks fail, and 0. */
 static int initialize(lua_State *L, Worker *w) {
-  Pool *p = w->pool;
+  TaskPool *p = w->pool;
   char *broken, *tb;
   Task *orphans = NULL;
   if (p->init == NULL) return 1;
@@ -335,7 +337,7 @@ static int initialize(lua_State *L, Worker *w) {
 /* The worker's body: take tasks until shut down with the queue empty. */
 static int worker_body(lua_State *L) {
   Worker *w = (Worker *)lua_touserdata(L, 1);
-  Pool *p = w->pool;
+  TaskPool *p = w->pool;
   int ok;
   lua_settop(L, 0);
   w->cache = duet_fncache_new();          /* NULL: loads every time */
@@ -400,12 +402,12 @@ static int worker_body(lua_State *L) {
 
 typedef struct Executor {
   duet_Object base;
-  Pool *pool;
+  TaskPool *pool;
 } Executor;
 
 static void executor_destroy(duet_Object *o) {
   Executor *ex = (Executor *)o;
-  Pool *p = ex->pool;
+  TaskPool *p = ex->pool;
   if (p) {                                /* shutdown{wait=false} */
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->shutdown, 1);
@@ -417,7 +419,7 @@ static void executor_destroy(duet_Object *o) {
 }
 
 static void executor_describe(duet_Object *o, char *buf, size_t size) {
-  Pool *p = ((Executor *)o)->pool;
+  TaskPool *p = ((Executor *)o)->pool;
   if (p == NULL) return;
   pthread_mutex_lock(&p->mu);
   snprintf(buf, size, "%d worker%s, %ld pending%s", p->nworkers,
@@ -436,7 +438,7 @@ static const duet_Type executor_type = {"duet.Executor", executor_destroy,
 static int executor_new(lua_State *L) {
   lua_Integer max;
   Executor *ex;
-  Pool *p;
+  TaskPool *p;
   duet_Message **init;
   const char *prefix;
   int at;
@@ -444,7 +446,7 @@ static int executor_new(lua_State *L) {
   /* the object first: a failure after it leaves nothing unowned */
   ex = (Executor *)duet_new_object(L, &executor_type, sizeof(Executor));
   at = lua_gettop(L);
-  p = (Pool *)calloc(1, sizeof *p);
+  p = (TaskPool *)calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "not enough memory");
   atomic_init(&p->refs, 1);
   {                                       /* held briefly: spin, then park */
@@ -483,7 +485,7 @@ static void cancel_tasks(lua_State *L, Task *t);
 
 /* Start worker number k, its place already counted in p. When no worker
 ** is left to run the queued tasks, they are cancelled and this raises. */
-static void add_worker(lua_State *L, Pool *p, int k) {
+static void add_worker(lua_State *L, TaskPool *p, int k) {
   Worker *w = (Worker *)calloc(1, sizeof *w);
   Task *orphans = NULL;
   int ok = 0, none;
@@ -527,8 +529,8 @@ static void add_worker(lua_State *L, Pool *p, int k) {
 /* Submit fn (at fn) with `nargs` arguments from `first`; leaves the future
 ** on the stack. The future is made first: the messages go straight into
 ** its task, so whatever raises half-way is freed with it. */
-static duet_Future *submit(lua_State *L, Pool *p, int fn, int first,
-                           int nargs) {
+static duet_Future *submit(lua_State *L, TaskPool *p, int fn,
+                           int first, int nargs) {
   duet_Future *fut;
   Task *t;
   Worker *w = NULL;
@@ -613,9 +615,10 @@ static int executor_map(lua_State *L) {
   Executor *ex = check_executor(L);
   MapState ms;
   lua_Integer i;
+  double timeout;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   luaL_checktype(L, 3, LUA_TTABLE);
-  ms.deadline = duet_opt_timeout(L, 4);
+  timeout = duet_opt_timeout(L, 4);
   lua_settop(L, 3);
   if (lua_getfield(L, 3, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
     ms.n = lua_tointeger(L, -1);
@@ -628,7 +631,7 @@ static int executor_map(lua_State *L) {
     lua_rawseti(L, 4, i);
     lua_pop(L, 1);
   }
-  ms.deadline = duet_deadline(ms.deadline);
+  ms.deadline = duet_deadline(timeout);   /* counted from the last submit */
   lua_pushcfunction(L, map_collect);
   lua_pushlightuserdata(L, &ms);
   lua_pushvalue(L, 4);
@@ -647,7 +650,7 @@ static int executor_map(lua_State *L) {
 
 /* Shut `p` down; cancel the queued tasks if asked. Returns the tasks
 ** taken off the queue (their futures still to cancel, then release). */
-static Task *shut_down(Pool *p, int cancel) {
+static Task *shut_down(TaskPool *p, int cancel) {
   Task *t = NULL;
   pthread_mutex_lock(&p->mu);
   atomic_store(&p->shutdown, 1);
@@ -676,7 +679,7 @@ static void cancel_tasks(lua_State *L, Task *t) {
 
 /* Wait until every worker has left (workers of this pool excepted: a task
 ** shutting down its own executor must not wait for itself). */
-static int wait_workers(lua_State *L, Pool *p, int self) {
+static int wait_workers(lua_State *L, TaskPool *p, int self) {
   int r = 0;
   duet_wait_begin(L, &p->exit_cv, &p->mu);
   pthread_mutex_lock(&p->mu);

@@ -14,16 +14,16 @@
 #include "lualib.h"
 #include "duet.h"
 
-typedef struct Worker {
+typedef struct PoolThread {
   pthread_cond_t cv;
   duet_Job *job;                          /* set under pool_mu */
   size_t stack;
   lua_State *fresh;                       /* prepared while parked */
-  struct Worker *next;
-} Worker;
+  struct PoolThread *next;
+} PoolThread;
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static Worker *idle;
+static PoolThread *idle;
 static int nidle;
 static size_t stack_size = DUET_DEFAULT_STACK;  /* for new OS threads */
 
@@ -185,13 +185,13 @@ static lua_State *new_state(void) {
 
 /* Park `w` until a job comes; 0 when it should exit instead. Called and
 ** returns with pool_mu held. */
-static int park(Worker *w) {
+static int park(PoolThread *w) {
   while (w->job == NULL) {
     struct timespec ts;
     duet_timespec(duet_now() + IDLE_SECONDS, &ts);
     if (pthread_cond_timedwait(&w->cv, &pool_mu, &ts) == ETIMEDOUT
         && w->job == NULL) {
-      Worker **p = &idle;                 /* leave the idle list */
+      PoolThread **p = &idle;                 /* leave the idle list */
       while (*p != w) p = &(*p)->next;
       *p = w->next;
       nidle--;
@@ -202,7 +202,7 @@ static int park(Worker *w) {
 }
 
 static void *worker_main(void *arg) {
-  Worker *w = (Worker *)arg;
+  PoolThread *w = (PoolThread *)arg;
   for (;;) {
     duet_Job *job = w->job;
     lua_State *L = w->fresh ? w->fresh : new_state();
@@ -237,7 +237,7 @@ static void *worker_main(void *arg) {
 }
 
 int duet_pool_start(duet_Job *job) {
-  Worker *w, **p;
+  PoolThread *w, **p;
   pthread_attr_t attr;
   pthread_t tid;
   int r;
@@ -251,7 +251,7 @@ int duet_pool_start(duet_Job *job) {
     pthread_mutex_unlock(&pool_mu);
     return 0;
   }
-  w = (Worker *)calloc(1, sizeof *w);
+  w = (PoolThread *)calloc(1, sizeof *w);
   if (w == NULL) {
     pthread_mutex_unlock(&pool_mu);
     return ENOMEM;
