@@ -10,6 +10,7 @@ local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawge
 local mathtype, format, error, getinfo, getlocal = math.type, string.format,
   error, debug.getinfo, debug.getlocal
 local sub = string.sub
+local msg = require "duet.messages"
 
 local check = {}
 
@@ -75,14 +76,14 @@ function check.callname()
   return name
 end
 
--- Raise `msg` (a string) at the user's call into duet, with its position.
-function check.error(msg)
-  error(msg, userlevel())
+-- Raise `text` (a string) at the user's call into duet, with its position.
+function check.error(text)
+  error(text, userlevel())
 end
 
--- Raise "bad argument #n to 'fname' (msg)".
-function check.argerror(fname, n, msg)
-  error(format("bad argument #%d to '%s' (%s)", n, fname, msg), userlevel())
+-- Raise "bad argument #n to 'fname' (text)".
+function check.argerror(fname, n, text)
+  error(format("bad argument #%d to '%s' (%s)", n, fname, text), userlevel())
 end
 local argerror = check.argerror
 
@@ -153,7 +154,7 @@ function check.timeout(fname, n, v)
     if t == nil then typeerror(fname, n, "number", v) end
   end
   if not (t >= 0) then
-    argerror(fname, n, "timeout must be a non-negative number")
+    argerror(fname, n, msg.timeout)
   end
   return t
 end

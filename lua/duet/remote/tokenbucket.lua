@@ -7,6 +7,7 @@
 -- on hosts whose clocks differ still share one timeline. The bucket's
 -- settings travel with every call: the last caller's settings apply.
 local check = require "duet.check"
+local msg = require "duet.messages"
 local P = require "duet.remote.protocol"
 
 local M = {}
@@ -91,7 +92,7 @@ function M.TokenBucket(rt, opts)
   elseif type(tokens) ~= "number" then
     check.argerror("TokenBucket", 1, "field 'tokens': number expected, got " .. check.typename(tokens))
   elseif not (tokens >= 0 and tokens <= self._cap) then
-    check.argerror("TokenBucket", 1, "field 'tokens' must be between 0 and the capacity")
+    check.argerror("TokenBucket", 1, msg.bucket_tokens)
   end
   self._start = tokens
   return setmetatable(self, RemoteBucket)
