@@ -24,6 +24,7 @@ build = {
         "csrc/object.c",
         "csrc/transfer.c",
         "csrc/thread.c",
+        "csrc/wait.c",
         "csrc/pool.c",
         "csrc/modcache.c",
         "csrc/value.c",
