@@ -23,6 +23,8 @@ build = {
         "csrc/clock.c",
         "csrc/object.c",
         "csrc/transfer.c",
+        "csrc/encode.c",
+        "csrc/decode.c",
         "csrc/thread.c",
         "csrc/wait.c",
         "csrc/pool.c",

@@ -139,7 +139,7 @@ int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
 void duet_push_types(lua_State *L);       /* the set of type names, or nil */
 int duet_raise(lua_State *L, int which);  /* lua_error with that value */
 
-/* ------------------------------------------------------------- transfer.c */
+/* ----------------------------------------- transfer.c, encode.c, decode.c */
 
 /* An encoded value list: bytes plus the duet objects it references (one
 ** reference held on each until decoded or freed). */
