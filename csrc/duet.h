@@ -241,9 +241,9 @@ typedef struct duet_Waiter {
   lua_State *volatile running;            /* the coroutine it resumed */
   pthread_t tid;                          /* while L is set */
 } duet_Waiter;
-/* A worker is an OS thread of pool.c running a duet Thread: cancel()
-** signals it, and no Ctrl-C reaches it. Anything else (the process's main
-** thread, a foreign one) waits in slices, looking for both. */
+/* A worker is an OS thread of pool.c that runs duet Threads: no Ctrl-C
+** reaches it, so its waits sleep whole. Anything else (the process's main
+** thread, a foreign one) waits in slices, looking for Ctrl-C too. */
 int duet_in_worker(void);
 void duet_become_worker(void);            /* for good, from its first job */
 duet_Waiter *duet_waiter(void);           /* the current one, or NULL */

@@ -4,7 +4,7 @@
 ** descriptor and the next timer in one ppoll()).
 **
 ** A duet thread blocked on a descriptor must wake when cancelled. cancel()
-** sends a worker a signal while it runs (wait.c), and poll calls are never
+** sends the thread a signal while it runs (wait.c), and poll calls are never
 ** restarted after a signal handler; so the wait blocks signals, looks at
 ** the cancel flag, then lets ppoll() unblock them atomically: a cancel
 ** either comes before the look or interrupts the ppoll, never in between.
