@@ -43,36 +43,6 @@ void duet_cond_init(pthread_cond_t *c) {
   pthread_condattr_destroy(&a);
 }
 
-lua_State *duet_main_coroutine(lua_State *L) {
-  lua_State *m;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  m = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  return m;
-}
-
-/* lua.c's handler (laction) hooks the main coroutine with every mask and a
-** count of 1, a mark no debugger or coverage hook is likely to share. */
-#define INTERRUPT_MASK (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE \
-                        | LUA_MASKCOUNT)
-
-/* Three plain reads of main's hook fields: no stack, no allocation, no
-** error, so waits may ask it with their mutex held. */
-int duet_interrupt_hooked(lua_State *main) {
-  return lua_gethook(main) != NULL && lua_gethookmask(main) == INTERRUPT_MASK
-         && lua_gethookcount(main) == 1;
-}
-
-int duet_interrupt_pending(lua_State *L) {
-  return duet_interrupt_hooked(duet_main_coroutine(L));
-}
-
-int duet_raise_interrupt(lua_State *L) {
-  lua_sethook(duet_main_coroutine(L), NULL, 0, 0);
-  lua_pushliteral(L, "interrupted!");     /* as lua.c's hook says it */
-  return lua_error(L);
-}
-
 static int clock_now(lua_State *L) {
   lua_pushnumber(L, duet_now());
   return 1;

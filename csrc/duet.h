@@ -40,15 +40,6 @@ double duet_opt_timeout(lua_State *L, int arg);
 /* absolute deadline for a timeout from duet_opt_timeout (HUGE_VAL: none) */
 double duet_deadline(double timeout);
 void duet_cond_init(pthread_cond_t *c);   /* condvar on CLOCK_MONOTONIC */
-/* Ctrl-C: has lua.c's SIGINT handler hooked this state's main coroutine?
-** duet_raise_interrupt takes that hook off (as lua.c's own hook does) and
-** raises "interrupted!". */
-int duet_interrupt_pending(lua_State *L);
-int duet_raise_interrupt(lua_State *L);
-lua_State *duet_main_coroutine(lua_State *L);
-/* The same question about a main coroutine found earlier: safe under a
-** mutex (duet_wait asks it there). */
-int duet_interrupt_hooked(lua_State *main);
 int duet_clock_open(lua_State *L);
 
 /* ------------------------------------------------------------------ rng.c */
@@ -148,7 +139,7 @@ int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
 void duet_push_types(lua_State *L);       /* the set of type names, or nil */
 int duet_raise(lua_State *L, int which);  /* lua_error with that value */
 
-/* ------------------------------------------------------------- transfer.c */
+/* ----------------------------------------- transfer.c, encode.c, decode.c */
 
 /* An encoded value list: bytes plus the duet objects it references (one
 ** reference held on each until decoded or freed). */
@@ -235,7 +226,37 @@ int duet_pool_start(duet_Job *job);       /* 0, or an errno */
 ** replaces it. Returns the size before. */
 size_t duet_pool_stack(size_t set);
 
-/* --------------------------------------------------------------- thread.c */
+/* ----------------------------------------------------------------- wait.c */
+
+/* What cancel() and Ctrl-C need of an OS thread that waits; thread.c's
+** Thread holds one. The calling OS thread's is its current waiter. */
+typedef struct duet_Waiter {
+  atomic_int cancelled;
+  pthread_mutex_t lock;                   /* guards the fields below */
+  pthread_cond_t *cv;                     /* the wait it is blocked in */
+  pthread_mutex_t *mu;
+  lua_State *main;                        /* main coroutine, for Ctrl-C */
+  lua_State *L;                           /* while running; MainThread: its
+                                             state's main coroutine */
+  lua_State *volatile running;            /* the coroutine it resumed */
+  pthread_t tid;                          /* while L is set */
+} duet_Waiter;
+/* A worker is an OS thread of pool.c that runs duet Threads: no Ctrl-C
+** reaches it, so its waits sleep whole. Anything else (the process's main
+** thread, a foreign one) waits in slices, looking for Ctrl-C too. */
+int duet_in_worker(void);
+void duet_become_worker(void);            /* for good, from its first job */
+duet_Waiter *duet_waiter(void);           /* the current one, or NULL */
+void duet_set_waiter(duet_Waiter *w);
+/* Set the state cancel() hooks (NULL: none any more), and the caller as
+** the OS thread it signals. */
+void duet_waiter_attach(duet_Waiter *w, lua_State *L);
+/* Cancel w's thread: wake the wait it is in, hook its running Lua; raise
+** duet.cancelled at once when w is the caller's. */
+void duet_cancel(lua_State *L, duet_Waiter *w);
+/* Once per process: the cancel signal (DUET_CANCEL_SIGNAL); raises when
+** that variable names none duet may use. */
+int duet_wait_open(lua_State *L);
 
 /* A cancellable wait on (cond, mutex). Usage:
 **   duet_wait_begin(L, &cond, &mutex);      -- mutex NOT held
@@ -256,9 +277,6 @@ void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m);
 ** for its MainThread). A caller that links a waiter on its C stack before
 ** it calls duet_wait_begin calls this first, so nothing raises meanwhile. */
 void duet_wait_prepare(lua_State *L);
-/* A thread state's `coroutine` library: resume and wrap note the coroutine
-** they run, so that th:cancel() reaches a busy loop inside it. */
-int duet_open_coroutine(lua_State *L);
 int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
               double deadline);
 void duet_wait_end(lua_State *L);
@@ -269,6 +287,24 @@ void duet_check_cancel(lua_State *L);
 /* Non-zero if the calling thread has been cancelled (and not yet told);
 ** no Lua API call, so it may be asked under a mutex. */
 int duet_cancel_pending(void);
+/* Ctrl-C: has lua.c's SIGINT handler hooked this state's main coroutine?
+** duet_raise_interrupt takes that hook off (as lua.c's own hook does) and
+** raises "interrupted!". */
+int duet_interrupt_pending(lua_State *L);
+int duet_raise_interrupt(lua_State *L);
+lua_State *duet_main_coroutine(lua_State *L);
+/* The same question about a main coroutine found earlier: safe under a
+** mutex (duet_wait asks it there). */
+int duet_interrupt_hooked(lua_State *main);
+/* A thread state's `coroutine` library: resume and wrap note the coroutine
+** they run, so that th:cancel() reaches a busy loop inside it. */
+int duet_open_coroutine(lua_State *L);
+
+/* --------------------------------------------------------------- thread.c */
+
+/* The calling OS thread's waiter: its Thread's, or a "MainThread" made on
+** first use (raises when there is no memory for it). */
+duet_Waiter *duet_self_waiter(lua_State *L);
 /* The calling thread's ident (th.ident), unique in the process; the main
 ** thread's is made on first use. */
 lua_Integer duet_self_ident(lua_State *L);

@@ -4,13 +4,13 @@
 ** descriptor and the next timer in one ppoll()).
 **
 ** A duet thread blocked on a descriptor must wake when cancelled. cancel()
-** sends it a signal while it runs (thread.c), and poll calls are never
+** sends the thread a signal while it runs (wait.c), and poll calls are never
 ** restarted after a signal handler; so the wait blocks signals, looks at
 ** the cancel flag, then lets ppoll() unblock them atomically: a cancel
 ** either comes before the look or interrupts the ppoll, never in between.
-** The process's main thread gets no such signal: it waits in short slices,
-** looking for a cancel and for Ctrl-C (lua.c's SIGINT handler sets a hook)
-** between them, as duet_wait does.
+** Any other thread (the main one) waits in short slices, looking for a
+** cancel and for Ctrl-C (lua.c's SIGINT handler sets a hook) between
+** them, as duet_wait does.
 */
 #include <errno.h>
 #include <math.h>
@@ -18,8 +18,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "duet.h"
 
@@ -36,15 +34,7 @@ static int ppoll_until(struct pollfd *p, nfds_t n, double until,
   return ppoll(p, n, &ts, mask);
 }
 
-/* Is the caller the process's first thread? (Not a duet thread, so
-** cancel() cannot signal it.) */
-static int main_thread(void) {
-  static _Thread_local int known;         /* 0: not yet; 1: main; 2: not */
-  if (!known) known = (pid_t)syscall(SYS_gettid) == getpid() ? 1 : 2;
-  return known == 1;
-}
-
-/* Any other thread: no slices; see the comment at the top. */
+/* A worker: no slices; see the comment at the top. */
 static int wait_signalled(lua_State *L, struct pollfd *p, double deadline) {
   sigset_t block, old;
   sigfillset(&block);
@@ -67,7 +57,7 @@ static int wait_signalled(lua_State *L, struct pollfd *p, double deadline) {
   }
 }
 
-/* The main thread (or any other that cancel() does not signal). */
+/* Any thread but a worker: the main one, which Ctrl-C reaches. */
 static int wait_sliced(lua_State *L, struct pollfd *p, double deadline) {
   for (;;) {
     double until = duet_now() + SLICE;
@@ -92,8 +82,8 @@ int duet_poll_fd(lua_State *L, int fd, int events, double deadline) {
     duet_check_cancel(L);
     return poll(&p, 1, 0) > 0;
   }
-  return main_thread() ? wait_sliced(L, &p, deadline)
-                        : wait_signalled(L, &p, deadline);
+  return duet_in_worker() ? wait_signalled(L, &p, deadline)
+                          : wait_sliced(L, &p, deadline);
 }
 
 /* ----------------------------------------- wait_readable / wait_writable */

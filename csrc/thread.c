@@ -1,23 +1,16 @@
 /*
 ** thread.c — duet threads: Thread objects, join, cancel, the excepthook.
 ** Each runs its target in a fresh lua_State on an OS thread of pool.c.
-**
-** Cancellation: a thread records the wait it is blocked in (cond + mutex,
-** under its own wait_lock), so cancel() wakes exactly that wait; a busy Lua
-** loop is stopped by a count hook installed only when cancelling.
+** What cancel() reaches, and every wait it wakes, is wait.c's: a Thread
+** holds the duet_Waiter of the OS thread that runs it.
 */
 #include <dlfcn.h>
-#include <errno.h>
 #include <math.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include "lualib.h"
 
 #include "duet.h"
 
@@ -38,22 +31,10 @@ typedef struct Thread {
   size_t memory_limit;                    /* bytes for its Lua state; 0: none */
   lua_CFunction body;                     /* or a C body (duet_spawn_c) */
   void *body_arg;
-  atomic_int cancelled;
-  /* the wait it is blocked in, and its state while running */
-  pthread_mutex_t wait_lock;
-  pthread_cond_t *wait_cv;
-  pthread_mutex_t *wait_mu;
-  lua_State *wait_main;                   /* main coroutine, for Ctrl-C */
-  lua_State *L;                           /* while running; MainThread: its
-                                             state's main coroutine */
-  lua_State *volatile running;            /* the coroutine it resumed */
-  pthread_t tid;                          /* while L is set */
+  duet_Waiter wait;                       /* what cancel() reaches */
 } Thread;
 
 static const duet_Type thread_type;
-
-static _Thread_local Thread *current;     /* NULL until first needed */
-static _Thread_local int in_worker;       /* a duet OS thread? */
 
 static atomic_llong next_ident = 1;
 static atomic_llong next_number = 1;      /* for "Thread-N" */
@@ -93,7 +74,7 @@ static void thread_destroy(duet_Object *o) {
   free(th->path);
   free(th->cpath);
   pthread_mutex_destroy(&th->mu);
-  pthread_mutex_destroy(&th->wait_lock);
+  pthread_mutex_destroy(&th->wait.lock);
   pthread_cond_destroy(&th->done_cv);
   free(th);
 }
@@ -117,7 +98,7 @@ static void thread_init(Thread *th, const char *name, int daemon) {
   th->job.run = thread_run;
   th->job.done = thread_done;
   pthread_mutex_init(&th->mu, NULL);
-  pthread_mutex_init(&th->wait_lock, NULL);
+  pthread_mutex_init(&th->wait.lock, NULL);
   duet_cond_init(&th->done_cv);
   th->ident = atomic_fetch_add(&next_ident, 1);
   th->daemon = daemon;
@@ -125,230 +106,35 @@ static void thread_init(Thread *th, const char *name, int daemon) {
   th->name = strdup(name);
 }
 
+/* The Thread of the calling OS thread (NULL: none yet). */
+static Thread *current_thread(void) {
+  duet_Waiter *w = duet_waiter();
+  return w ? (Thread *)((char *)w - offsetof(Thread, wait)) : NULL;
+}
+
 /* The Thread of the calling OS thread; outside duet threads, a
 ** "MainThread" made on first use and kept for the life of the OS thread. */
 static Thread *self_thread(lua_State *L) {
-  if (current == NULL) {
+  if (duet_waiter() == NULL) {
     Thread *th = (Thread *)calloc(1, sizeof *th);
     if (th == NULL) luaL_error(L, "not enough memory");
     atomic_init(&th->base.refs, 1);
     th->base.type = &thread_type;
     thread_init(th, "MainThread", 0);
     th->state = RUNNING;
-    if (!in_worker) {                     /* so that cancel reaches it */
-      th->L = duet_main_coroutine(L);
-      th->tid = pthread_self();
-    }
-    current = th;
+    if (!duet_in_worker())                /* so that cancel reaches it */
+      duet_waiter_attach(&th->wait, duet_main_coroutine(L));
+    duet_set_waiter(&th->wait);
   }
-  return current;
+  return current_thread();
+}
+
+duet_Waiter *duet_self_waiter(lua_State *L) {
+  return &self_thread(L)->wait;
 }
 
 lua_Integer duet_self_ident(lua_State *L) {
   return self_thread(L)->ident;
-}
-
-/* ------------------------------------------------------ cancellable waits */
-
-void duet_wait_prepare(lua_State *L) {
-  (void)self_thread(L);
-}
-
-void duet_wait_begin(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m) {
-  Thread *th = self_thread(L);
-  /* found here, before the caller locks m: duet_wait runs under m */
-  th->wait_main = in_worker ? NULL : duet_main_coroutine(L);
-  pthread_mutex_lock(&th->wait_lock);
-  th->wait_cv = c;
-  th->wait_mu = m;
-  pthread_mutex_unlock(&th->wait_lock);
-}
-
-void duet_wait_end(lua_State *L) {
-  Thread *th = current;
-  (void)L;
-  pthread_mutex_lock(&th->wait_lock);
-  th->wait_cv = NULL;
-  th->wait_mu = NULL;
-  pthread_mutex_unlock(&th->wait_lock);
-}
-
-/* lua.c's SIGINT handler installs a hook on the main coroutine; the main
-** thread's waits sleep in short slices to notice it. */
-#define INTERRUPT_SLICE 0.05
-
-int duet_wait(lua_State *L, pthread_cond_t *c, pthread_mutex_t *m,
-              double deadline) {
-  Thread *th = current;
-  struct timespec ts;
-  double until = deadline;
-  int r;
-  (void)L;
-  if (atomic_load_explicit(&th->cancelled, memory_order_acquire))
-    return DUET_CANCELLED;
-  if (th->wait_main) {                    /* the main thread */
-    if (duet_interrupt_hooked(th->wait_main)) return DUET_INTERRUPTED;
-    if (until - duet_now() > INTERRUPT_SLICE)
-      until = duet_now() + INTERRUPT_SLICE;
-  }
-  if (until == HUGE_VAL) {
-    pthread_cond_wait(c, m);
-    return 0;
-  }
-  duet_timespec(until, &ts);
-  r = pthread_cond_timedwait(c, m, &ts);
-  if (r == ETIMEDOUT && until == deadline) return DUET_TIMEDOUT;
-  return 0;
-}
-
-static void cancel_hook(lua_State *L, lua_Debug *ar);
-
-int duet_wait_error(lua_State *L, int r) {
-  Thread *th = current;
-  if (r == DUET_INTERRUPTED) return duet_raise_interrupt(L);
-  atomic_store(&th->cancelled, 0);        /* delivered once */
-  /* the cancel signal may have set the busy-loop hook too: drop it (the
-  ** flag is clear first, so no new signal can set it again) */
-  if (th->L && lua_gethook(th->L) == cancel_hook)
-    lua_sethook(th->L, NULL, 0, 0);
-  if (th->running && lua_gethook(th->running) == cancel_hook)
-    lua_sethook(th->running, NULL, 0, 0);
-  return duet_raise(L, DUET_ERR_CANCELLED);
-}
-
-void duet_check_cancel(lua_State *L) {
-  Thread *th = current;
-  if (th && atomic_load_explicit(&th->cancelled, memory_order_acquire))
-    duet_wait_error(L, DUET_CANCELLED);
-}
-
-/* Has the calling thread been asked to cancel? (no Lua API: safe under a
-** mutex; the caller then gives up and calls duet_wait_error) */
-int duet_cancel_pending(void) {
-  Thread *th = current;
-  return th && atomic_load_explicit(&th->cancelled, memory_order_acquire);
-}
-
-/* Runs in the cancelled thread: raise duet.cancelled out of its Lua code.
-** It takes itself off first: when a wait or another coroutine's hook has
-** delivered the cancel already, it is spent and costs no more. */
-static void cancel_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  if (current && atomic_exchange(&current->cancelled, 0))
-    duet_raise(L, DUET_ERR_CANCELLED);
-}
-
-/* The cancel signal's handler runs in the cancelled thread itself, so it
-** may set a hook on its own state: the asynchronous use lua_sethook is
-** documented for (lua.c does the same for Ctrl-C). Setting it from the
-** cancelling thread would race with the target's own call stack.
-** DUET_CANCEL_SIGNAL chooses it (0: none) for programs that use
-** SIGRTMIN+2 themselves; cancel_error says why a choice was refused. */
-static int cancel_signal;
-static const char *cancel_error;
-
-static void on_cancel_signal(int sig) {
-  Thread *th = current;
-  lua_State *target;
-  (void)sig;
-  if (th == NULL || !atomic_load(&th->cancelled)) return;
-  target = th->running ? th->running : th->L;
-  if (target) lua_sethook(target, cancel_hook, LUA_MASKCOUNT, 1);
-}
-
-/* ----------------------------------------- coroutines inside a thread */
-
-/* Hooks are per coroutine: a cancel must hook the coroutine the thread is
-** running, not only its main one. So a duet thread's state opens
-** `coroutine` with a resume and a wrap that note the coroutine they run
-** (th->running); the rest is lcorolib's auxresume and auxwrap as they are. */
-static int resume_noted(lua_State *L, lua_State *co, int narg) {
-  Thread *th = current;
-  lua_State *prev = NULL;
-  int status, nres;
-  if (!lua_checkstack(co, narg)) {
-    lua_pushliteral(L, "too many arguments to resume");
-    return -1;
-  }
-  lua_xmove(L, co, narg);
-  if (th) {
-    prev = th->running;
-    th->running = co;
-    if (atomic_load(&th->cancelled))      /* asked before co was noted */
-      lua_sethook(co, cancel_hook, LUA_MASKCOUNT, 1);
-  }
-  status = lua_resume(co, L, narg, &nres);
-  if (th) th->running = prev;
-  if (status == LUA_OK || status == LUA_YIELD) {
-    if (!lua_checkstack(L, nres + 1)) {
-      lua_pop(co, nres);
-      lua_pushliteral(L, "too many results to resume");
-      return -1;
-    }
-    lua_xmove(co, L, nres);
-    return nres;
-  }
-  lua_xmove(co, L, 1);                    /* the error */
-  return -1;
-}
-
-static int noted_resume(lua_State *L) {
-  lua_State *co;
-  int r;
-  luaL_checktype(L, 1, LUA_TTHREAD);      /* lcorolib's message */
-  co = lua_tothread(L, 1);
-  r = resume_noted(L, co, lua_gettop(L) - 1);
-  if (r < 0) {
-    lua_pushboolean(L, 0);
-    lua_insert(L, -2);
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  lua_insert(L, -(r + 1));
-  return r + 1;
-}
-
-static int noted_call(lua_State *L) {
-  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-  int r = resume_noted(L, co, lua_gettop(L));
-  if (r < 0) {
-    int stat = lua_status(co);
-    if (stat != LUA_OK && stat != LUA_YIELD) {  /* an error in co */
-#if LUA_VERSION_RELEASE_NUM >= 50406
-      stat = lua_closethread(co, L);
-#else
-      stat = lua_resetthread(co);
-#endif
-      lua_xmove(co, L, 1);
-    }
-    if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
-      luaL_where(L, 1);
-      lua_insert(L, -2);
-      lua_concat(L, 2);
-    }
-    return lua_error(L);
-  }
-  return r;
-}
-
-static int noted_wrap(lua_State *L) {
-  lua_State *co;
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  co = lua_newthread(L);
-  lua_pushvalue(L, 1);
-  lua_xmove(L, co, 1);
-  lua_pushcclosure(L, noted_call, 1);
-  return 1;
-}
-
-int duet_open_coroutine(lua_State *L) {
-  luaopen_coroutine(L);
-  lua_pushcfunction(L, noted_resume);
-  lua_setfield(L, -2, "resume");
-  lua_pushcfunction(L, noted_wrap);
-  lua_setfield(L, -2, "wrap");
-  return 1;
 }
 
 /* Traceback handler: keeps the traceback in the thread, returns err as is. */
@@ -366,7 +152,7 @@ static int thread_msgh(lua_State *L) {
 ** any state if there is one; else (and in a main state) its duet's own. */
 static void push_excepthook(lua_State *L) {
   duet_Message *hook = NULL;
-  if (in_worker) {
+  if (duet_in_worker()) {
     pthread_mutex_lock(&hook_mu);
     if (excepthook) hook = duet_message_copy(excepthook);
     pthread_mutex_unlock(&hook_mu);
@@ -514,7 +300,7 @@ static int thread_body(lua_State *L) {
 static void thread_run(lua_State *L, duet_Job *job) {
   Thread *th = (Thread *)((char *)job - offsetof(Thread, job));
   int need_hook;
-  in_worker = 1;
+  duet_become_worker();
   if (L == NULL) {
     pthread_mutex_lock(&th->mu);
     th->state = DONE;
@@ -524,17 +310,14 @@ static void thread_run(lua_State *L, duet_Job *job) {
     pthread_mutex_unlock(&th->mu);
     return;
   }
-  current = th;
+  duet_set_waiter(&th->wait);
   lua_getglobal(L, "package");
   lua_pushstring(L, th->path);
   lua_setfield(L, -2, "path");
   lua_pushstring(L, th->cpath);
   lua_setfield(L, -2, "cpath");
   lua_pop(L, 1);
-  pthread_mutex_lock(&th->wait_lock);
-  th->L = L;
-  th->tid = pthread_self();
-  pthread_mutex_unlock(&th->wait_lock);
+  duet_waiter_attach(&th->wait, L);
   lua_pushcfunction(L, thread_body);
   lua_pushlightuserdata(L, th);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* a failure around the target */
@@ -559,15 +342,13 @@ static void thread_run(lua_State *L, duet_Job *job) {
     lua_settop(L, 0);
     report(L, th);
   }
-  pthread_mutex_lock(&th->wait_lock);     /* no more cancel hooks on L */
-  th->L = NULL;
-  pthread_mutex_unlock(&th->wait_lock);
+  duet_waiter_attach(&th->wait, NULL);    /* no more cancel hooks on L */
   lua_sethook(L, NULL, 0, 0);
   pthread_mutex_lock(&th->mu);
   th->state = DONE;
   pthread_cond_broadcast(&th->done_cv);
   pthread_mutex_unlock(&th->mu);
-  current = NULL;
+  duet_set_waiter(NULL);
 }
 
 /* The thread's OS-level work is over (its state closed): let the process
@@ -740,7 +521,7 @@ static int thread_join(lua_State *L) {
   Thread *th = check_thread(L);
   double deadline = duet_deadline(duet_opt_timeout(L, 2));
   int r = 0, state;
-  if (th == current) luaL_error(L, "cannot join current thread");
+  if (th == current_thread()) luaL_error(L, "cannot join current thread");
   pthread_mutex_lock(&th->mu);
   state = th->state;
   pthread_mutex_unlock(&th->mu);
@@ -782,18 +563,7 @@ static int thread_is_alive(lua_State *L) {
 }
 
 static int thread_cancel(lua_State *L) {
-  Thread *th = check_thread(L);
-  atomic_store_explicit(&th->cancelled, 1, memory_order_release);
-  pthread_mutex_lock(&th->wait_lock);
-  if (th->wait_mu) {                      /* blocked: wake that wait */
-    pthread_mutex_lock(th->wait_mu);
-    pthread_cond_broadcast(th->wait_cv);
-    pthread_mutex_unlock(th->wait_mu);
-  }
-  if (th->L && th != current && cancel_signal)  /* running Lua: stop soon */
-    pthread_kill(th->tid, cancel_signal);
-  pthread_mutex_unlock(&th->wait_lock);
-  if (th == current) duet_check_cancel(L);
+  duet_cancel(L, &check_thread(L)->wait);
   return 0;
 }
 
@@ -927,13 +697,10 @@ static int thread_wait_all(lua_State *L) {
 
 /* The main state closing: join the non-daemon threads first. */
 static int exit_gc(lua_State *L) {
-  Thread *th = current;
+  duet_Waiter *w = duet_waiter();
   while (wait_live(L, HUGE_VAL) != 0) {}  /* Ctrl-C cannot stop it here */
-  if (th && th->L == duet_main_coroutine(L)) {  /* no cancel hooks now */
-    pthread_mutex_lock(&th->wait_lock);
-    th->L = NULL;
-    pthread_mutex_unlock(&th->wait_lock);
-  }
+  if (w && w->L == duet_main_coroutine(L))  /* no cancel hooks now */
+    duet_waiter_attach(w, NULL);
   return 0;
 }
 
@@ -977,40 +744,9 @@ static const luaL_Reg thread_funcs[] = {
 /* Once per process. Keep this library loaded for the life of the process:
 ** daemon threads may still run its code after the main state closes (and
 ** dlcloses it). */
-/* DUET_CANCEL_SIGNAL: unset, a signal number, "SIGRTMIN+n" or "none". */
-static int choose_cancel_signal(void) {
-  const char *s = getenv("DUET_CANCEL_SIGNAL");
-  char *end;
-  long n;
-  if (s == NULL || *s == '\0') return SIGRTMIN + 2;
-  if (strcmp(s, "none") == 0) return 0;
-  if (strncmp(s, "SIGRTMIN", 8) == 0) {
-    n = s[8] == '\0' ? 0 : s[8] == '+' ? strtol(s + 9, &end, 10) : -1;
-    if (s[8] == '+' && (end == s + 9 || *end != '\0')) n = -1;
-    n = n < 0 || n > SIGRTMAX - SIGRTMIN ? -1 : SIGRTMIN + n;
-  }
-  else {
-    n = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || n < 0 || n > SIGRTMAX) n = -1;
-  }
-  return (int)n;
-}
-
 static void process_init(void) {
   Dl_info info;
-  struct sigaction sa;
   duet_cond_init(&live_cv);
-  cancel_signal = choose_cancel_signal();
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_cancel_signal;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  if (cancel_signal < 0 || (cancel_signal > 0
-                            && sigaction(cancel_signal, &sa, NULL) != 0)) {
-    cancel_error = "DUET_CANCEL_SIGNAL must be a signal number duet may "
-                   "catch, 'SIGRTMIN+n' or 'none'";
-    cancel_signal = 0;
-  }
   if (dladdr((void *)&live_count, &info) && info.dli_fname)
     dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
 }
@@ -1018,7 +754,7 @@ static void process_init(void) {
 int duet_thread_open(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, process_init);
-  if (cancel_error) return luaL_error(L, "%s", cancel_error);
+  duet_wait_open(L);
   if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
     /* fields (name, ident, ...) before methods */
     luaL_getmetatable(L, thread_type.name);
@@ -1036,7 +772,7 @@ int duet_thread_open(lua_State *L) {
   /* a main state joins the non-daemon threads when it closes (not
   ** core.c's scratch state, which only lists names) */
   lua_getfield(L, LUA_REGISTRYINDEX, DUET_SCRATCH);
-  if (!in_worker && !lua_toboolean(L, -1)) {
+  if (!duet_in_worker() && !lua_toboolean(L, -1)) {
     lua_newuserdatauv(L, 0, 0);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, exit_gc);

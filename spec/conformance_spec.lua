@@ -1,5 +1,5 @@
 -- The conformance suite: every family in spec/conformance/ runs once per
--- runtime, and the same cases must pass on both (see /work/shared/API.md).
+-- runtime, and the same cases must pass on both (see docs/API.md).
 -- A runtime whose module does not exist yet is pending; one that exists but
 -- fails to load is an error.
 

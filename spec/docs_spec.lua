@@ -68,7 +68,7 @@ end
 
 ------------------------------------------------------------- the functions
 
--- What the contract names (/work/shared/API.md).
+-- What the contract names (docs/API.md).
 local CONTRACT_RT = {
   "run", "sleep", "now", "current", "Thread", "spawn", "Lock", "RLock",
   "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier", "Queue",

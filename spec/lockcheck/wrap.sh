@@ -10,7 +10,7 @@
 # Left unchecked: the hook functions. lua.c calls lua_sethook from its
 # SIGINT handler, and duet's cancel signal handler does the same, which may
 # interrupt code holding a mutex; lua_gethook* are plain field reads that
-# cannot raise, asked under a mutex by every wait (clock.c).
+# cannot raise, asked under a mutex by every wait (wait.c).
 set -eu
 so=$1 out=$2
 syms=$(nm -u "$so" | awk '{ print $NF }' | sed 's/@.*//' \
