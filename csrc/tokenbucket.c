@@ -2,11 +2,14 @@
 ** tokenbucket.c — TokenBucket: one count of tokens shared by every thread.
 **
 ** The count is brought up to date from the clock on every call, so no
-** thread refills it; the arithmetic is the coroutines runtime's, line for
-** line:
+** thread refills it. The arithmetic is both runtimes' (the coroutines
+** bucket writes it out again, and spec/tokenbucket_count_spec.lua holds
+** the two to the same results through duet.core.bucket_refill and
+** bucket_due):
 **   continuous {capacity, rate}:    tokens += (now - t) * rate, t = now
 **   discrete {max_tokens, refill_tokens, refill_period}:
-**     k = floor((now - t) / period); tokens += k * refill; t += k * period
+**     k = the most periods with t + k * period <= now;
+**     tokens += k * refill; t += k * period
 ** both capped at the capacity. A refill and a take happen as one step
 ** under a spinlock held for a few dozen instructions and no call, so no
 ** interleaving of threads ever grants a token the arithmetic does not
@@ -24,13 +27,17 @@
 
 #include "duet.h"
 
-typedef struct TokenBucket {
-  duet_Object base;
-  atomic_int lock;                        /* guards tokens and t */
-  double tokens, t;
+typedef struct Count {
+  double tokens, t;                       /* the count, as of time t */
   double cap;
   double rate;                            /* > 0: continuous form */
   double refill, period;                  /* the discrete form */
+} Count;
+
+typedef struct TokenBucket {
+  duet_Object base;
+  atomic_int lock;                        /* guards m.tokens and m.t */
+  Count m;
   pthread_mutex_t wait_mu;                /* for wait()'s sleeps */
   pthread_cond_t wait_cv;
 } TokenBucket;
@@ -60,40 +67,49 @@ static void tb_unlock(TokenBucket *b) {
   atomic_store_explicit(&b->lock, 0, memory_order_release);
 }
 
-/* Bring the count up to time `now` (lock held). A `now` read before
-** another thread's later one is simply not newer: nothing to add. */
-static void refill(TokenBucket *b, double now) {
-  if (now <= b->t) return;
-  if (b->rate > 0) {
-    double tokens = b->tokens + (now - b->t) * b->rate;
-    b->tokens = tokens < b->cap ? tokens : b->cap;
-    b->t = now;
+/* Bring the count up to time `now`. A `now` read before another thread's
+** later one is simply not newer: nothing to add. */
+static void refill(Count *c, double now) {
+  if (now <= c->t) return;
+  if (c->rate > 0) {
+    double tokens = c->tokens + (now - c->t) * c->rate;
+    c->tokens = tokens < c->cap ? tokens : c->cap;
+    c->t = now;
   }
   else {
-    double k = floor((now - b->t) / b->period);
+    /* k as due() counts: (now - t) / period may round across a whole
+    ** number, and a waiter woken at its due time must find its refill */
+    double k = floor((now - c->t) / c->period);
+    if (c->t + (k + 1) * c->period <= now) k += 1;
+    else if (k > 0 && c->t + k * c->period > now) k -= 1;
     if (k > 0) {
-      double tokens = b->tokens + k * b->refill;
-      b->tokens = tokens < b->cap ? tokens : b->cap;
-      b->t = b->t + k * b->period;
+      double tokens = c->tokens + k * c->refill;
+      c->tokens = tokens < c->cap ? tokens : c->cap;
+      c->t = c->t + k * c->period;
     }
   }
 }
 
-/* When `n` tokens will be there (lock held, count brought up to `now`). */
-static double due(TokenBucket *b, double n, double now) {
-  double missing = n - b->tokens;
-  if (b->rate > 0) return now + missing / b->rate;
-  return b->t + ceil(missing / b->refill) * b->period;
+/* When `n` tokens will be there (the count brought up to `now`). Always
+** later than `now` while they are missing: a waiter woken then by a
+** virtual clock, which stops at exactly that time, gets another refill
+** rather than the same due time again (now + a rounded-off missing / rate
+** can be `now` itself); refill() counts periods exactly as this does. */
+static double due(const Count *c, double n, double now) {
+  double missing = n - c->tokens, at;
+  if (c->rate > 0) at = now + missing / c->rate;
+  else at = c->t + ceil(missing / c->refill) * c->period;
+  return at > now ? at : now + fabs(now) * 0x1p-52 + 0x1p-1074;
 }
 
 /* Take n if there are that many at `now`; else *at = when they are due. */
 static int try_take(TokenBucket *b, double n, double now, double *at) {
   int ok;
   tb_lock(b);
-  refill(b, now);
-  ok = b->tokens >= n;
-  if (ok) b->tokens -= n;
-  else if (at) *at = due(b, n, now);
+  refill(&b->m, now);
+  ok = b->m.tokens >= n;
+  if (ok) b->m.tokens -= n;
+  else if (at) *at = due(&b->m, n, now);
   tb_unlock(b);
   return ok;
 }
@@ -101,8 +117,8 @@ static int try_take(TokenBucket *b, double n, double now, double *at) {
 static double tokens_now(TokenBucket *b) {
   double n, now = duet_now();
   tb_lock(b);
-  refill(b, now);
-  n = b->tokens;
+  refill(&b->m, now);
+  n = b->m.tokens;
   tb_unlock(b);
   return n;
 }
@@ -116,7 +132,7 @@ static void tb_destroy(duet_Object *o) {
 
 static void tb_describe(duet_Object *o, char *buf, size_t size) {
   TokenBucket *b = (TokenBucket *)o;
-  snprintf(buf, size, "%g/%g tokens", tokens_now(b), b->cap);
+  snprintf(buf, size, "%g/%g tokens", tokens_now(b), b->m.cap);
 }
 
 static const duet_Type tb_type = {"duet.TokenBucket", tb_destroy,
@@ -194,12 +210,12 @@ static int tb_new(lua_State *L) {
   atomic_init(&b->lock, 0);
   pthread_mutex_init(&b->wait_mu, NULL);
   duet_cond_init(&b->wait_cv);
-  b->cap = cap;
-  b->rate = rate;
-  b->refill = refill_;
-  b->period = period;
-  b->tokens = tokens;
-  b->t = duet_now();
+  b->m.cap = cap;
+  b->m.rate = rate;
+  b->m.refill = refill_;
+  b->m.period = period;
+  b->m.tokens = tokens;
+  b->m.t = duet_now();
   return 1;
 }
 
@@ -207,7 +223,7 @@ static int tb_new(lua_State *L) {
 static double check_n(lua_State *L, TokenBucket *b) {
   double n = luaL_optnumber(L, 2, 1);
   luaL_argcheck(L, n > 0, 2, "n must be positive");
-  luaL_argcheck(L, n <= b->cap, 2, "n exceeds the bucket's capacity");
+  luaL_argcheck(L, n <= b->m.cap, 2, "n exceeds the bucket's capacity");
   return n;
 }
 
@@ -258,8 +274,41 @@ static const luaL_Reg tb_methods[] = {
   {NULL, NULL}
 };
 
+/* The arithmetic on a Count given as numbers, for the spec that checks
+** the coroutines bucket's against it:
+** bucket_refill(tokens, t, now, cap, rate, refill, period) -> tokens, t
+** (rate 0: the discrete form; refill and period 0: the continuous one) */
+static int tb_refill(lua_State *L) {
+  Count c;
+  c.tokens = luaL_checknumber(L, 1);
+  c.t = luaL_checknumber(L, 2);
+  c.cap = luaL_checknumber(L, 4);
+  c.rate = luaL_checknumber(L, 5);
+  c.refill = luaL_checknumber(L, 6);
+  c.period = luaL_checknumber(L, 7);
+  refill(&c, luaL_checknumber(L, 3));
+  push_count(L, c.tokens);
+  lua_pushnumber(L, c.t);
+  return 2;
+}
+
+/* bucket_due(tokens, t, now, n, rate, refill, period) -> the time n
+** tokens are there, the count brought up to now */
+static int tb_due(lua_State *L) {
+  Count c;
+  c.tokens = luaL_checknumber(L, 1);
+  c.t = luaL_checknumber(L, 2);
+  c.rate = luaL_checknumber(L, 5);
+  c.refill = luaL_checknumber(L, 6);
+  c.period = luaL_checknumber(L, 7);
+  lua_pushnumber(L, due(&c, luaL_checknumber(L, 4), luaL_checknumber(L, 3)));
+  return 1;
+}
+
 static const luaL_Reg tb_funcs[] = {
   {"TokenBucket", tb_new},
+  {"bucket_refill", tb_refill},
+  {"bucket_due", tb_due},
   {NULL, NULL}
 };
 

@@ -127,6 +127,8 @@ return function(rt)
                                            refill_period = P, tokens = 0})
           assert.is_true(tb:wait(2))
           assert.is_true(rt.now() - a0 >= P - EPS)
+          -- whole refills leave a whole count, which reads as an integer
+          assert.are.equal("integer", math.type(tb:tokens()))
         end)
       end)
     end)
