@@ -28,6 +28,8 @@ build = {
         "csrc/modcache.c",
         "csrc/value.c",
         "csrc/queue.c",
+        "csrc/queuestore.c",
+        "csrc/queuewait.c",
         "csrc/sharedtable.c",
         "csrc/lock.c",
         "csrc/semaphore.c",
