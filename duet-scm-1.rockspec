@@ -43,6 +43,7 @@ build = {
         "csrc/tokenbucket.c",
         "csrc/poll.c",
         "csrc/socket.c",
+        "csrc/socketio.c",
         "csrc/sockopt.c",
         "csrc/rng.c",
         "csrc/preempt.c",
