@@ -98,7 +98,7 @@ end
 -- When n tokens will be there, counting from time t (after refill(t)):
 -- always later than t, so a waiter never sleeps until the same instant.
 local function due(self, n, t)
-  local missing, at = n - self._tokens, nil
+  local missing, at = n - self._tokens
   if self._rate > 0 then at = t + missing / self._rate
   else at = self._t + ceil(missing / self._refill) * self._period end
   if at > t then return at end

@@ -64,7 +64,7 @@ local function field(opts, name)
       :format(name, check.typename(v)))
   end
   if not (v > 0) then
-    check.argerror("TokenBucket", 1, ("field '%s' must be positive"):format(name))
+    check.argerror("TokenBucket", 1, msg.field_positive:format(name))
   end
   return v
 end
@@ -78,7 +78,7 @@ function M.TokenBucket(rt, opts)
   if opts.capacity ~= nil or opts.rate ~= nil then
     if opts.max_tokens ~= nil or opts.refill_tokens ~= nil or opts.refill_period ~= nil then
       check.argerror("TokenBucket", 1,
-        "give either capacity and rate, or max_tokens, refill_tokens and refill_period")
+        msg.bucket_fields)
     end
     self._form, self._cap, self._rate, self._period = "c", field(opts, "capacity"),
       field(opts, "rate"), 0
@@ -113,8 +113,8 @@ end
 
 local function check_n(self, fname, n)
   n = check.opt_number(fname, 1, n, 1)
-  if not (n > 0) then check.argerror(fname, 1, "n must be positive") end
-  if n > self._cap then check.argerror(fname, 1, "n exceeds the bucket's capacity") end
+  if not (n > 0) then check.argerror(fname, 1, msg.n_positive) end
+  if n > self._cap then check.argerror(fname, 1, msg.n_over_capacity) end
   return n
 end
 
