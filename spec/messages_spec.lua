@@ -98,7 +98,7 @@ describe("duet.messages", function()
     -- copy must match the table word for word
     local used = {}
     for _, src in pairs(lua_src) do
-      for k in src:gmatch("msg%.([%w_]+)") do used[k] = true end
+      for k in src:gmatch("messages%.([%w_]+)") do used[k] = true end
       for k, v in pairs(messages) do
         if src:find('"' .. v, 1, true) then used[k] = true end
       end

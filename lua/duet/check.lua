@@ -10,7 +10,7 @@ local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawge
 local mathtype, format, error, getinfo, getlocal = math.type, string.format,
   error, debug.getinfo, debug.getlocal
 local sub = string.sub
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 
 local check = {}
 
@@ -154,7 +154,7 @@ function check.timeout(fname, n, v)
     if t == nil then typeerror(fname, n, "number", v) end
   end
   if not (t >= 0) then
-    argerror(fname, n, msg.timeout)
+    argerror(fname, n, messages.timeout)
   end
   return t
 end

@@ -7,7 +7,7 @@
 -- queued fail with broken(err), submit raises it from then on, and no
 -- worker is started again (so a bad initializer never loops).
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 
 local type, format, mathtype, pcall, tostring, xpcall =
   type, string.format, math.type, pcall, tostring, xpcall
@@ -16,7 +16,7 @@ local traceback, pack = debug.traceback, table.pack
 local M = {}
 
 local function field_error(fname, name, want, v)
-  check.argerror(fname, 1, format(msg.field_type, name,
+  check.argerror(fname, 1, format(messages.field_type, name,
     want, want == "integer" and mathtype(v) == "float" and "float"
     or check.typename(v)))
 end
@@ -39,7 +39,7 @@ function M.check(fname, opts, default_max, limit)
     max = check.integral(max) or field_error(fname, "max_workers", "integer", max)
   end
   if max < 1 then
-    check.argerror(fname, 1, msg.max_workers)
+    check.argerror(fname, 1, messages.max_workers)
   elseif limit and max > limit then
     check.argerror(fname, 1, "max_workers must be at most " .. limit)
   end
@@ -80,7 +80,7 @@ end
 --- initializer error `err` fail with, and that its submit raises.
 function M.broken(err)
   local ok, msg = pcall(tostring, err)
-  return msg.broken_executor
+  return messages.broken_executor
     .. (ok and msg or "(error object is not a string)")
 end
 

@@ -22,7 +22,7 @@
 local core = require "duet.core"
 local check = require "duet.check"
 local options = require "duet.executor_options"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 -- assignments refused as on every duet object ("field 'max_workers' is
 -- read-only"); the pool's own fields all exist from the start
 local class = require "duet.coroutines.class"
@@ -42,7 +42,7 @@ local QUIT_GRACE = 5    -- seconds a closed worker gets to exit before SIGKILL
 ------------------------------------------------------------------ options
 
 local function field_error(name, want, v)
-  check.argerror("ProcessExecutor", 1, format(msg.field_type,
+  check.argerror("ProcessExecutor", 1, format(messages.field_type,
     name, want, mathtype(v) == "float" and "float" or check.typename(v)))
 end
 
@@ -94,7 +94,7 @@ end
 ------------------------------------------------------------- one worker
 
 -- A pool is broken, as an Executor is, by an initializer that raised
--- (options.broken(err): msg.broken_executor .. ...) or
+-- (options.broken(err): messages.broken_executor .. ...) or
 -- by a worker that cannot start: broke(msg, traceback) records it, the
 -- task that met it and every later one fail with msg, and submit raises it.
 local function no_start(err)
@@ -211,7 +211,7 @@ end
 local function task_body(self, fn, ...)
   local st = rawget(self, "_st")
   if self._shutdown or st and st.shutdown then
-    check.error(msg.after_shutdown)
+    check.error(messages.after_shutdown)
   end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
   local broken = st and st.broken or self._broken
@@ -319,7 +319,7 @@ function TE:submit(fn, ...)
   core.process_hold(1)
   if not pcall(self._q.put, self._q, { fut, body }) then   -- shut down since
     core.process_hold(-1)
-    check.error(msg.after_shutdown)
+    check.error(messages.after_shutdown)
   end
   if not self._idle:acquire(0) then
     local k = st:incr("feeders")

@@ -6,7 +6,7 @@
 -- waits for every such descriptor and the next timer in one poll.
 local core = require "duet.core"
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 
 local type, getmetatable, tointeger = type, getmetatable, math.tointeger
 local is_socket, socket_new, fd_ready = core.is_socket, core.socket_new,
@@ -47,7 +47,7 @@ local function descriptor(fname, x)
   if type(x) == "number" then
     local fd = tointeger(x)
     if not fd or fd < 0 or fd > 0x7fffffff then
-      check.argerror(fname, 1, msg.bad_fd)
+      check.argerror(fname, 1, messages.bad_fd)
     end
     return fd, false
   end
@@ -60,12 +60,12 @@ local function descriptor(fname, x)
     if type(mt) == "table" and mt.__index ~= nil then getfd = x.getfd end
   end
   if type(getfd) ~= "function" then
-    check.argerror(fname, 1, msg.no_fd .. " expected, got "
+    check.argerror(fname, 1, messages.no_fd .. " expected, got "
       .. (x == nil and "no value" or check.typename(x)))
   end
   local fd = tointeger((getfd(x)))      -- no value reads as nil
   if not fd or fd < 0 or fd > 0x7fffffff then
-    check.argerror(fname, 1, msg.closed_fd)
+    check.argerror(fname, 1, messages.closed_fd)
   end
   local dirty = x.dirty
   return fd, type(dirty) == "function" and dirty(x) and true or false

@@ -6,7 +6,7 @@
 -- cancelled has taken nothing.
 local core = require "duet.core"
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
@@ -264,7 +264,7 @@ end
 function Condition:wait(timeout)
   timeout = check.timeout("wait", 1, timeout)
   local lock = self._lock
-  if not lock:_is_owned() then check.error(msg.unowned:format("wait")) end
+  if not lock:_is_owned() then check.error(messages.unowned:format("wait")) end
   if timeout == 0 then return false end
   S.check_block(self, "wait")
   local saved = lock:_release_save()
@@ -296,13 +296,13 @@ end
 
 function Condition:notify(n)
   n = check.opt_integer("notify", 1, n, 1)
-  if not self._lock:_is_owned() then check.error(msg.unowned:format("notify")) end
+  if not self._lock:_is_owned() then check.error(messages.unowned:format("notify")) end
   local waiters = self._waiters
   while n > 0 and wake_first(waiters) do n = n - 1 end
 end
 
 function Condition:notify_all()
-  if not self._lock:_is_owned() then check.error(msg.unowned:format("notify")) end
+  if not self._lock:_is_owned() then check.error(messages.unowned:format("notify")) end
   wake_all(self._waiters)
 end
 

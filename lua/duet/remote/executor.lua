@@ -17,7 +17,7 @@ local duet = require "duet"
 local rc = require "duet.redis_core"
 local redis = require "duet.redis"
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 local P = require "duet.remote.protocol"
 
 local pack, unpack, rpack, runpack = table.pack, table.unpack, rc.pack, rc.unpack
@@ -41,7 +41,7 @@ local function opt_field(opts, name, kind, default)
   if kind == "integer" then good = good and math.tointeger(v) ~= nil end
   if kind == "positive" then good = good and v > 0 end
   if not good then
-    check.argerror("RemoteExecutor", 1, msg.field_type:format(name,
+    check.argerror("RemoteExecutor", 1, messages.field_type:format(name,
       kind == "integer" and "non-negative integer" or "positive number",
       type(v) == "number" and tostring(v) or check.typename(v)))
   end
@@ -91,7 +91,7 @@ end
 
 --- ex:submit("module.function", ...) -> Future
 function RemoteExecutor:submit(name, ...)
-  if self._state.shutdown then check.error(msg.after_shutdown) end
+  if self._state.shutdown then check.error(messages.after_shutdown) end
   if not P.valid_name(name) then
     check.argerror("submit", 1, ("task name 'module.function' expected, got %s"):format(
       type(name) == "string" and "'" .. name .. "'" or check.typename(name)))

@@ -14,7 +14,7 @@
 -- second, so that it notices a close made meanwhile.
 local rc = require "duet.redis_core"
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 local P = require "duet.remote.protocol"
 
 local rpack, runpack = rc.pack, rc.unpack
@@ -41,7 +41,7 @@ function RemoteQueue.__index(q, k)
   return methods[k]
 end
 function RemoteQueue.__newindex(_, k)
-  check.error(msg.read_only:format(tostring(k)))
+  check.error(messages.read_only:format(tostring(k)))
 end
 
 function M.RemoteQueue(rt, opts)
@@ -89,7 +89,7 @@ local function put_packed(self, fname, packed, dl)
   local c = conn(self)
   while true do
     local r = c:eval(M.PUT, { self._items, self._closed }, { self._maxsize, unpack(packed) })
-    if r == "closed" then check.error(msg.put_closed) end
+    if r == "closed" then check.error(messages.put_closed) end
     if r ~= "full" then return true end
     local now = rt.now()
     if dl and now >= dl then return nil, "full" end
@@ -99,7 +99,7 @@ local function put_packed(self, fname, packed, dl)
 end
 
 local function pack_item(fname, n, item)
-  if item == nil then check.argerror(fname, n, msg.non_nil) end
+  if item == nil then check.argerror(fname, n, messages.non_nil) end
   local ok, s = pcall(rpack, item)
   if not ok then check.argerror(fname, n, s) end
   return s
@@ -123,11 +123,11 @@ function methods:put_many(list, timeout)
   local n = list.n or #list
   if n == 0 then return true end
   if self._maxsize > 0 and n > self._maxsize then
-    check.argerror("put_many", 1, msg.over_maxsize)
+    check.argerror("put_many", 1, messages.over_maxsize)
   end
   local packed = {}
   for i = 1, n do
-    if list[i] == nil then check.argerror("put_many", 1, msg.nil_item_at .. i) end
+    if list[i] == nil then check.argerror("put_many", 1, messages.nil_item_at .. i) end
     packed[i] = pack_item("put_many", 1, list[i])
   end
   return put_packed(self, "put_many", packed, timeout and self._rt.now() + timeout)
@@ -196,7 +196,7 @@ end
 --- q:get_many(max [, timeout]) -> list of 1..max items, or nil, reason
 function methods:get_many(max, timeout)
   max = check.integer("get_many", 1, max)
-  if max < 1 then check.argerror("get_many", 1, msg.max_at_least_1) end
+  if max < 1 then check.argerror("get_many", 1, messages.max_at_least_1) end
   timeout = opt_timeout("get_many", 2, timeout)
   return take(self, max, timeout and self._rt.now() + timeout)
 end

@@ -7,7 +7,7 @@
 -- on hosts whose clocks differ still share one timeline. The bucket's
 -- settings travel with every call: the last caller's settings apply.
 local check = require "duet.check"
-local msg = require "duet.messages"
+local messages = require "duet.messages"
 local P = require "duet.remote.protocol"
 
 local M = {}
@@ -64,7 +64,7 @@ local function field(opts, name)
       :format(name, check.typename(v)))
   end
   if not (v > 0) then
-    check.argerror("TokenBucket", 1, msg.field_positive:format(name))
+    check.argerror("TokenBucket", 1, messages.field_positive:format(name))
   end
   return v
 end
@@ -78,7 +78,7 @@ function M.TokenBucket(rt, opts)
   if opts.capacity ~= nil or opts.rate ~= nil then
     if opts.max_tokens ~= nil or opts.refill_tokens ~= nil or opts.refill_period ~= nil then
       check.argerror("TokenBucket", 1,
-        msg.bucket_fields)
+        messages.bucket_fields)
     end
     self._form, self._cap, self._rate, self._period = "c", field(opts, "capacity"),
       field(opts, "rate"), 0
@@ -92,7 +92,7 @@ function M.TokenBucket(rt, opts)
   elseif type(tokens) ~= "number" then
     check.argerror("TokenBucket", 1, "field 'tokens': number expected, got " .. check.typename(tokens))
   elseif not (tokens >= 0 and tokens <= self._cap) then
-    check.argerror("TokenBucket", 1, msg.bucket_tokens)
+    check.argerror("TokenBucket", 1, messages.bucket_tokens)
   end
   self._start = tokens
   return setmetatable(self, RemoteBucket)
@@ -113,8 +113,8 @@ end
 
 local function check_n(self, fname, n)
   n = check.opt_number(fname, 1, n, 1)
-  if not (n > 0) then check.argerror(fname, 1, msg.n_positive) end
-  if n > self._cap then check.argerror(fname, 1, msg.n_over_capacity) end
+  if not (n > 0) then check.argerror(fname, 1, messages.n_positive) end
+  if n > self._cap then check.argerror(fname, 1, messages.n_over_capacity) end
   return n
 end
 
