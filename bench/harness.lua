@@ -488,7 +488,7 @@ function M.render(results, meta, rows, columns)
       local _, text = M.cell(results, row, col, runs)
       local r = results[job_key(row.case, col)]
       local reason = r and r.reason
-      if (text == "n/a" or (text:sub(-1) == "*")) and reason then
+      if (text:sub(1, 3) == "n/a" or text:sub(-1) == "*") and reason then
         local key = col.title .. "\0" .. reason
         if not groups[key] then
           groups[key] = { col = col.title, reason = reason, ids = {}, seen = {} }
