@@ -181,3 +181,9 @@ clean:
 .PHONY: bench
 bench: all
 	$(LUA) bench/run.lua $(if $(QUICK),--quick)
+
+# Instructions per operation on single-threaded hot paths (callgrind; each
+# op run n and 2n times, the difference over n): bench/instr.lua.
+.PHONY: bench-instr
+bench-instr: all
+	$(LUA) bench/instr.lua $(INSTR_N)

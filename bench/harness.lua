@@ -15,12 +15,32 @@
 -- under the table: never a made-up number.
 local M = {}
 
--- The four columns of figures, in table order.
+-- A Lua peer column applies to the cases (RESULT case ids) it lists.
+local function set(list)
+  local t = {}
+  for _, k in ipairs(list) do t[k] = true end
+  return t
+end
+local B3 = { "B3.spawn1k", "B3.spawn10k" }
+local B8 = { "B8.idle1k", "B8.idle10k", "B8.sleep10k" }
+
+-- The columns of figures, in table order: duet, Python, then the Lua
+-- peers (lang "luapeer": bench/peers/<script><suffix>.lua, run only when
+-- `module` loads, else "n/a (not installed)").
 M.columns = {
   { key = "threads", title = "duet threads", short = "threads", lang = "lua", runtime = "threads" },
   { key = "coroutines", title = "duet coroutines", short = "coroutines", lang = "lua", runtime = "coroutines" },
   { key = "pythreads", title = "Python threads", short = "Py threads", lang = "py", suffix = "_threads" },
   { key = "asyncio", title = "asyncio", short = "asyncio", lang = "py", suffix = "_asyncio" },
+  { key = "cqueues", title = "cqueues", short = "cqueues", lang = "luapeer", suffix = "_cqueues",
+    module = "cqueues", cases = set{ "B2.tables", B3[1], B3[2], "B3.tasks100k", B8[1], B8[2], B8[3],
+      "B10.c10", "B10.c100", "B10.c1000", "B10.c5000" } },
+  { key = "luv", title = "luv", short = "luv", lang = "luapeer", suffix = "_luv",
+    module = "luv", cases = set{ B3[1], B3[2], "B4.tasks", B8[1], B8[2], B8[3] } },
+  { key = "lanes", title = "Lanes", short = "Lanes", lang = "luapeer", suffix = "_lanes",
+    module = "lanes", cases = set(B3) },
+  { key = "effil", title = "effil", short = "effil", lang = "luapeer", suffix = "_effil",
+    module = "effil", cases = set(B3) },
 }
 
 local ALL = { "threads", "coroutines", "pythreads", "asyncio" }
@@ -193,12 +213,14 @@ function M.fmt(v)
   return ("%." .. digits .. "f"):format(v)
 end
 
-local function applies(row, colkey)
+local function applies(row, col)
+  if col.cases then return col.cases[row.case] == true end
   for _, k in ipairs(row.cols or ALL) do
-    if k == colkey then return true end
+    if k == col.key then return true end
   end
   return false
 end
+M.applies = applies
 
 local function job_key(case, col) return case .. "@" .. col.key end
 
@@ -208,7 +230,7 @@ function M.jobs(rows, columns)
   for _, r in ipairs(rows) do
     for _, col in ipairs(columns) do
       local key = job_key(r.case, col)
-      if applies(r, col.key) and not seen[key] then
+      if applies(r, col) and not seen[key] then
         seen[key] = true
         list[#list + 1] = { script = r.script, case = r.case, column = col, key = key }
       end
@@ -228,6 +250,8 @@ function M.command(job, opts)
   local parts
   if col.lang == "lua" then
     parts = { opts.lua, opts.bench_dir .. "/" .. job.script .. ".lua", col.runtime }
+  elseif col.lang == "luapeer" then
+    parts = { opts.lua, opts.bench_dir .. "/peers/" .. job.script .. col.suffix .. ".lua" }
   else
     -- -B: no __pycache__ next to the peers.
     parts = { opts.python, "-B", opts.bench_dir .. "/peers/" .. job.script .. col.suffix .. ".py" }
@@ -257,13 +281,27 @@ end
 local okcore, core = pcall(require, "duet.core")
 M.clock = okcore and core.now or os.time
 
+--- Whether `lua` can load module `name` (asked once, in a process of its own).
+local available_cache = {}
+function M.available(lua, name)
+  local key = lua .. "\0" .. name
+  if available_cache[key] == nil then
+    local ok = os.execute(("%s -e %s >/dev/null 2>&1"):format(shell_quote(lua),
+      shell_quote(("require(%q)"):format(name))))
+    available_cache[key] = ok == true
+  end
+  return available_cache[key]
+end
+
 --- Run every job `opts.runs` times within `opts.budget` seconds: run 1 of
 --- every job in table order, then the further runs of one job after the
 --- other, cheapest first (by its first run's time), so that a budget spent
 --- on a busy machine leaves a few slow jobs short of runs rather than many
 --- quick ones.
 --- opts: runs, budget, job_timeout, quick, lua, python, bench_dir,
---- runner (default M.run_command), clock (default M.clock), log (nil, or
+--- runner (default M.run_command), clock (default M.clock), available
+--- (default M.available: function(lua, module), for a Lua peer's module;
+--- a job whose module is missing is never run), log (nil, or
 --- a function given run, job, command, stdout, stderr, how, code, seconds).
 --- Returns { [job.key] = { values = {[metric] = {...}}, runs = n, reason = str } }.
 function M.collect(jobs, opts)
@@ -271,8 +309,14 @@ function M.collect(jobs, opts)
   local clock = opts.clock or M.clock
   local start = clock()
   local results = {}
+  local available = opts.available or M.available
   for _, job in ipairs(jobs) do
-    results[job.key] = { values = {}, runs = 0, failed = false }
+    local r = { values = {}, runs = 0, failed = false }
+    local mod = job.column.module
+    if mod and not available(opts.lua, mod) then
+      r.failed, r.missing, r.reason = true, true, "not installed (" .. mod .. ")"
+    end
+    results[job.key] = r
   end
 
   local function run_once(job, run)
@@ -329,8 +373,9 @@ end
 --- The figure of one cell: value (scaled) or nil, and its text ("*" when
 --- it rests on fewer runs than asked).
 function M.cell(results, row, col, runs)
-  if not applies(row, col.key) then return nil, "-" end
+  if not applies(row, col) then return nil, "—" end
   local r = results[job_key(row.case, col)]
+  if r and r.missing then return nil, "n/a (not installed)" end
   local vals = r and r.values[row.metric]
   local m = vals and M.median(vals)
   if not m then return nil, "n/a" end
@@ -338,9 +383,11 @@ function M.cell(results, row, col, runs)
   return v, M.fmt(v) .. (#vals < runs and "*" or "")
 end
 
---- The "duet / best peer" cell of a row.
-function M.ratio(results, row, columns, runs)
-  if not row.better then return "-" end
+--- The "duet / best peer" cell of a row: peer_lang "py" (Python) or
+--- "luapeer" (the Lua peers).
+function M.ratio(results, row, columns, runs, peer_lang)
+  peer_lang = peer_lang or "py"
+  if not row.better then return "—" end
   local function best(lang)
     local bv, bcol
     for _, col in ipairs(columns) do
@@ -354,8 +401,14 @@ function M.ratio(results, row, columns, runs)
     return bv, bcol
   end
   local dv, dcol = best("lua")
-  local pv, pcol = best("py")
-  if not dv or not pv or pv == 0 then return "n/a" end
+  local pv, pcol = best(peer_lang)
+  if not dv or not pv or pv == 0 then
+    local any = false
+    for _, col in ipairs(columns) do
+      if col.lang == peer_lang and applies(row, col) then any = true end
+    end
+    return any and "n/a" or "—"
+  end
   return ("%s (%s / %s)"):format(M.fmt(dv / pv), dcol.short, pcol.short)
 end
 
@@ -373,15 +426,17 @@ function M.render(results, meta, rows, columns)
   local runs = meta.runs
   local head = { "workload", "unit", "better" }
   for _, col in ipairs(columns) do head[#head + 1] = col.title end
-  head[#head + 1] = "duet / best peer"
+  head[#head + 1] = "duet / best Python"
+  head[#head + 1] = "duet / best Lua peer"
   local body = {}
   for _, row in ipairs(rows) do
-    local line = { row.label, row.unit, row.better or "-" }
+    local line = { row.label, row.unit, row.better or "—" }
     for _, col in ipairs(columns) do
       local _, text = M.cell(results, row, col, runs)
       line[#line + 1] = text
     end
-    line[#line + 1] = M.ratio(results, row, columns, runs)
+    line[#line + 1] = M.ratio(results, row, columns, runs, "py")
+    line[#line + 1] = M.ratio(results, row, columns, runs, "luapeer")
     body[#body + 1] = line
   end
   local widths = {}
@@ -402,6 +457,13 @@ function M.render(results, meta, rows, columns)
   add(("- machine: %s, %s cores (nproc); load average at start: %s%s"):format(
     meta.machine, meta.nproc, meta.loadavg,
     meta.loadavg_end and ("; at the end: " .. meta.loadavg_end) or ""))
+  local peers = {}
+  for _, col in ipairs(columns) do
+    if col.lang == "luapeer" then
+      peers[#peers + 1] = col.title .. (meta.peers and meta.peers[col.key] and (" " .. meta.peers[col.key]) or "")
+    end
+  end
+  if #peers > 0 then add("- Lua peers: " .. table.concat(peers, ", ")) end
   add(("- %s; %s; each figure is the median of %d run%s%s"):format(meta.lua, meta.python, runs,
     runs == 1 and "" or "s", meta.elapsed and (", whole run %.0f s"):format(meta.elapsed) or ""))
   add("")
@@ -413,10 +475,12 @@ function M.render(results, meta, rows, columns)
   add(render_line(sep))
   for _, line in ipairs(body) do add(render_line(line)) end
   add("")
-  add("better: which direction is better for that unit. duet / best peer: the best duet figure")
-  add("divided by the best Python figure (threads or asyncio), so above 1 favours duet where higher")
-  add("is better, below 1 where lower is better. n/a: not implemented yet, failed or not run")
-  add("(reasons below); -: does not apply; *: from fewer runs than asked.")
+  add("better: which direction is better for that unit. duet / best Python: the best duet figure")
+  add("divided by the best Python figure (threads or asyncio); duet / best Lua peer: the same")
+  add("against the best of cqueues, luv, Lanes and effil. Above 1 favours duet where higher is")
+  add("better, below 1 where lower is better. n/a: not implemented yet, failed or not run")
+  add("(reasons below); n/a (not installed): that Lua module is missing; —: does not apply")
+  add("(no equivalent in that runtime or library); *: from fewer runs than asked.")
   -- The reasons, grouped by column and reason.
   local groups, order = {}, {}
   for _, col in ipairs(columns) do
@@ -424,7 +488,7 @@ function M.render(results, meta, rows, columns)
       local _, text = M.cell(results, row, col, runs)
       local r = results[job_key(row.case, col)]
       local reason = r and r.reason
-      if (text == "n/a" or (text:sub(-1) == "*")) and reason then
+      if (text:sub(1, 3) == "n/a" or text:sub(-1) == "*") and reason then
         local key = col.title .. "\0" .. reason
         if not groups[key] then
           groups[key] = { col = col.title, reason = reason, ids = {}, seen = {} }
@@ -484,6 +548,12 @@ function M.machine_meta(opts)
     python = (first_line(opts.python .. " -V") or "python: missing"):gsub("\n", ""),
     runs = opts.runs,
     quick = opts.quick,
+    peers = {
+      cqueues = first_line(opts.lua .. [[ -e 'print(require("cqueues").VERSION)']]),
+      luv = first_line(opts.lua .. [[ -e 'print(require("luv").version_string())']]),
+      lanes = first_line(opts.lua .. [[ -e 'require("lanes")' && echo installed]]) or "(not installed)",
+      effil = first_line(opts.lua .. [[ -e 'require("effil")' && echo installed]]) or "(not installed)",
+    },
   }
 end
 

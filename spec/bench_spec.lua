@@ -25,8 +25,18 @@ local META = {
   loadavg = "0.10 0.20 0.30", lua = "Lua 5.4.4", python = "Python 3.11.7", runs = 3,
 }
 
+-- Lanes and effil are never "installed" here, cqueues and luv always: the
+-- specs do not depend on what this machine has.
+local function fake_available(_, mod) return mod == "cqueues" or mod == "luv" end
+
 local OPTS = { runs = 3, budget = 1000, job_timeout = 40, lua = "lua5.4",
-  python = "python3", bench_dir = "bench" }
+  python = "python3", bench_dir = "bench", available = fake_available }
+
+-- duet's and Python's columns only (the Lua peers have tests of their own).
+local PYCOLS = {}
+for _, col in ipairs(harness.columns) do
+  if col.lang ~= "luapeer" then PYCOLS[#PYCOLS + 1] = col end
+end
 
 local function with_opts(extra)
   local o = {}
@@ -136,8 +146,9 @@ describe("bench harness", function()
 
     it("has a script and a peer for every job", function()
       for _, job in ipairs(harness.jobs(harness.rows, harness.columns)) do
-        local path = job.column.lang == "lua" and ("bench/" .. job.script .. ".lua")
-          or ("bench/peers/" .. job.script .. job.column.suffix .. ".py")
+        local lang = job.column.lang
+        local path = lang == "lua" and ("bench/" .. job.script .. ".lua")
+          or ("bench/peers/" .. job.script .. job.column.suffix .. (lang == "luapeer" and ".lua" or ".py"))
         local f = io.open(path, "r")
         assert(f, "missing " .. path)
         local src = f:read("a")
@@ -155,7 +166,7 @@ describe("bench harness", function()
       harness.rows[7], -- B3.spawn1k, lower is better
       harness.rows[9], -- B3.tasks100k, coroutines and asyncio only
     }
-    local jobs = harness.jobs(rows, harness.columns)
+    local jobs = harness.jobs(rows, PYCOLS)
 
     local function script(cmd, run)
       if cmd:find("'threads'", 1, true) then
@@ -199,13 +210,13 @@ describe("bench harness", function()
     it("prints one table with the machine, n/a, -, medians and ratios", function()
       local runner = fake_runner(script)
       local results = harness.collect(jobs, with_opts{ runner = runner })
-      local out = harness.render(results, META, rows, harness.columns)
+      local out = harness.render(results, META, rows, PYCOLS)
       assert.matches("2026%-01%-02 03:04 UTC", out)
       assert.matches("2 cores %(nproc%); load average at start: 0.10 0.20 0.30", out)
       assert.matches("median of 3 runs", out)
       META.loadavg_end = "4.00 5.00 6.00"
       assert.matches("load average at start: 0.10 0.20 0.30; at the end: 4.00 5.00 6.00",
-        harness.render(results, META, rows, harness.columns))
+        harness.render(results, META, rows, PYCOLS))
       META.loadavg_end = nil
       local lines = {}
       for line in out:gmatch("[^\n]+") do
@@ -221,7 +232,9 @@ describe("bench harness", function()
       assert.equal("n/a", lines[1][8])
       assert.same({ "lower", "n/a", "2.00", "100", "90.0", "0.0222 (coroutines / asyncio)" },
         { table.unpack(lines[2], 3, 8) })
-      assert.same({ "-", "2.00", "-", "90.0" }, { table.unpack(lines[3], 4, 7) })
+      assert.same({ "—", "2.00", "—", "90.0" }, { table.unpack(lines[3], 4, 7) })
+      -- no Lua peer column: the Lua ratio does not apply
+      assert.equal("—", lines[2][9])
       assert.matches("duet threads, B1.unbounded, B3.spawn1k: bench/b1_queue.lua:33: attempt to call", out)
       assert.matches("duet coroutines, B1.unbounded: timed out after 40 s", out)
     end)
@@ -240,7 +253,7 @@ describe("bench harness", function()
       end
       assert.equal(2, ran)
       assert.equal(#jobs - 4, skipped) -- 4 started: 2 gave figures, 2 failed
-      local out = harness.render(results, META, rows, harness.columns)
+      local out = harness.render(results, META, rows, PYCOLS)
       assert.matches("not run: time budget spent", out)
     end)
 
@@ -281,13 +294,110 @@ describe("bench harness", function()
         return script(cmd, run)
       end)
       local results = harness.collect(jobs, with_opts{ runner = runner })
-      local out = harness.render(results, META, rows, harness.columns)
+      local out = harness.render(results, META, rows, PYCOLS)
       assert.matches("| +90%.0%* |", out)
       assert.matches("asyncio, B1.unbounded, B3.spawn1k, B3.tasks100k: exit status 1: boom", out)
     end)
   end)
 
+  describe("Lua peers", function()
+    local cols = by_key(harness.columns)
+    local function row(id)
+      for _, r in ipairs(harness.rows) do if r.id == id then return r end end
+      error("no row " .. id)
+    end
+
+    it("cover the rows issue 16 asks for, and only rows with an equivalent", function()
+      for _, id in ipairs({ "B2.tables", "B3.spawn1k", "B3.spawn10k", "B3.tasks100k", "B8.idle1k",
+        "B8.idle10k", "B10.c10", "B10.c100", "B10.c1000" }) do
+        assert.is_true(harness.applies(row(id), cols.cqueues), "cqueues " .. id)
+      end
+      for _, id in ipairs({ "B3.spawn1k", "B3.spawn10k", "B4.tasks", "B8.idle1k", "B8.idle10k" }) do
+        assert.is_true(harness.applies(row(id), cols.luv), "luv " .. id)
+      end
+      assert.is_false(harness.applies(row("B4.tasks"), cols.cqueues))
+      assert.is_false(harness.applies(row("B2.tables"), cols.luv))
+      assert.is_false(harness.applies(row("B10.c10"), cols.luv))
+      assert.is_false(harness.applies(row("B5.uncontended"), cols.cqueues))
+      for _, c in ipairs({ cols.cqueues, cols.luv, cols.lanes, cols.effil }) do
+        assert.equal("luapeer", c.lang)
+        assert.truthy(c.module)
+      end
+    end)
+
+    it("run as lua5.4 bench/peers/<script>_<peer>.lua --case NAME", function()
+      local jobs = by_key(harness.jobs(harness.rows, harness.columns))
+      assert.equal("'lua5.4' 'bench/peers/b3_spawn_cqueues.lua' '--case' 'spawn1k'",
+        harness.command(jobs["B3.spawn1k@cqueues"], OPTS))
+      assert.equal("'lua5.4' 'bench/peers/b4_executor_luv.lua' '--case' 'tasks' '--quick'",
+        harness.command(jobs["B4.tasks@luv"], with_opts{ quick = true }))
+      assert.is_nil(jobs["B4.tasks@cqueues"])
+    end)
+
+    it("never run a peer whose module is missing, show it not installed, and get their own ratio", function()
+      local rows = { row("B3.spawn1k"), row("B2.tables"), row("B5.uncontended") }
+      local runner, calls = fake_runner(function(cmd, run)
+        local case = cmd:match("'%-%-case' '(%w+)'")
+        local v
+        if cmd:find("_cqueues.lua", 1, true) then v = ({ 2, 4, 3 })[run]
+        elseif cmd:find("_luv.lua", 1, true) then v = 200
+        elseif cmd:find("'coroutines'", 1, true) then v = 6
+        else v = 100 end
+        local metric = ({ spawn1k = "per_spawn", tables = "rate", uncontended = "per_pair" })[case]
+        return ("RESULT %s %s %d x\n"):format(cmd:find("spawn", 1, true) and "B3." .. case
+          or cmd:find("messages", 1, true) and "B2." .. case or "B5." .. case, metric, v), "", "exit", 0
+      end)
+      local jobs = harness.jobs(rows, harness.columns)
+      local results = harness.collect(jobs, with_opts{ runner = runner })
+      for _, c in ipairs(calls) do
+        assert.is_nil(c.cmd:find("_lanes", 1, true), c.cmd)
+        assert.is_nil(c.cmd:find("_effil", 1, true), c.cmd)
+      end
+      assert.is_true(results["B3.spawn1k@lanes"].missing)
+      assert.same({ 2, 4, 3 }, results["B3.spawn1k@cqueues"].values.per_spawn)
+      local out = harness.render(results, META, rows, harness.columns)
+      assert.matches("duet / best Lua peer", out)
+      local lines = {}
+      for line in out:gmatch("[^\n]+") do
+        if line:match("^| B") then
+          local cells = {}
+          for c in line:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = c end
+          lines[#lines + 1] = cells
+        end
+      end
+      -- workload, unit, better, threads, coroutines, Py threads, asyncio,
+      -- cqueues, luv, Lanes, effil, duet / best Python, duet / best Lua peer
+      assert.same({ "3.00", "200", "n/a (not installed)", "n/a (not installed)",
+        "0.0600 (coroutines / Py threads)", "2.00 (coroutines / cqueues)" },
+        { table.unpack(lines[1], 8, 13) })
+      assert.same({ "0.00300", "—", "—", "—" }, { table.unpack(lines[2], 8, 11) }) -- B2: cqueues only (k msgs/s)
+      assert.same({ "—", "—", "—", "—" }, { table.unpack(lines[3], 8, 11) }) -- B5: no Lua peer
+      assert.equal("—", lines[3][13])
+      assert.matches("Lanes, B3.spawn1k: not installed %(lanes%)", out)
+    end)
+  end)
+
   describe("bench/run.lua --quick", function()
+    it("runs the Lua peers: a figure when the module loads, else n/a (not installed) #notsan", function()
+      local log = os.tmpname()
+      local p = io.popen("lua5.4 bench/run.lua --quick --only B3.spawn1k --log " .. log .. " 2>/dev/null")
+      local out = p:read("a")
+      local ok = p:close()
+      os.remove(log)
+      assert.is_true(ok)
+      local line = out:match("\n(| B3 spawn %+ join 1,000[^\n]*)")
+      assert.truthy(line, out)
+      local cells = {}
+      for c in line:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = c end
+      for i, mod in ipairs({ "cqueues", "luv", "lanes", "effil" }) do
+        if pcall(require, mod) then
+          assert.matches("^[%d.]+$", cells[7 + i], mod)
+        else
+          assert.equal("n/a (not installed)", cells[7 + i], mod)
+        end
+      end
+    end)
+
     it("runs the real scripts and prints the table, n/a where a runtime lacks the workload #notsan", function()
       local log = os.tmpname()
       local p = io.popen("lua5.4 bench/run.lua --quick --only B5.uncontended --log " .. log .. " 2>/dev/null")
@@ -306,6 +416,8 @@ describe("bench harness", function()
       -- Python is always there on this project's machines.
       assert.matches("^[%d.]+$", cells[6])
       assert.matches("^[%d.]+$", cells[7])
+      -- B5 has no Lua peer
+      for i = 8, 11 do assert.equal("—", cells[i]) end
     end)
   end)
 end)
