@@ -42,7 +42,7 @@ end
 
 -- Sizes and limits: a full run stays under 5 minutes, a quick one under 30 s.
 opts.runs = opts.runs or (opts.quick and 1 or 3)
-opts.budget = opts.budget or (opts.quick and 20 or 270)
+opts.budget = opts.budget or (opts.quick and 27 or 270)
 opts.job_timeout = opts.job_timeout or (opts.quick and 5 or 40)
 opts.lua = os.getenv("LUA") or (arg[-1] and arg[-1]:match("lua") and arg[-1]) or "lua5.4"
 opts.python = os.getenv("PYTHON") or "python3"
