@@ -54,28 +54,8 @@ end
 local ok, core = pcall(require, "duet.core")
 M.now = ok and core.now or os.clock
 
---- A size in KB from /proc/self/status: "VmRSS" (resident now, the
---- default) or "VmHWM" (the peak so far).
-function M.rss_kb(field)
-  field = field or "VmRSS"
-  local f = assert(io.open("/proc/self/status", "r"))
-  local s = f:read("a")
-  f:close()
-  return assert(tonumber(s:match(field .. ":%s*(%d+)")), "no " .. field)
-end
-
---- Print one figure and flush, so a later hang cannot lose it.
-function M.result(case, metric, value, unit)
-  io.stdout:write(("RESULT %s %s %.6g %s\n"):format(case, metric, value, unit))
-  io.stdout:flush()
-end
-
---- Raise unless `got` equals `want`: a wrong run must never give a figure.
-function M.check(what, got, want)
-  if got ~= want then
-    error(("wrong result: %s = %s, expected %s"):format(what, tostring(got), tostring(want)), 2)
-  end
-end
+local report = require "report"
+M.rss_kb, M.result, M.check = report.rss_kb, report.result, report.check
 
 --- Join a thread/task and return its first result, raising its error.
 function M.join(th)

@@ -13,6 +13,10 @@
 -- peers do not load duet.
 local M = {}
 
+-- bench/report.lua, one directory up
+package.path = (debug.getinfo(1, "S").source:match("^@(.*)/peers/[^/]*$") or "..")
+  .. "/?.lua;" .. package.path
+
 -- The clock: the peer library's own monotonic clock.
 do
   local okc, cqueues = pcall(require, "cqueues")
@@ -24,26 +28,8 @@ do
   end
 end
 
---- A size in KB from /proc/self/status: "VmRSS" (default) or "VmHWM".
-function M.rss_kb(field)
-  field = field or "VmRSS"
-  local f = assert(io.open("/proc/self/status", "r"))
-  local s = f:read("a")
-  f:close()
-  return assert(tonumber(s:match(field .. ":%s*(%d+)")), "no " .. field)
-end
-
-function M.result(case, metric, value, unit)
-  io.stdout:write(("RESULT %s %s %.6g %s\n"):format(case, metric, value, unit))
-  io.stdout:flush()
-end
-
---- Raise unless `got` equals `want`: a wrong run must never give a figure.
-function M.check(what, got, want)
-  if got ~= want then
-    error(("wrong result: %s = %s, expected %s"):format(what, tostring(got), tostring(want)), 2)
-  end
-end
+local report = require "report"
+M.rss_kb, M.result, M.check = report.rss_kb, report.result, report.check
 
 --- A FIFO queue for cqueues coroutines: a Lua list and a
 --- cqueues.condition (get() waits on it while the queue is empty; put()
