@@ -58,7 +58,6 @@ local function c_literals(src)
 end
 
 describe("duet.messages", function()
-  package.path = root .. "/lua/?.lua;" .. package.path
   local messages = require "duet.messages"
 
   local c_text = {}

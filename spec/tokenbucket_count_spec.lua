@@ -4,8 +4,6 @@
 -- A waiter sleeps until the due time and refills then; on a virtual clock
 -- (seeded preemption) it wakes at exactly that time, so the refill must
 -- find what due() promised, or the wait would spin at one instant forever.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
 local core = require "duet.core"
 local refill, due = core.bucket_refill, core.bucket_due
 local lua_bucket = require "duet.coroutines.tokenbucket"
