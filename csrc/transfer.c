@@ -24,10 +24,11 @@
 typedef struct StateInfo {
   lua_Integer loaded_version;             /* bumped by package.loaded */
   lua_Integer maps_version;               /* version the maps were built at */
-  int hooked;                             /* loaded_version is reliable */
+  const void *hook;                       /* our metatable on package.loaded */
 } StateInfo;
 
 static const char info_key = 'i';         /* registry: StateInfo userdata */
+static const char hook_key = 'h';         /* registry: that metatable */
 static const char modules_key = 'm';      /* registry: table -> name */
 static const char cfuncs_key = 'c';       /* registry: cfunction -> {mod,k} */
 
@@ -50,6 +51,21 @@ static int loaded_newindex(lua_State *L) {
   lua_rawset(L, 1);
   si->loaded_version++;
   return 0;
+}
+
+/* Is loaded_version reliable: does package.loaded still have our hook?
+** (The user may have set its metatable to nil or to another one since;
+** the registry keeps ours alive, so the address cannot be reused.) */
+static int still_hooked(lua_State *L, StateInfo *si) {
+  int hooked = 0;
+  if (si->hook == NULL) return 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getmetatable(L, -1)) {
+    hooked = lua_topointer(L, -1) == si->hook;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return hooked;
 }
 
 /* Note module `mod` (at stack index mod, named by the string at name) in
@@ -140,7 +156,7 @@ int duet_map_lookup(lua_State *L, duet_Maps *mp, int idx, int which) {
   int slot = mp->slot + which;
   if (mp->si == NULL) mp->si = state_info(L);
   /* without our hook on package.loaded, rebuild once per encode */
-  if (!mp->ready && (!mp->si->hooked
+  if (!mp->ready && (!still_hooked(L, mp->si)
                      || mp->si->maps_version != mp->si->loaded_version))
     build_maps(L, mp->si);
   mp->ready = 1;
@@ -288,8 +304,10 @@ int duet_transfer_open(lua_State *L) {
     lua_pushvalue(L, -3);
     lua_pushcclosure(L, loaded_newindex, 1);
     lua_setfield(L, -2, "__newindex");
+    si->hook = lua_topointer(L, -1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &hook_key);
     lua_setmetatable(L, -2);
-    si->hooked = 1;
   }
   else lua_pop(L, 1);
   lua_pop(L, 1);

@@ -569,6 +569,23 @@ describe("transfer", function()
         assert.is_false(joined)
         assert.matches("^module 'duet_transfer_nowhere' not found:", e)
       end)
+
+      it("a module loaded after package.loaded lost duet's metatable still goes by name", function()
+        -- duet watches package.loaded for new modules through a metatable;
+        -- once the user takes it away, the maps are rebuilt on each send
+        assert.is_true(rt.spawn(function() return math end):join(LONG))  -- maps built
+        local mt = getmetatable(package.loaded)
+        setmetatable(package.loaded, nil)
+        package.loaded.duet_transfer_late = {}
+        local mod = package.loaded.duet_transfer_late
+        local ok, th = pcall(rt.spawn, function() return mod end)
+        package.loaded.duet_transfer_late = nil
+        setmetatable(package.loaded, mt)
+        assert.is_true(ok, th)
+        local joined, e = th:join(LONG)
+        assert.is_false(joined)
+        assert.matches("^module 'duet_transfer_late' not found:", e)
+      end)
     end)
 
     describe("passes by reference", function()
