@@ -93,14 +93,15 @@ describe("duet.messages #nosan", function()
     assert.are.same({}, missing)
   end)
 
-  it("is used by the Lua sources, taken from it or spelt alike", function()
-    -- the coroutines runtime still spells most of them out; each such
-    -- copy must match the table word for word
-    local used = {}
-    for _, src in pairs(lua_src) do
+  it("is where the Lua sources take each message from", function()
+    local used, spelt = {}, {}
+    for path, src in pairs(lua_src) do
       for k in src:gmatch("messages%.([%w_]+)") do used[k] = true end
       for k, v in pairs(messages) do
-        if src:find('"' .. v, 1, true) then used[k] = true end
+        -- a quoted literal that is the message, or starts with it
+        if src:find('"' .. v, 1, true) then
+          spelt[#spelt + 1] = path:match("lua/duet/(.*)") .. ": " .. k
+        end
       end
     end
     local unused = {}
@@ -108,21 +109,8 @@ describe("duet.messages #nosan", function()
       if not used[k] then unused[#unused + 1] = k end
     end
     table.sort(unused)
-    assert.are.same({}, unused)
-  end)
-
-  it("is not spelt out again outside the coroutines runtime", function()
-    local spelt = {}
-    for path, src in pairs(lua_src) do
-      if not path:match("/coroutines/") then
-        for k, v in pairs(messages) do
-          if src:find('"' .. v, 1, true) then
-            spelt[#spelt + 1] = path:match("lua/duet/(.*)") .. ": " .. k
-          end
-        end
-      end
-    end
     table.sort(spelt)
+    assert.are.same({}, unused)
     assert.are.same({}, spelt)
   end)
 end)

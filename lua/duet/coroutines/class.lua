@@ -3,6 +3,7 @@
 -- "duet.Queue (size 3/10): 0x55d0c8a1f2e0", and fields that cannot be
 -- assigned, as on the threads runtime.
 local check = require "duet.check"
+local messages = require "duet.messages"
 
 local format, tostring, getmetatable, rawget, next, setmetatable =
   string.format, tostring, getmetatable, rawget, next, setmetatable
@@ -18,9 +19,9 @@ function M.refuse(obj, k)
   local mt = getmetatable(obj)
   local fields = rawget(mt, "__fields")
   if (fields and fields[k]) or obj[k] ~= nil then
-    check.error(format("field '%s' is read-only", tostring(k)))
+    check.error(format(messages.read_only, tostring(k)))
   end
-  check.error(format("cannot set field '%s' of %s", tostring(k),
+  check.error(format(messages.no_field, tostring(k),
     rawget(mt, "__name")))
 end
 local refuse = M.refuse

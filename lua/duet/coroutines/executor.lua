@@ -7,6 +7,7 @@
 -- coroutine per worker with no switch between them.
 local core = require "duet.core"
 local check = require "duet.check"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
@@ -193,10 +194,10 @@ end
 -- The "invalid state" error for a settle or start that fut refuses.
 local function invalid_state(fut)
   check.error("invalid state: " .. (not fut._user
-    and "the future belongs to an executor"
-    or fut._state == CANCELLED and "the future is cancelled"
-    or fut._state == RUNNING and "the future is already running"
-    or "the future is already finished"))
+    and messages.future_of_executor
+    or fut._state == CANCELLED and messages.future_cancelled
+    or fut._state == RUNNING and messages.future_running
+    or messages.future_finished))
 end
 
 local function settleable(fut)
@@ -377,7 +378,7 @@ end
 
 function Executor:submit(fn, ...)
   if self._broken then check.error(self._broken) end
-  if self._shutdown then check.error("cannot schedule new futures after shutdown") end
+  if self._shutdown then check.error(messages.after_shutdown) end
   if type(fn) ~= "function" then check.func("submit", 1, fn) end
   local fut = setmetatable({ _state = PENDING, _n = select("#", ...), fn, ... },
     Future)
@@ -464,7 +465,7 @@ local function unique_futures(fname, futures)
     local f = futures[i]
     local mt = getmetatable(f)
     if mt ~= Future and mt ~= FailedFuture then
-      check.argerror(fname, 1, ("duet.Future expected at index %d, got %s")
+      check.argerror(fname, 1, (messages.future_at)
         :format(i, check.typename(f)))
     end
     if not seen[f] then

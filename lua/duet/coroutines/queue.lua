@@ -8,6 +8,7 @@
 -- FIFO order and a waiter that times out or is cancelled has moved nothing.
 local core = require "duet.core"
 local check = require "duet.check"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
@@ -143,10 +144,10 @@ local function check_priority(fname, n, item)
         .. check.typename(key))
     end
   elseif t ~= "number" and t ~= "string" then
-    argerror(fname, n, "number, string or table expected, got "
+    argerror(fname, n, messages.priority_type
       .. check.typename(item))
   end
-  if key ~= key then argerror(fname, n, "priority is NaN") end
+  if key ~= key then argerror(fname, n, messages.priority_nan) end
 end
 
 function PriorityQueue:_push(item)
@@ -212,14 +213,14 @@ end
 -- Wait for room for `need` items; `v` is the item, or the list of them.
 -- (`fname` names the call, for the error when it cannot block here.)
 local function put_wait(self, fname, v, need, timeout)
-  if self._closed then check.error("put on a closed queue") end
+  if self._closed then check.error(messages.put_closed) end
   if timeout == 0 then return nil, "full" end
   S.check_block(self, fname)
   local th = current()
   th._val, th._need = v, need
   local why = suspend(self._putters, deadline(timeout))
   if why == WOKEN then
-    if take_val() == CLOSED then check.error("put on a closed queue") end
+    if take_val() == CLOSED then check.error(messages.put_closed) end
     return true
   end
   th._val = false
@@ -242,7 +243,7 @@ local function get_wait(self, fname, timeout)
 end
 
 local function nil_item(fname)
-  argerror(fname, 1, "non-nil value expected")
+  argerror(fname, 1, messages.non_nil)
 end
 
 ---------------------------------------------------------------- put / get
@@ -335,13 +336,13 @@ local function check_many(self, items, timeout)
   local prio = self._keys ~= nil   -- only a PriorityQueue has priority keys
   for i = 1, n do
     local item = items[i]
-    if item == nil then argerror("put_many", 1, "nil item at index " .. i) end
+    if item == nil then argerror("put_many", 1, messages.nil_item_at .. i) end
     if prio then check_priority("put_many", 1, item) end
   end
   if self.maxsize > 0 and n > self.maxsize then
-    argerror("put_many", 1, "more items than maxsize")
+    argerror("put_many", 1, messages.over_maxsize)
   end
-  if self._closed then check.error("put on a closed queue") end
+  if self._closed then check.error(messages.put_closed) end
   return n, timeout
 end
 
@@ -369,7 +370,7 @@ end
 -- 1..max items in queue order, waiting (up to timeout) only for the first.
 function methods:get_many(max, timeout)
   max = check.integer("get_many", 1, max)
-  if max < 1 then argerror("get_many", 1, "max must be at least 1") end
+  if max < 1 then argerror("get_many", 1, messages.max_at_least_1) end
   timeout = timeout_check("get_many", 2, timeout)
   local out, k = {}, 0
   if count(self) == 0 then
@@ -420,7 +421,7 @@ end
 
 function Queue:get_many(max, timeout)
   max = check.integer("get_many", 1, max)
-  if max < 1 then argerror("get_many", 1, "max must be at least 1") end
+  if max < 1 then argerror("get_many", 1, messages.max_at_least_1) end
   timeout = timeout_check("get_many", 2, timeout)
   local h, t = self._h, self._t
   local first
@@ -471,7 +472,7 @@ end
 
 function methods:task_done()
   local u = self._unfinished
-  if u <= 0 then check.error("task_done() called too many times") end
+  if u <= 0 then check.error(messages.task_done) end
   self._unfinished = u - 1
   if u == 1 then wake_all(self._joiners) end
 end

@@ -40,6 +40,7 @@
 -- draw, the real clock.
 local core = require "duet.core"
 local check = require "duet.check"
+local messages = require "duet.messages"
 
 local realnow, cancelled = core.now, core.cancelled
 local create, resume, yield, running, coclose, isyieldable =
@@ -327,7 +328,7 @@ function S.sleep(seconds)
   local s = seconds
   if type(s) ~= "number" then s = check.number("sleep", 1, seconds) end
   if not (s >= 0) then
-    check.argerror("sleep", 1, "duration must be a non-negative number")
+    check.argerror("sleep", 1, messages.duration)
   end
   local th = current
   if th._co ~= running() or atomic > 0 or not isyieldable() then

@@ -8,6 +8,7 @@
 -- would hide it, so such keys sit in a side table instead: as with the C
 -- object, t.incr is the method while pairs(t) and snapshot() show the key.
 local check = require "duet.check"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 
 local setmetatable, type, next, error, rawset, rawget, tostring =
@@ -22,10 +23,10 @@ local keytypes = { string = true, number = true, boolean = true }
 
 local function check_key(fname, n, k)
   if not keytypes[type(k)] then
-    check.argerror(fname, n, "string, number or boolean key expected, got "
+    check.argerror(fname, n, messages.key_type
       .. check.typename(k))
   end
-  if k ~= k then check.argerror(fname, n, "key is NaN") end
+  if k ~= k then check.argerror(fname, n, messages.key_nan) end
 end
 
 local function get(self, k)
@@ -80,7 +81,7 @@ function methods:incr(k, delta)
   if v == nil then
     v = 0
   elseif type(v) ~= "number" then
-    check.argerror("incr", 1, format("value at key '%s' is a %s, not a number",
+    check.argerror("incr", 1, format(messages.not_a_number,
       tostring(k), check.typename(v)))
   end
   v = v + delta

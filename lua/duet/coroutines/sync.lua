@@ -84,7 +84,7 @@ function Lock:acquire(timeout)
 end
 
 function Lock:release()
-  if not self._locked then check.error("release unlocked lock") end
+  if not self._locked then check.error(messages.release_unlocked) end
   -- with waiters the lock stays locked: it now belongs to the first one
   local waiters = self._waiters
   if waiters.head then wake_first(waiters) else self._locked = false end
@@ -144,7 +144,7 @@ local function rlock_pass(self, count)
 end
 
 function RLock:release()
-  if self._owner ~= current() then check.error("cannot release un-acquired lock") end
+  if self._owner ~= current() then check.error(messages.release_unowned) end
   local count = self._count - 1
   if count > 0 then self._count = count else rlock_pass(self, 1) end
 end
@@ -181,7 +181,7 @@ local BoundedSemaphore = lockable("duet.BoundedSemaphore", sem_describe)
 
 local function new_semaphore(fname, cls, value)
   value = check.opt_integer(fname, 1, value, 1)
-  if value < 0 then check.argerror(fname, 1, "value must be non-negative") end
+  if value < 0 then check.argerror(fname, 1, messages.sem_negative) end
   return setmetatable({ _value = value, _initial = value, _waiters = list(),
     _guard = false }, cls)
 end
@@ -208,12 +208,12 @@ end
 -- there are waiters the value is 0, so the checks below hold either way.)
 local function sem_release(self, n, bounded)
   n = check.opt_integer("release", 1, n, 1)
-  if n < 1 then check.argerror("release", 1, "n must be at least 1") end
+  if n < 1 then check.argerror("release", 1, messages.n_at_least_1) end
   local v = self._value
   if bounded then
-    if n > self._initial - v then check.error("semaphore released too many times") end
+    if n > self._initial - v then check.error(messages.sem_released) end
   elseif n > maxinteger - v then   -- v + n would wrap around
-    check.error("semaphore value overflow")
+    check.error(messages.sem_overflow)
   end
   local waiters = self._waiters
   while n > 0 and wake_first(waiters) do n = n - 1 end
@@ -241,7 +241,7 @@ function M.Condition(lock)
   if lock == nil then
     lock = M.RLock()
   elseif mt ~= Lock and mt ~= RLock then
-    check.argerror("Condition", 1, "duet.Lock or duet.RLock expected, got "
+    check.argerror("Condition", 1, messages.lock_expected .. " expected, got "
       .. check.typename(lock))
   end
   return setmetatable({ _lock = lock, _waiters = list(), _guard = false },
@@ -358,7 +358,7 @@ local BROKEN = {}   -- handed to waiters released by a break
 
 function M.Barrier(parties, action)
   parties = check.integer("Barrier", 1, parties)
-  if parties < 1 then check.argerror("Barrier", 1, "parties must be at least 1") end
+  if parties < 1 then check.argerror("Barrier", 1, messages.parties) end
   check.opt_func("Barrier", 2, action)
   return setmetatable({ _parties = parties, _n_waiting = 0, _broken = false,
     _action = action or false, _waiters = list() }, Barrier)

@@ -2,6 +2,7 @@
 -- Public fields: name (settable), ident, daemon (settable before start),
 -- traceback (after an error).
 local check = require "duet.check"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
@@ -50,7 +51,7 @@ function Thread.__newindex(th, k, v)
     end
     rawset(th, "_name", v)
   elseif k == "daemon" then
-    if th._state ~= NEW then check.error("cannot set daemon status of active thread") end
+    if th._state ~= NEW then check.error(messages.daemon_active) end
     rawset(th, "_daemon", v and true or false)
   elseif type(k) == "string" and byte(k) == 95 then
     rawset(th, k, v)
@@ -74,11 +75,11 @@ function M.Thread(opts)
   local target, args, name, daemon = opts.target, opts.args, opts.name,
     opts.daemon
   if type(target) ~= "function" then
-    check.argerror("Thread", 1, "field 'target': function expected, got "
+    check.argerror("Thread", 1, messages.target_type
       .. check.typename(target))
   end
   if args ~= nil and type(args) ~= "table" then
-    check.argerror("Thread", 1, "field 'args': table expected, got "
+    check.argerror("Thread", 1, messages.args_type
       .. check.typename(args))
   end
   if name ~= nil and type(name) ~= "string" then
@@ -103,15 +104,15 @@ local main = setmetatable({ _id = 0, _name = "MainThread",
 S.setup(Thread, main)
 
 function methods:start()
-  if self._state ~= NEW then check.error("threads can only be started once") end
+  if self._state ~= NEW then check.error(messages.started_once) end
   S.start(self, self.daemon)
 end
 
 function methods:join(timeout)
   if timeout ~= nil then timeout = check.timeout("join", 1, timeout) end
-  if self == S.current() then check.error("cannot join current thread") end
+  if self == S.current() then check.error(messages.join_current) end
   local state = self._state
-  if state == NEW then check.error("cannot join thread before it is started") end
+  if state == NEW then check.error(messages.join_unstarted) end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
     if not S.block(S.joiners(self), S.deadline(timeout), self, "join") then

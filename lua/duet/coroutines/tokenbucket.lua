@@ -7,6 +7,7 @@
 --                                            end of every refill_period
 -- Waiters sleep until the time their tokens are due, then try again.
 local check = require "duet.check"
+local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
 local class = require "duet.coroutines.class"
 
@@ -19,7 +20,7 @@ local function later(t)
 end
 
 local TokenBucket = class.new("duet.TokenBucket", function(self)
-  return ("%g/%g tokens"):format(self:tokens(), self._cap)
+  return (messages.bucket_tostring):format(self:tokens(), self._cap)
 end)
 
 local M = {}
@@ -31,7 +32,7 @@ local function field(opts, name)
       :format(name, check.typename(v)))
   end
   if not (v > 0) then
-    check.argerror("TokenBucket", 1, ("field '%s' must be positive"):format(name))
+    check.argerror("TokenBucket", 1, (messages.field_positive):format(name))
   end
   return v
 end
@@ -43,7 +44,7 @@ function M.TokenBucket(opts)
     if opts.max_tokens ~= nil or opts.refill_tokens ~= nil
         or opts.refill_period ~= nil then
       check.argerror("TokenBucket", 1,
-        "give either capacity and rate, or max_tokens, refill_tokens and refill_period")
+        messages.bucket_fields)
     end
     self._cap = field(opts, "capacity")
     self._rate = field(opts, "rate")
@@ -61,7 +62,7 @@ function M.TokenBucket(opts)
         .. check.typename(tokens))
     end
     if not (tokens >= 0 and tokens <= self._cap) then
-      check.argerror("TokenBucket", 1, "field 'tokens' must be between 0 and the capacity")
+      check.argerror("TokenBucket", 1, messages.bucket_tokens)
     end
   end
   self._tokens = tokens
@@ -107,8 +108,8 @@ end
 
 local function check_n(self, fname, n)
   n = check.opt_number(fname, 1, n, 1)
-  if not (n > 0) then check.argerror(fname, 1, "n must be positive") end
-  if n > self._cap then check.argerror(fname, 1, "n exceeds the bucket's capacity") end
+  if not (n > 0) then check.argerror(fname, 1, messages.n_positive) end
+  if n > self._cap then check.argerror(fname, 1, messages.n_over_capacity) end
   return n
 end
 
