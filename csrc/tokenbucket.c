@@ -275,33 +275,34 @@ static const luaL_Reg tb_methods[] = {
 };
 
 /* The arithmetic on a Count given as numbers, for the spec that checks
-** the coroutines bucket's against it:
-** bucket_refill(tokens, t, now, cap, rate, refill, period) -> tokens, t
-** (rate 0: the discrete form; refill and period 0: the continuous one) */
+** the coroutines bucket's against it. Both functions take the count as
+** (tokens, t, cap, rate, refill, period) at 1..6, then now at 7; rate 0
+** is the discrete form, refill and period 0 the continuous one. */
+static double check_count(lua_State *L, Count *c) {
+  c->tokens = luaL_checknumber(L, 1);
+  c->t = luaL_checknumber(L, 2);
+  c->cap = luaL_checknumber(L, 3);
+  c->rate = luaL_checknumber(L, 4);
+  c->refill = luaL_checknumber(L, 5);
+  c->period = luaL_checknumber(L, 6);
+  return luaL_checknumber(L, 7);
+}
+
+/* bucket_refill(count..., now) -> tokens, t */
 static int tb_refill(lua_State *L) {
   Count c;
-  c.tokens = luaL_checknumber(L, 1);
-  c.t = luaL_checknumber(L, 2);
-  c.cap = luaL_checknumber(L, 4);
-  c.rate = luaL_checknumber(L, 5);
-  c.refill = luaL_checknumber(L, 6);
-  c.period = luaL_checknumber(L, 7);
-  refill(&c, luaL_checknumber(L, 3));
+  refill(&c, check_count(L, &c));
   push_count(L, c.tokens);
   lua_pushnumber(L, c.t);
   return 2;
 }
 
-/* bucket_due(tokens, t, now, n, rate, refill, period) -> the time n
-** tokens are there, the count brought up to now */
+/* bucket_due(count..., now, n) -> when n tokens are there (the count
+** brought up to now) */
 static int tb_due(lua_State *L) {
   Count c;
-  c.tokens = luaL_checknumber(L, 1);
-  c.t = luaL_checknumber(L, 2);
-  c.rate = luaL_checknumber(L, 5);
-  c.refill = luaL_checknumber(L, 6);
-  c.period = luaL_checknumber(L, 7);
-  lua_pushnumber(L, due(&c, luaL_checknumber(L, 4), luaL_checknumber(L, 3)));
+  double now = check_count(L, &c);
+  lua_pushnumber(L, due(&c, luaL_checknumber(L, 8), now));
   return 1;
 }
 

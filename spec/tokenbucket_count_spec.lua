@@ -13,9 +13,9 @@ local lua_bucket = require "duet.coroutines.tokenbucket"
 local function wakes(b, n, limit)
   local now = b.t
   for i = 1, limit do
-    b.tokens, b.t = refill(b.tokens, b.t, now, b.cap, b.rate, b.refill, b.period)
+    b.tokens, b.t = refill(b.tokens, b.t, b.cap, b.rate, b.refill, b.period, now)
     if b.tokens >= n then return i - 1 end
-    local at = due(b.tokens, b.t, now, n, b.rate, b.refill, b.period)
+    local at = due(b.tokens, b.t, b.cap, b.rate, b.refill, b.period, now, n)
     assert.is_true(at > now, "due at " .. at .. ", not after " .. now)
     now = at
   end
@@ -56,12 +56,12 @@ describe("TokenBucket counting", function()
         local self = { _tokens = tokens, _t = t, _cap = f.cap, _rate = f.rate,
                        _refill = f.refill, _period = f.period }
         lua_bucket._refill(self, now)
-        local ct, ctt = refill(tokens, t, now, f.cap, f.rate, f.refill, f.period)
+        local ct, ctt = refill(tokens, t, f.cap, f.rate, f.refill, f.period, now)
         assert.are.equal(ct, self._tokens)
         assert.are.equal(ctt, self._t)
         local n = f.cap
         if self._tokens < n then
-          assert.are.equal(due(ct, ctt, now, n, f.rate, f.refill, f.period),
+          assert.are.equal(due(ct, ctt, f.cap, f.rate, f.refill, f.period, now, n),
                            lua_bucket._due(self, n, now))
         end
       end
@@ -69,12 +69,12 @@ describe("TokenBucket counting", function()
   end)
 
   it("counts whole periods only, and never past the capacity", function()
-    local tokens, t = refill(0, 10, 10.05, 5, 0, 2, 0.02)
+    local tokens, t = refill(0, 10, 5, 0, 2, 0.02, 10.05)
     assert.are.equal(4, tokens)                 -- two periods, an integer
     assert.are.equal(10.04, t)
-    tokens = refill(3, 10, 20, 5, 0, 2, 0.02)
+    tokens = refill(3, 10, 5, 0, 2, 0.02, 20)
     assert.are.equal(5, tokens)
-    tokens, t = refill(3, 10, 9, 5, 0, 2, 0.02) -- an older reading adds none
+    tokens, t = refill(3, 10, 5, 0, 2, 0.02, 9) -- an older reading adds none
     assert.are.equal(3, tokens)
     assert.are.equal(10, t)
   end)
