@@ -69,7 +69,8 @@ static void barrier_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type barrier_type = {"duet.Barrier", barrier_destroy,
-                                       barrier_describe};
+                                       barrier_describe,
+                                       duet_barrier_open, NULL};
 
 #define check_barrier(L) ((Barrier *)duet_check_self(L, &barrier_type))
 

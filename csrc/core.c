@@ -54,9 +54,6 @@ static Name *names;                       /* what each lazy opener defines */
 static size_t nnames;
 static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 
-static const char module_key = 'm';       /* registry: the module table */
-static const char opened_key = 'o';       /* registry: lazy[i] opened? */
-
 /* Note every string key of the table at idx that `seen` lacks. */
 static void note_new_keys(lua_State *L, int idx, int seen, int opener) {
   lua_pushnil(L);
@@ -124,34 +121,20 @@ static void learn_names(void) {
   lua_close(L);
 }
 
-/* Run lazy opener i in this state, once. */
-static void open_lazy(lua_State *L, int i) {
-  int done;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &opened_key);
-  done = lua_rawgeti(L, -1, i + 1) != LUA_TNIL;
-  lua_pop(L, 1);
-  if (!done) {
-    lua_pushboolean(L, 1);
-    lua_rawseti(L, -2, i + 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key);
-    lazy[i](L);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-int duet_open_named(lua_State *L, const char *name) {
+/* Open, in this state, the concepts that define module field `name`, if
+** they are not open yet; 0 if none does. */
+static int open_named(lua_State *L, const char *name) {
   size_t k;
   int found = 0;
   pthread_once(&names_once, learn_names);
   if (nnames == 0) {                      /* could not learn: open all */
     int i;
-    for (i = 0; lazy[i]; i++) open_lazy(L, i);
+    for (i = 0; lazy[i]; i++) duet_open_concept(L, lazy[i]);
     return 1;
   }
   for (k = 0; k < nnames; k++)
     if (strcmp(names[k].name, name) == 0) {
-      open_lazy(L, names[k].opener);
+      duet_open_concept(L, lazy[names[k].opener]);
       found = 1;
     }
   return found;
@@ -160,7 +143,7 @@ int duet_open_named(lua_State *L, const char *name) {
 /* __index of the module table: the first use of `Queue` opens queues. */
 static int core_index(lua_State *L) {
   const char *k = lua_tostring(L, 2);
-  if (k == NULL || !duet_open_named(L, k)) return 0;
+  if (k == NULL || !open_named(L, k)) return 0;
   lua_pushvalue(L, 2);
   lua_rawget(L, 1);
   return 1;
@@ -168,15 +151,13 @@ static int core_index(lua_State *L) {
 
 int luaopen_duet_core(lua_State *L) {
   const duet_Opener *o;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key) == LUA_TTABLE)
+  if (duet_get_module(L) == LUA_TTABLE)
     return 1;                             /* opened in this state before */
   lua_pop(L, 1);
   lua_newtable(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &opened_key);
-  lua_newtable(L);
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &module_key);
-  for (o = eager; *o; o++) (*o)(L);
+  duet_module_set(L, luaopen_duet_core);
+  for (o = eager; *o; o++) duet_open_concept(L, *o);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, core_index);
   lua_setfield(L, -2, "__index");

@@ -216,9 +216,7 @@ static void decode_cfunction(Dec *d) {
   luaL_checkstack(L, 8, "cannot decode: nested too deeply");
   mod = push_name(d);
   if (mod[0] == '@') {                    /* a duet method: "@duet.Type" */
-    push_module(d, "duet.core");          /* makes the types in this state */
-    lua_pop(L, 1);
-    duet_open_named(L, mod + 1);
+    duet_open_type(L, mod + 1);
     if (luaL_getmetatable(L, mod + 1) == LUA_TTABLE)
       lua_getfield(L, -1, "__methods");
     else lua_pushnil(L);
@@ -251,12 +249,15 @@ static void decode_error(Dec *d) {
   duet_push_error(d->L, which);
 }
 
-/* A duet object of the message; a socket arrives (moves) with it. */
+/* A duet object of the message; one that moves by ownership (a socket)
+** arrives with it. */
 static void decode_object(Dec *d) {
   size_t i = get_size(d);
+  duet_Object *o;
   if (d->m == NULL || i >= d->m->nrefs) dec_fail(d, "bad object");
-  duet_push_object(d->L, d->m->refs[i]);
-  duet_socket_arrived(d->L, d->m->refs[i]);
+  o = d->m->refs[i];
+  duet_push_object(d->L, o);
+  if (o->type->moves) o->type->moves->arrived(d->L, o);
 }
 
 /* Stack room: a scalar takes one slot, which decode_list (top level) and

@@ -23,9 +23,6 @@ __attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
 
 /* ----------------------------------------------------------------- core.c */
 
-/* Open, in this state, the concept that defines `name` (a module field or
-** a metatable name), if it is not open yet; 0 if no concept defines it. */
-int duet_open_named(lua_State *L, const char *name);
 /* modcache.c: put the compiled-module searcher into a new thread state */
 void duet_modcache_install(lua_State *L);
 /* registry field set in core.c's scratch state: no exit sentinel there */
@@ -69,11 +66,26 @@ int duet_preempt_open(lua_State *L);      /* preempter (coroutines runtime) */
 
 typedef struct duet_Object duet_Object;
 
+/* A kind that moves by ownership instead of being shared by reference (a
+** socket): encode.c calls sent once a message holding it is made, the
+** first state that decodes it calls arrived, and a message freed undecoded
+** calls unsent. unsent may run under a queue's mutex: no Lua API there. */
+typedef struct duet_Moves {
+  void (*sent)(lua_State *L, duet_Object *o);
+  void (*arrived)(lua_State *L, duet_Object *o);
+  void (*unsent)(duet_Object *o);
+} duet_Moves;
+
+/* What the layers below a concept know of it. */
 typedef struct duet_Type {
   const char *name;                       /* metatable name: "duet.Queue" */
   void (*destroy)(duet_Object *o);        /* free it: last reference gone */
   /* optional: text shown inside __tostring, e.g. "size 3/10" */
   void (*describe)(duet_Object *o, char *buf, size_t size);
+  /* the concept's opener: adds its functions to the module table on the
+  ** stack top and makes its metatables (run through duet_open_concept) */
+  lua_CFunction open;
+  const duet_Moves *moves;                /* NULL: shared by reference */
 } duet_Type;
 
 struct duet_Object {
@@ -128,6 +140,20 @@ int duet_newindex(lua_State *L);
 /* Set the __fields set of the metatable on top: the NULL-ended `names`. */
 void duet_set_fields(lua_State *L, const char *const *names);
 int duet_object_open(lua_State *L);
+/* The duet.core module, for the layers below core.c: core.c hands down its
+** table and its opener (luaopen_duet_core) when it opens in a state, so a
+** state that never required duet.core can have it opened from below
+** without naming the layer above. */
+void duet_module_set(lua_State *L, lua_CFunction opener);  /* pops table */
+lua_CFunction duet_module_opener(void);
+int duet_get_module(lua_State *L);        /* the table or nil: its type */
+void duet_push_module(lua_State *L);      /* opened here first if need be */
+/* Run concept opener `open` in this state once, with the module table on
+** the stack top; 1 if it ran now. */
+int duet_open_concept(lua_State *L, lua_CFunction open);
+/* Open the concept of the type named `name` ("duet.Queue") that some state
+** of this process has made; 0 if none has. */
+int duet_open_type(lua_State *L, const char *name);
 
 /* The shared error values duet.cancelled, duet.timeout, duet.broken_barrier
 ** and duet.broken_process: static objects, so they compare equal in any
@@ -426,14 +452,6 @@ int duet_tokenbucket_open(lua_State *L);
 ** and "interrupted!" on Ctrl-C in the main thread. */
 int duet_poll_fd(lua_State *L, int fd, int events, double deadline);
 int duet_poll_open(lua_State *L);
-/* A duet socket moves by ownership (API.md): transfer.c calls these for
-** every object of a message (for other objects they do nothing). sent and
-** arrived read the calling state's registry; unsent makes no Lua API call,
-** so it is safe under a mutex. value.c never keeps a socket inline. */
-int duet_socket_is(const duet_Object *o);
-void duet_socket_sent(lua_State *L, duet_Object *o);    /* encoded */
-void duet_socket_arrived(lua_State *L, duet_Object *o); /* decoded */
-void duet_socket_unsent(duet_Object *o);  /* freed undecoded: back home */
 int duet_socket_open(lua_State *L);
 /* For sockopt.c: the descriptor of the socket that is arg 1 (raises for
 ** anything else, or for another kind when want >= 0: 0 master, 1 client,

@@ -465,7 +465,8 @@ duet_Message *duet_encode(lua_State *L, int first, int n, const char *where,
   for (k = 0; k < e.nrefs; k++) {         /* success: now hold them */
     m->refs[k] = e.s->refs[k];
     duet_retain(m->refs[k]);
-    duet_socket_sent(L, m->refs[k]);      /* moved by ownership */
+    if (m->refs[k]->type->moves)          /* moved by ownership */
+      m->refs[k]->type->moves->sent(L, m->refs[k]);
   }
   if (e.s->cap > (1u << 20)) {            /* do not keep a huge scratch */
     free(e.s->buf);

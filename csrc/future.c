@@ -112,7 +112,8 @@ static void future_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type future_type = {"duet.Future", future_destroy,
-                                      future_describe};
+                                      future_describe,
+                                      duet_future_open, NULL};
 
 #define check_future(L) ((duet_Future *)duet_check_self(L, &future_type))
 

@@ -27,12 +27,92 @@ void duet_release(duet_Object *o) {
     o->type->destroy(o);
 }
 
+/* ------------------------------------------------------ the module table */
+
+static const char module_key = 'm';       /* registry: the duet.core table */
+static const char opened_key = 'o';       /* registry: opener -> true */
+static _Atomic(lua_CFunction) module_opener;
+
+void duet_module_set(lua_State *L, lua_CFunction opener) {
+  atomic_store_explicit(&module_opener, opener, memory_order_release);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &module_key);
+}
+
+lua_CFunction duet_module_opener(void) {
+  return atomic_load_explicit(&module_opener, memory_order_acquire);
+}
+
+int duet_get_module(lua_State *L) {
+  return lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key);
+}
+
+void duet_push_module(lua_State *L) {
+  if (duet_get_module(L) == LUA_TTABLE) return;
+  lua_pop(L, 1);                          /* a state that never required it */
+  luaL_requiref(L, "duet.core", duet_module_opener(), 0);
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key);
+}
+
+int duet_open_concept(lua_State *L, lua_CFunction open) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &opened_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &opened_key);
+  }
+  lua_pushcfunction(L, open);             /* a light C function: its address */
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, open);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);                      /* marked first: openers nest */
+  lua_pop(L, 1);
+  duet_push_module(L);
+  open(L);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Every type some state of the process has made, so that a method that
+** travels by its type's name ("@duet.Queue") can be opened in a state that
+** has not made that type yet. Appended under a mutex, never removed. */
+#define MAX_TYPES 64
+static const duet_Type *known_types[MAX_TYPES];
+static int nknown;
+static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void know_type(const duet_Type *t) {
+  int i;
+  pthread_mutex_lock(&known_mu);
+  for (i = 0; i < nknown && known_types[i] != t; i++) {}
+  if (i == nknown && nknown < MAX_TYPES) known_types[nknown++] = t;
+  pthread_mutex_unlock(&known_mu);
+}
+
+int duet_open_type(lua_State *L, const char *name) {
+  const duet_Type *t = NULL;
+  int i;
+  pthread_mutex_lock(&known_mu);
+  for (i = 0; i < nknown && t == NULL; i++)
+    if (strcmp(known_types[i]->name, name) == 0) t = known_types[i];
+  pthread_mutex_unlock(&known_mu);
+  if (t == NULL) return 0;
+  duet_open_concept(L, t->open);
+  return 1;
+}
+
+/* ------------------------------------------------------------- proxies */
+
 /* Push the proxy cache; a state that never required duet.core (a thread
 ** whose target captured none of it) gets the module opened now. */
 static void push_cache(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
     lua_pop(L, 1);
-    luaL_requiref(L, "duet.core", luaopen_duet_core, 0);
+    duet_push_module(L);
     lua_pop(L, 1);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key);
   }
@@ -43,7 +123,7 @@ static void push_cache(lua_State *L) {
 static void set_type_metatable(lua_State *L, const duet_Type *t) {
   if (luaL_getmetatable(L, t->name) == LUA_TNIL) {
     lua_pop(L, 1);
-    duet_open_named(L, t->name);
+    duet_open_concept(L, t->open);
     luaL_getmetatable(L, t->name);
   }
   lua_setmetatable(L, -2);
@@ -180,6 +260,7 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
     lua_pop(L, 1);
     return 0;
   }
+  know_type(t);
   /* listed so that transfer.c can move these methods by name */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key) == LUA_TNIL) {
     lua_pop(L, 1);
@@ -227,7 +308,8 @@ typedef struct ErrorValue {
 
 static void error_destroy(duet_Object *o) { (void)o; }  /* static storage */
 
-static const duet_Type error_type = {"duet.Error", error_destroy, NULL};
+static const duet_Type error_type = {"duet.Error", error_destroy, NULL,
+                                     duet_object_open, NULL};
 
 static ErrorValue errors[] = {
   {{1, &error_type}, "duet.cancelled"},

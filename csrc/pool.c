@@ -49,8 +49,7 @@ static const luaL_Reg lazy_libs[] = {
   {LUA_COLIBNAME, duet_open_coroutine}, {LUA_TABLIBNAME, luaopen_table},
   {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
   {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-  {LUA_DBLIBNAME, open_debug}, {"duet.core", luaopen_duet_core},
-  {NULL, NULL}
+  {LUA_DBLIBNAME, open_debug}, {NULL, NULL}
 };
 
 /* __index of _G: the first use of `math` (say) opens it. */
@@ -58,7 +57,7 @@ static int lazy_global(lua_State *L) {
   const char *k = lua_tostring(L, 2);
   const luaL_Reg *lib;
   if (k == NULL) return 0;
-  for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++)
+  for (lib = lazy_libs; lib->name; lib++)
     if (strcmp(k, lib->name) == 0) {
       luaL_requiref(L, lib->name, lib->func, 1);
       return 1;
@@ -76,7 +75,7 @@ static void open_lazy_now(lua_State *L) {
   if (lua_getmetatable(L, -1)) {
     lua_getfield(L, -1, "__index");
     if (lua_tocfunction(L, -1) == lazy_global) {
-      for (lib = lazy_libs; lib->func != luaopen_duet_core; lib++) {
+      for (lib = lazy_libs; lib->name; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);
       }
@@ -162,6 +161,8 @@ static int open_state(lua_State *L) {
     lua_pushcfunction(L, lib->func);
     lua_setfield(L, -2, lib->name);
   }
+  lua_pushcfunction(L, duet_module_opener());
+  lua_setfield(L, -2, "duet.core");
   lua_pushglobaltable(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, lazy_global);

@@ -204,7 +204,7 @@ typedef struct Broken {
 static void broken_destroy(duet_Object *o) { free(o); }
 
 static const duet_Type broken_type = {"duet.BrokenProcess", broken_destroy,
-                                      NULL};
+                                      NULL, duet_process_open, NULL};
 
 static int is_broken(lua_State *L, int idx) {
   duet_Object *o = duet_to_object(L, idx);

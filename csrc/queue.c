@@ -639,9 +639,11 @@ static void queue_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type queue_types[3] = {
-  {"duet.Queue", queue_destroy, queue_describe},
-  {"duet.LifoQueue", queue_destroy, queue_describe},
-  {"duet.PriorityQueue", queue_destroy, queue_describe},
+  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL},
+  {"duet.LifoQueue", queue_destroy, queue_describe, duet_queue_open,
+   NULL},
+  {"duet.PriorityQueue", queue_destroy, queue_describe, duet_queue_open,
+   NULL},
 };
 
 static int new_queue(lua_State *L, int kind) {

@@ -15,10 +15,10 @@
 ** Ownership (API.md, "Moving values"): the object is shared by reference
 ** like any duet object, but only its owner, one Lua state, may use it;
 ** every other handle reads as closed. transfer.c moves ownership: a message
-** holding the socket takes it from the sender (duet_socket_sent), the first
-** state that decodes it becomes the owner (duet_socket_arrived), and a
-** message freed undecoded (a put that timed out) gives it back to the
-** sender (duet_socket_unsent). Only the owner's thread ever touches the
+** holding the socket takes it from the sender (its duet_Moves' sent), the
+** first state that decodes it becomes the owner (arrived), and a message
+** freed undecoded (a put that timed out) gives it back to the sender
+** (unsent). Only the owner's thread ever touches the
 ** descriptor and the buffer, so they need no lock.
 **
 ** This file is a socket's life: made, owned and moved, closed, and its
@@ -54,8 +54,11 @@ static void socket_describe(duet_Object *o, char *buf, size_t size) {
   else snprintf(buf, size, "%s, fd %d", kinds[KIND(s)], fd);
 }
 
+static const duet_Moves socket_moves;
+
 const duet_Type socket_type = {"duet.Socket", socket_destroy,
-                               socket_describe};
+                               socket_describe, duet_socket_open,
+                               &socket_moves};
 
 /* ------------------------------------------------------------ ownership */
 
@@ -78,40 +81,35 @@ long long socket_state_id(lua_State *L) {
   return id;
 }
 
-int duet_socket_is(const duet_Object *o) {
-  return o->type == &socket_type;
-}
-
-void duet_socket_sent(lua_State *L, duet_Object *o) {
+/* Its moves (duet_Moves): the sender gives it up, the first state that
+** decodes it takes it, and a message freed undecoded gives it back. */
+static void socket_sent(lua_State *L, duet_Object *o) {
   Socket *s = (Socket *)o;
-  long long me;
-  if (o->type != &socket_type) return;
-  me = socket_state_id(L);
+  long long me = socket_state_id(L);
   if (atomic_load(&s->owner) == me) {     /* only the owner can give it */
     atomic_store(&s->sender, me);
     atomic_store(&s->owner, 0);
   }
 }
 
-void duet_socket_unsent(duet_Object *o) {
+static void socket_unsent(duet_Object *o) {
   Socket *s = (Socket *)o;
   long long none = 0;
-  if (o->type == &socket_type)
-    atomic_compare_exchange_strong(&s->owner, &none,
-                                   atomic_load(&s->sender));
+  atomic_compare_exchange_strong(&s->owner, &none, atomic_load(&s->sender));
 }
 
-void duet_socket_arrived(lua_State *L, duet_Object *o) {
+static void socket_arrived(lua_State *L, duet_Object *o) {
   Socket *s = (Socket *)o;
-  long long none = 0, me;
-  if (o->type != &socket_type) return;
-  me = socket_state_id(L);
+  long long none = 0, me = socket_state_id(L);
   /* a socket that changed states now waits by blocking its OS thread:
   ** only the threads runtime moves values between states */
   if (atomic_compare_exchange_strong(&s->owner, &none, me)
       && atomic_load(&s->sender) != me)
     s->coro = 0;
 }
+
+static const duet_Moves socket_moves = {socket_sent, socket_arrived,
+                                        socket_unsent};
 
 /* Usable here: owned by this state and not closed. */
 int socket_usable(lua_State *L, Socket *s) {

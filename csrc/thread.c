@@ -89,7 +89,8 @@ static void thread_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type thread_type = {"duet.Thread", thread_destroy,
-                                      thread_describe};
+                                      thread_describe,
+                                      duet_thread_open, NULL};
 
 static void thread_run(lua_State *L, duet_Job *job);
 static void thread_done(duet_Job *job);

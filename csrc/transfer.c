@@ -36,7 +36,7 @@ static StateInfo *state_info(lua_State *L) {
   StateInfo *si;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &info_key) == LUA_TNIL) {
     lua_pop(L, 1);                        /* duet.core not opened here yet */
-    luaL_requiref(L, "duet.core", luaopen_duet_core, 0);
+    duet_push_module(L);
     lua_pop(L, 1);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &info_key);
   }
@@ -179,7 +179,8 @@ void duet_message_free(duet_Message *m) {
   if (m == NULL) return;
   for (k = 0; k < m->nrefs; k++) {
     if (m->refs[k] == NULL) continue;     /* a holder's weak self-reference */
-    duet_socket_unsent(m->refs[k]);       /* never decoded: back home */
+    if (m->refs[k]->type->moves)          /* never decoded: back home */
+      m->refs[k]->type->moves->unsent(m->refs[k]);
     duet_release(m->refs[k]);
   }
   free(m);

@@ -44,7 +44,7 @@ void duet_value_set(lua_State *L, int idx, const char *where,
     }
     case LUA_TUSERDATA: {
       duet_Object *o = duet_to_object(L, idx);
-      if (o != NULL && !duet_socket_is(o)) {  /* sockets: transfer.c */
+      if (o != NULL && o->type->moves == NULL) {  /* moved: encoded */
         duet_retain(o);
         v->u.o = o;
         v->tag = DUET_V_OBJ;
