@@ -1,7 +1,6 @@
 /*
-** clock.c — the monotonic clock, timeouts and sleep shared by both runtimes.
+** clock.c — the monotonic clock and timeouts shared by both runtimes.
 */
-#include <errno.h>
 #include <math.h>
 
 #include "duet.h"
@@ -48,23 +47,8 @@ static int clock_now(lua_State *L) {
   return 1;
 }
 
-/* Plain OS sleep, with no cancellation: the runtimes build their own
-** cancellable sleep on top (threads: a wait; coroutines: the scheduler).
-** Ctrl-C still stops it: lua.c's SIGINT handler interrupts nanosleep and
-** sets a hook on the main coroutine, which we look for. */
-static int clock_sleep(lua_State *L) {
-  double t = luaL_checknumber(L, 1);
-  struct timespec ts;
-  luaL_argcheck(L, t >= 0, 1, "duration must be a non-negative number");
-  duet_timespec(t, &ts);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    if (duet_interrupt_pending(L)) return duet_raise_interrupt(L);
-  return 0;
-}
-
 static const luaL_Reg clock_funcs[] = {
   {"now", clock_now},
-  {"os_sleep", clock_sleep},
   {NULL, NULL}
 };
 

@@ -266,6 +266,7 @@ typedef struct duet_Waiter {
                                              state's main coroutine */
   lua_State *volatile running;            /* the coroutine it resumed */
   pthread_t tid;                          /* while L is set */
+  void *owner;                            /* thread.c's Thread, or NULL */
 } duet_Waiter;
 /* A worker is an OS thread of pool.c that runs duet Threads: no Ctrl-C
 ** reaches it, so its waits sleep whole. Anything else (the process's main
@@ -274,14 +275,18 @@ int duet_in_worker(void);
 void duet_become_worker(void);            /* for good, from its first job */
 duet_Waiter *duet_waiter(void);           /* the current one, or NULL */
 void duet_set_waiter(duet_Waiter *w);
+/* The calling OS thread's waiter: its Thread's, or one made on first use
+** for an OS thread duet did not start (raises when there is no memory). */
+duet_Waiter *duet_self_waiter(lua_State *L);
 /* Set the state cancel() hooks (NULL: none any more), and the caller as
 ** the OS thread it signals. */
 void duet_waiter_attach(duet_Waiter *w, lua_State *L);
 /* Cancel w's thread: wake the wait it is in, hook its running Lua; raise
 ** duet.cancelled at once when w is the caller's. */
 void duet_cancel(lua_State *L, duet_Waiter *w);
-/* Once per process: the cancel signal (DUET_CANCEL_SIGNAL); raises when
-** that variable names none duet may use. */
+/* Adds os_sleep (a plain sleep that Ctrl-C stops) to the module table on
+** top; once per process, sets up the cancel signal (DUET_CANCEL_SIGNAL),
+** raising when that variable names none duet may use. */
 int duet_wait_open(lua_State *L);
 
 /* A cancellable wait on (cond, mutex). Usage:
@@ -328,9 +333,6 @@ int duet_open_coroutine(lua_State *L);
 
 /* --------------------------------------------------------------- thread.c */
 
-/* The calling OS thread's waiter: its Thread's, or a "MainThread" made on
-** first use (raises when there is no memory for it). */
-duet_Waiter *duet_self_waiter(lua_State *L);
 /* The calling thread's ident (th.ident), unique in the process; the main
 ** thread's is made on first use. */
 lua_Integer duet_self_ident(lua_State *L);

@@ -31,7 +31,9 @@ typedef struct Thread {
   size_t memory_limit;                    /* bytes for its Lua state; 0: none */
   lua_CFunction body;                     /* or a C body (duet_spawn_c) */
   void *body_arg;
-  duet_Waiter wait;                       /* what cancel() reaches */
+  duet_Waiter wait;                       /* a started thread's waiter */
+  duet_Waiter *waiter;                    /* what cancel() reaches: &wait,
+                                          ** or MainThread's, from wait.c */
 } Thread;
 
 static const duet_Type thread_type;
@@ -100,6 +102,8 @@ static void thread_init(Thread *th, const char *name, int daemon) {
   th->job.done = thread_done;
   pthread_mutex_init(&th->mu, NULL);
   pthread_mutex_init(&th->wait.lock, NULL);
+  th->wait.owner = th;
+  th->waiter = &th->wait;
   duet_cond_init(&th->done_cv);
   th->ident = atomic_fetch_add(&next_ident, 1);
   th->daemon = daemon;
@@ -110,28 +114,25 @@ static void thread_init(Thread *th, const char *name, int daemon) {
 /* The Thread of the calling OS thread (NULL: none yet). */
 static Thread *current_thread(void) {
   duet_Waiter *w = duet_waiter();
-  return w ? (Thread *)((char *)w - offsetof(Thread, wait)) : NULL;
+  return w ? (Thread *)w->owner : NULL;
 }
 
 /* The Thread of the calling OS thread; outside duet threads, a
-** "MainThread" made on first use and kept for the life of the OS thread. */
+** "MainThread" made on first use around wait.c's waiter for it, and kept
+** for the life of the OS thread. */
 static Thread *self_thread(lua_State *L) {
-  if (duet_waiter() == NULL) {
+  duet_Waiter *w = duet_self_waiter(L);
+  if (w->owner == NULL) {
     Thread *th = (Thread *)calloc(1, sizeof *th);
     if (th == NULL) luaL_error(L, "not enough memory");
     atomic_init(&th->base.refs, 1);
     th->base.type = &thread_type;
     thread_init(th, "MainThread", 0);
     th->state = RUNNING;
-    if (!duet_in_worker())                /* so that cancel reaches it */
-      duet_waiter_attach(&th->wait, duet_main_coroutine(L));
-    duet_set_waiter(&th->wait);
+    th->waiter = w;
+    w->owner = th;
   }
-  return current_thread();
-}
-
-duet_Waiter *duet_self_waiter(lua_State *L) {
-  return &self_thread(L)->wait;
+  return (Thread *)w->owner;
 }
 
 lua_Integer duet_self_ident(lua_State *L) {
@@ -564,7 +565,7 @@ static int thread_is_alive(lua_State *L) {
 }
 
 static int thread_cancel(lua_State *L) {
-  duet_cancel(L, &check_thread(L)->wait);
+  duet_cancel(L, check_thread(L)->waiter);
   return 0;
 }
 

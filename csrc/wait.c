@@ -38,6 +38,19 @@ void duet_set_waiter(duet_Waiter *w) {
   current = w;
 }
 
+duet_Waiter *duet_self_waiter(lua_State *L) {
+  duet_Waiter *w = current;
+  if (w == NULL) {                        /* an OS thread duet did not start */
+    w = (duet_Waiter *)calloc(1, sizeof *w);
+    if (w == NULL) luaL_error(L, "not enough memory");
+    pthread_mutex_init(&w->lock, NULL);
+    if (!in_worker)                       /* so that cancel reaches it */
+      duet_waiter_attach(w, duet_main_coroutine(L));
+    current = w;                          /* kept for the OS thread's life */
+  }
+  return w;
+}
+
 void duet_waiter_attach(duet_Waiter *w, lua_State *L) {
   pthread_mutex_lock(&w->lock);
   w->L = L;
@@ -235,10 +248,26 @@ static void install_cancel_signal(void) {
   }
 }
 
+/* Plain OS sleep, with no cancellation: the runtimes build their own
+** cancellable sleep on top (threads: a wait; coroutines: the scheduler).
+** Ctrl-C still stops it: lua.c's SIGINT handler interrupts nanosleep and
+** sets a hook on the main coroutine, which we look for. */
+static int wait_os_sleep(lua_State *L) {
+  double t = luaL_checknumber(L, 1);
+  struct timespec ts;
+  luaL_argcheck(L, t >= 0, 1, "duration must be a non-negative number");
+  duet_timespec(t, &ts);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    if (duet_interrupt_pending(L)) return duet_raise_interrupt(L);
+  return 0;
+}
+
 int duet_wait_open(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, install_cancel_signal);
   if (cancel_error) return luaL_error(L, "%s", cancel_error);
+  lua_pushcfunction(L, wait_os_sleep);
+  lua_setfield(L, -2, "os_sleep");
   return 0;
 }
 
