@@ -22,6 +22,7 @@ static const duet_Opener eager[] = {
   duet_clock_open,
   duet_object_open,
   duet_transfer_open,
+  duet_portable_open,
   duet_thread_open,
   NULL
 };

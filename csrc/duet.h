@@ -201,6 +201,7 @@ duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */
 ** unless taken out first: keeps messages safe while later steps may raise. */
 duet_Message **duet_new_box(lua_State *L, int n);
 int duet_transfer_open(lua_State *L);
+int duet_portable_open(lua_State *L);     /* duet.encode, duet.decode */
 
 /* ---------------------------------------------------------------- value.c */
 

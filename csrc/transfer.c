@@ -1,7 +1,8 @@
 /*
 ** transfer.c — moving values between Lua states (API.md, "Moving values"):
 ** the per-state maps by which loaded modules and C functions travel by
-** name, messages (freeing, copying, boxing), and duet.encode/duet.decode.
+** name, and messages (freeing, copying, boxing). duet.encode/duet.decode,
+** built on these, are portable.c.
 **
 ** A value list is encoded into a flat byte message plus the duet objects it
 ** references (encode.c); the receiving state decodes it (decode.c).
@@ -14,8 +15,6 @@
 #include <string.h>
 
 #include "transfer.h"
-
-#define PORTABLE_MAGIC "\x1b" "duet2"     /* first bytes of duet.encode */
 
 /* ------------------------------------------------------------ per state */
 
@@ -250,47 +249,7 @@ duet_Message **duet_new_box(lua_State *L, int n) {
   return box;
 }
 
-/* ------------------------------------------------------- the public face */
-
-static int transfer_encode(lua_State *L) {
-  duet_Message *m;
-  luaL_checkany(L, 1);
-  lua_settop(L, 1);
-  m = duet_encode(L, 1, 1, "value", DUET_PORTABLE);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, PORTABLE_MAGIC);
-  luaL_addlstring(&b, m->data, m->len);
-  duet_message_free(m);                   /* portable: holds no objects */
-  luaL_pushresult(&b);
-  return 1;
-}
-
-static int transfer_decode(lua_State *L) {
-  size_t len, magic = sizeof PORTABLE_MAGIC - 1;
-  const char *s = luaL_checklstring(L, 1, &len);
-  int functions = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "functions");
-    functions = lua_toboolean(L, -1);
-  }
-  lua_settop(L, 1);
-  if (len < magic || memcmp(s, PORTABLE_MAGIC, magic) != 0)
-    return luaL_error(L, "cannot decode: not a duet.encode string");
-  if (duet_decode_bytes(L, s + magic, len - magic, functions) != 1)
-    return luaL_error(L, "cannot decode: expected one value");
-  return 1;
-}
-
-static const luaL_Reg transfer_funcs[] = {
-  {"encode", transfer_encode},
-  {"decode", transfer_decode},
-  {NULL, NULL}
-};
-
 int duet_transfer_open(lua_State *L) {
-  luaL_setfuncs(L, transfer_funcs, 0);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &info_key) != LUA_TNIL) {
     lua_pop(L, 1);                        /* loaded twice: keep the first */
     return 0;
