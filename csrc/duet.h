@@ -456,13 +456,6 @@ int duet_tokenbucket_open(lua_State *L);
 int duet_poll_fd(lua_State *L, int fd, int events, double deadline);
 int duet_poll_open(lua_State *L);
 int duet_socket_open(lua_State *L);
-/* For sockopt.c: the descriptor of the socket that is arg 1 (raises for
-** anything else, or for another kind when want >= 0: 0 master, 1 client,
-** 2 server), or -1 when it reads as closed in this state; and nil plus
-** LuaSocket's words for errno value err (2 results). */
-int duet_socket_fd(lua_State *L, int want);
-int duet_socket_fail(lua_State *L, int err);
-int duet_sockopt_open(lua_State *L);      /* called by duet_socket_open */
 
 /* ------------------------------------------------------------ process.c */
 

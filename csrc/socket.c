@@ -37,7 +37,6 @@
 
 #include "socket.h"
 
-static const char *const kinds[] = {"master", "client", "server", NULL};
 
 static void socket_destroy(duet_Object *o) {
   Socket *s = (Socket *)o;
@@ -51,35 +50,18 @@ static void socket_describe(duet_Object *o, char *buf, size_t size) {
   int fd = FD(s);
   if (fd < 0) snprintf(buf, size, "%s", KIND(s) == MASTER
                        && !atomic_load(&s->closed) ? "master" : "closed");
-  else snprintf(buf, size, "%s, fd %d", kinds[KIND(s)], fd);
+  else snprintf(buf, size, "%s, fd %d", socket_kinds[KIND(s)], fd);
 }
 
 static const duet_Moves socket_moves;
 
-const duet_Type socket_type = {"duet.Socket", socket_destroy,
-                               socket_describe, duet_socket_open,
-                               &socket_moves};
+static const duet_Type socket_type = {"duet.Socket", socket_destroy,
+                                      socket_describe, duet_socket_open,
+                                      &socket_moves};
+
+#define check_socket(L) ((Socket *)duet_check_self(L, &socket_type))
 
 /* ------------------------------------------------------------ ownership */
-
-/* Each Lua state's id for ownership, made on first use: never reused, so
-** a socket given back to a state that has closed is owned by nobody. */
-static const char id_key = 'o';
-static atomic_llong next_id = 1;
-
-long long socket_state_id(lua_State *L) {
-  long long id;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &id_key) == LUA_TNUMBER) {
-    id = (long long)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return id;
-  }
-  lua_pop(L, 1);
-  id = atomic_fetch_add(&next_id, 1);
-  lua_pushinteger(L, (lua_Integer)id);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &id_key);
-  return id;
-}
 
 /* Its moves (duet_Moves): the sender gives it up, the first state that
 ** decodes it takes it, and a message freed undecoded gives it back. */
@@ -111,20 +93,6 @@ static void socket_arrived(lua_State *L, duet_Object *o) {
 static const duet_Moves socket_moves = {socket_sent, socket_arrived,
                                         socket_unsent};
 
-/* Usable here: owned by this state and not closed. */
-int socket_usable(lua_State *L, Socket *s) {
-  return atomic_load_explicit(&s->owner, memory_order_acquire)
-         == socket_state_id(L)
-         && !atomic_load_explicit(&s->closed, memory_order_relaxed);
-}
-
-void socket_check_kind(lua_State *L, Socket *s, int want) {
-  int k = KIND(s);
-  if (k != want)
-    luaL_argerror(L, 1, lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
-                                        kinds[want], kinds[k]));
-}
-
 /* ------------------------------------------------------------- helpers */
 
 static void set_nonblocking(int fd) {
@@ -132,22 +100,6 @@ static void set_nonblocking(int fd) {
   if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
-
-void socket_init(Socket *s, long long owner, int fd, int kind, int family,
-                 int coro) {
-  atomic_init(&s->owner, owner);
-  atomic_init(&s->sender, 0);
-  atomic_init(&s->fd, fd);
-  atomic_init(&s->kind, kind);
-  atomic_init(&s->closed, 0);
-  s->family = family;
-  s->coro = coro;
-  s->block = s->total = -1;
-}
-
-/* The coroutines runtime's hooks: registry[&socket_hooks_key] = {wait,
-** closing}. */
-const char socket_hooks_key = 'h';
 
 /* ------------------------------------------------------ the small ones */
 
@@ -194,16 +146,6 @@ static int sock_settimeout(lua_State *L) {
   return 1;
 }
 
-/* For sockopt.c: the descriptor of the socket `self`, checked as its
-** methods check it; -1 when it reads as closed here. */
-int duet_socket_fd(lua_State *L, int want) {
-  Socket *s = check_socket(L);
-  if (!socket_usable(L, s)) return -1;
-  if (want >= 0) socket_check_kind(L, s, want);
-  return FD(s);
-}
-
-
 /* getfd() -> the descriptor, -1 when closed (or not this state's) */
 static int sock_getfd(lua_State *L) {
   Socket *s = check_socket(L);
@@ -239,7 +181,7 @@ static int socket_new(lua_State *L) {
   static const char *const families[] = {"inet4", "inet6", "unspec", NULL};
   static const int family_of[] = {AF_INET, AF_INET6, AF_UNSPEC};
   lua_Integer fd = luaL_checkinteger(L, 1);
-  int kind = luaL_checkoption(L, 2, NULL, kinds);
+  int kind = luaL_checkoption(L, 2, NULL, socket_kinds);
   int family = family_of[luaL_checkoption(L, 3, NULL, families)];
   int coro = lua_toboolean(L, 4);
   size_t n = 0;
@@ -286,6 +228,21 @@ static int socket_is(lua_State *L) {
   return 1;
 }
 
+/* socketio.c's and sockopt.c's methods, with self checked here */
+#define WITH_SELF(name, impl) \
+  static int name(lua_State *L) { return impl(L, check_socket(L)); }
+WITH_SELF(sock_receive, io_receive)
+WITH_SELF(sock_send, io_send)
+WITH_SELF(sock_accept, io_accept)
+WITH_SELF(sock_connect, io_connect)
+WITH_SELF(sock_bind, io_bind)
+WITH_SELF(sock_listen, io_listen)
+WITH_SELF(sock_getsockname, opt_getsockname)
+WITH_SELF(sock_getpeername, opt_getpeername)
+WITH_SELF(sock_setoption, opt_setoption)
+WITH_SELF(sock_getoption, opt_getoption)
+WITH_SELF(sock_shutdown, opt_shutdown)
+
 static const luaL_Reg socket_methods[] = {
   {"accept", sock_accept},
   {"bind", sock_bind},
@@ -294,10 +251,15 @@ static const luaL_Reg socket_methods[] = {
   {"dirty", sock_dirty},
   {"getfamily", sock_getfamily},
   {"getfd", sock_getfd},
+  {"getoption", sock_getoption},
+  {"getpeername", sock_getpeername},
+  {"getsockname", sock_getsockname},
   {"listen", sock_listen},
   {"receive", sock_receive},
   {"send", sock_send},
+  {"setoption", sock_setoption},
   {"settimeout", sock_settimeout},
+  {"shutdown", sock_shutdown},
   {NULL, NULL}
 };
 
@@ -314,8 +276,7 @@ static const luaL_Reg socket_funcs[] = {
 };
 
 int duet_socket_open(lua_State *L) {
-  if (duet_new_type(L, &socket_type, socket_methods, socket_meta))
-    duet_sockopt_open(L);                 /* the rest of its methods */
+  duet_new_type(L, &socket_type, socket_methods, socket_meta);
   luaL_setfuncs(L, socket_funcs, 0);
   return 0;
 }

@@ -1,8 +1,8 @@
 /*
-** socket.h — what socket.c (a socket's life: made, owned, moved, closed)
-** and socketio.c (its I/O methods: receive, send, accept, connect...)
-** share. Private to the two; duet.h has what poll.c, transfer.c and
-** sockopt.c need.
+** socket.h — what socket.c (the type: a socket made, moved, closed, and
+** its methods), socketio.c (ownership checks and the I/O that waits:
+** receive, send, accept, connect...) and sockopt.c (names and options)
+** share. Private to the three.
 */
 #ifndef DUET_SOCKET_H
 #define DUET_SOCKET_H
@@ -31,22 +31,31 @@ typedef struct Socket {
 #define FD(s) atomic_load_explicit(&(s)->fd, memory_order_relaxed)
 #define KIND(s) atomic_load_explicit(&(s)->kind, memory_order_relaxed)
 
-/* socket.c */
-extern const duet_Type socket_type;
-#define check_socket(L) ((Socket *)duet_check_self(L, &socket_type))
+/* socketio.c: ownership, kinds and LuaSocket's errors, which socket.c
+** uses too */
+extern const char *const socket_kinds[];  /* "master", "client", "server" */
 long long socket_state_id(lua_State *L);
 int socket_usable(lua_State *L, Socket *s);
 void socket_check_kind(lua_State *L, Socket *s, int want);
 void socket_init(Socket *s, long long owner, int fd, int kind, int family,
                  int coro);
+int socket_fd(lua_State *L, Socket *s, int want);  /* -1: closed here */
+int socket_fail(lua_State *L, int err);   /* nil, LuaSocket's words */
 extern const char socket_hooks_key;       /* the coroutines runtime's hooks */
 
-/* socketio.c: methods */
-int sock_receive(lua_State *L);
-int sock_send(lua_State *L);
-int sock_accept(lua_State *L);
-int sock_connect(lua_State *L);
-int sock_bind(lua_State *L);
-int sock_listen(lua_State *L);
+/* The methods of socketio.c (they wait) and sockopt.c (they do not), each
+** given self as socket.c checked it: only socket.c, which opens the
+** concept, names socket_type. */
+int io_receive(lua_State *L, Socket *s);
+int io_send(lua_State *L, Socket *s);
+int io_accept(lua_State *L, Socket *s);
+int io_connect(lua_State *L, Socket *s);
+int io_bind(lua_State *L, Socket *s);
+int io_listen(lua_State *L, Socket *s);
+int opt_getsockname(lua_State *L, Socket *s);
+int opt_getpeername(lua_State *L, Socket *s);
+int opt_setoption(lua_State *L, Socket *s);
+int opt_getoption(lua_State *L, Socket *s);
+int opt_shutdown(lua_State *L, Socket *s);
 
 #endif

@@ -1,10 +1,11 @@
 /*
 ** socketio.c — duet.Socket's I/O methods: receive, send, accept, connect,
-** bind and listen. Each is a loop of non-blocking attempts that waits
-** (wait_fd) when one would block; a coroutines socket's method resumes in
-** its continuation. Apart from socket.c, which makes, moves and closes
-** sockets, because this is the part that touches the descriptor and the
-** read-ahead buffer, and answers with LuaSocket's words for errors.
+** bind and listen, and what a socket's methods check: its owner, its kind,
+** LuaSocket's words for errors. Each I/O method is a loop of non-blocking
+** attempts that waits (wait_fd) when one would block; a coroutines
+** socket's method resumes in its continuation. socket.c makes, moves and
+** closes sockets and checks self for these methods; this is the part that
+** touches the descriptor and the read-ahead buffer.
 */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +23,67 @@ enum { IO_DONE, IO_WAIT, IO_CLOSED, IO_ERROR, IO_TIMEOUT };
 
 #define SMALL_READ 4096                   /* below this room, read via stack */
 #define KEEP_BUF 65536                    /* an empty buffer above: freed */
+
+/* ------------------------------------------------ ownership and kinds */
+
+const char *const socket_kinds[] = {"master", "client", "server", NULL};
+
+/* Each Lua state's id for ownership, made on first use: never reused, so
+** a socket given back to a state that has closed is owned by nobody. */
+static const char id_key = 'o';
+static atomic_llong next_id = 1;
+
+long long socket_state_id(lua_State *L) {
+  long long id;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &id_key) == LUA_TNUMBER) {
+    id = (long long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return id;
+  }
+  lua_pop(L, 1);
+  id = atomic_fetch_add(&next_id, 1);
+  lua_pushinteger(L, (lua_Integer)id);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &id_key);
+  return id;
+}
+
+/* Usable here: owned by this state and not closed. */
+int socket_usable(lua_State *L, Socket *s) {
+  return atomic_load_explicit(&s->owner, memory_order_acquire)
+         == socket_state_id(L)
+         && !atomic_load_explicit(&s->closed, memory_order_relaxed);
+}
+
+void socket_check_kind(lua_State *L, Socket *s, int want) {
+  int k = KIND(s);
+  if (k != want)
+    luaL_argerror(L, 1, lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
+                                        socket_kinds[want], socket_kinds[k]));
+}
+
+void socket_init(Socket *s, long long owner, int fd, int kind, int family,
+                 int coro) {
+  atomic_init(&s->owner, owner);
+  atomic_init(&s->sender, 0);
+  atomic_init(&s->fd, fd);
+  atomic_init(&s->kind, kind);
+  atomic_init(&s->closed, 0);
+  s->family = family;
+  s->coro = coro;
+  s->block = s->total = -1;
+}
+
+/* The coroutines runtime's hooks: registry[&socket_hooks_key] = {wait,
+** closing}. */
+const char socket_hooks_key = 'h';
+
+/* For sockopt.c: the descriptor of s, checked as the other methods check
+** it; -1 when it reads as closed here. */
+int socket_fd(lua_State *L, Socket *s, int want) {
+  if (!socket_usable(L, s)) return -1;
+  if (want >= 0) socket_check_kind(L, s, want);
+  return FD(s);
+}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -274,8 +336,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* receive([pattern [, prefix]]) */
-int sock_receive(lua_State *L) {
-  Socket *s = check_socket(L);
+int io_receive(lua_State *L, Socket *s) {
   size_t plen;
   lua_Integer pat;
   luaL_optlstring(L, 3, "", &plen);
@@ -373,8 +434,8 @@ static long opt_index(lua_State *L, int arg, long def) {
 }
 
 /* send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
-int sock_send(lua_State *L) {
-  Socket *s = check_socket(L);
+int io_send(lua_State *L, Socket *s) {
+
   size_t size;
   const char *data = luaL_checklstring(L, 2, &size);
   /* LuaSocket truncates the indices, and reads them the way string.sub
@@ -425,14 +486,14 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* accept() -> a connected duet socket | nil, err */
-int sock_accept(lua_State *L) {
-  Socket *s = check_socket(L), *c;
+int io_accept(lua_State *L, Socket *s) {
+  Socket *c;
   lua_settop(L, 1);
   if (!socket_usable(L, s)) return fail_closed(L);
   socket_check_kind(L, s, SERVER);
   lua_pushnumber(L, op_deadline(s));
   /* made first, so that no accepted descriptor can leak on a memory error */
-  c = (Socket *)duet_new_object(L, &socket_type, sizeof(Socket));
+  c = (Socket *)duet_new_object(L, s->base.type, sizeof(Socket));  /* a socket */
   socket_init(c, socket_state_id(L), -1, CLIENT, s->family, s->coro);
   return accept_k(L, LUA_OK, (lua_KContext)s);
 }
@@ -493,8 +554,8 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* connect(address, port) -> 1 | nil, err */
-int sock_connect(lua_State *L) {
-  Socket *s = check_socket(L);
+int io_connect(lua_State *L, Socket *s) {
+
   const char *host = luaL_checkstring(L, 2);
   const char *port = luaL_checkstring(L, 3);
   struct addrinfo *res, *ai;
@@ -524,8 +585,8 @@ int sock_connect(lua_State *L) {
 }
 
 /* bind(address, port) -> 1 | nil, err */
-int sock_bind(lua_State *L) {
-  Socket *s = check_socket(L);
+int io_bind(lua_State *L, Socket *s) {
+
   const char *host = luaL_checkstring(L, 2);
   const char *port = luaL_checkstring(L, 3);
   struct addrinfo *res, *ai;
@@ -545,8 +606,8 @@ int sock_bind(lua_State *L) {
 }
 
 /* listen([backlog = 32]) -> 1 | nil, err */
-int sock_listen(lua_State *L) {
-  Socket *s = check_socket(L);
+int io_listen(lua_State *L, Socket *s) {
+
   int backlog = (int)luaL_optinteger(L, 2, 32);
   if (!socket_usable(L, s)) return fail_closed(L);
   socket_check_kind(L, s, MASTER);
@@ -557,6 +618,6 @@ int sock_listen(lua_State *L) {
 }
 
 /* For sockopt.c: LuaSocket's answer to errno value err. */
-int duet_socket_fail(lua_State *L, int err) {
+int socket_fail(lua_State *L, int err) {
   return fail(L, err);
 }

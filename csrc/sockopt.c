@@ -1,8 +1,9 @@
 /*
 ** sockopt.c — duet.Socket's names and options (getsockname, getpeername,
 ** setoption, getoption, shutdown), as LuaSocket answers them. They never
-** wait; they reach the socket through duet_socket_fd (socket.c), so a
-** handle that is closed or not this state's reads as closed here too.
+** wait; socket.c checks self and they reach the descriptor through
+** socket_fd (socketio.c), so a handle that is closed or not this state's
+** reads as closed here too.
 */
 #include <errno.h>
 #include <netdb.h>
@@ -11,19 +12,17 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "duet.h"
+#include "socket.h"
 
-enum { MASTER, CLIENT, SERVER };          /* as socket.c */
-
-static int push_address(lua_State *L, int peer) {
-  int fd = duet_socket_fd(L, -1), r;
+static int push_address(lua_State *L, Socket *s, int peer) {
+  int fd = socket_fd(L, s, -1), r;
   struct sockaddr_storage a;
   socklen_t len = sizeof a;
   char host[NI_MAXHOST], serv[NI_MAXSERV];
-  if (fd < 0) return duet_socket_fail(L, EPIPE);
+  if (fd < 0) return socket_fail(L, EPIPE);
   r = peer ? getpeername(fd, (struct sockaddr *)&a, &len)
            : getsockname(fd, (struct sockaddr *)&a, &len);
-  if (r != 0) return duet_socket_fail(L, errno);
+  if (r != 0) return socket_fail(L, errno);
   r = getnameinfo((struct sockaddr *)&a, len, host, sizeof host, serv,
                   sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
   if (r != 0) {
@@ -40,13 +39,13 @@ static int push_address(lua_State *L, int peer) {
 }
 
 /* getsockname() -> ip, port (string), family | nil, err */
-static int sock_getsockname(lua_State *L) {
-  return push_address(L, 0);
+int opt_getsockname(lua_State *L, Socket *s) {
+  return push_address(L, s, 0);
 }
 
 /* getpeername() -> ip, port (number), family | nil, err */
-static int sock_getpeername(lua_State *L) {
-  return push_address(L, 1);
+int opt_getpeername(lua_State *L, Socket *s) {
+  return push_address(L, s, 1);
 }
 
 static const char *const options[] = {
@@ -63,7 +62,7 @@ enum { OPT_LINGER = 5, OPT_ERROR = 6 };
 
 /* setoption(name, value) -> 1 | nil, err: a boolean, or for "linger" a
 ** table {on = boolean, timeout = seconds} */
-static int sock_setoption(lua_State *L) {
+int opt_setoption(lua_State *L, Socket *s) {
   int o = luaL_checkoption(L, 2, NULL, options), r, fd;
   luaL_argcheck(L, o != OPT_ERROR, 2, "invalid option 'error'");
   if (o == OPT_LINGER) {
@@ -74,14 +73,14 @@ static int sock_setoption(lua_State *L) {
     lua_getfield(L, 3, "timeout");
     li.l_linger = (int)lua_tointeger(L, -1);
     lua_pop(L, 2);
-    if ((fd = duet_socket_fd(L, -1)) < 0) return duet_socket_fail(L, EPIPE);
+    if ((fd = socket_fd(L, s, -1)) < 0) return socket_fail(L, EPIPE);
     r = setsockopt(fd, SOL_SOCKET, SO_LINGER, &li, sizeof li);
   }
   else {
     int v;
     luaL_checktype(L, 3, LUA_TBOOLEAN);
     v = lua_toboolean(L, 3);
-    if ((fd = duet_socket_fd(L, -1)) < 0) return duet_socket_fail(L, EPIPE);
+    if ((fd = socket_fd(L, s, -1)) < 0) return socket_fail(L, EPIPE);
     r = setsockopt(fd, opt_level[o], opt_name[o], &v, sizeof v);
   }
   if (r != 0) {
@@ -94,16 +93,16 @@ static int sock_setoption(lua_State *L) {
 }
 
 /* getoption(name) -> value | nil, err */
-static int sock_getoption(lua_State *L) {
+int opt_getoption(lua_State *L, Socket *s) {
   int o = luaL_checkoption(L, 2, NULL, options), r, v = 0;
-  int fd = duet_socket_fd(L, -1);
+  int fd = socket_fd(L, s, -1);
   socklen_t len = sizeof v;
-  if (fd < 0) return duet_socket_fail(L, EPIPE);
+  if (fd < 0) return socket_fail(L, EPIPE);
   if (o == OPT_LINGER) {
     struct linger li;
     len = sizeof li;
     if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &li, &len) != 0)
-      return duet_socket_fail(L, errno);
+      return socket_fail(L, errno);
     lua_createtable(L, 0, 2);
     lua_pushboolean(L, li.l_onoff);
     lua_setfield(L, -2, "on");
@@ -113,42 +112,23 @@ static int sock_getoption(lua_State *L) {
   }
   r = o == OPT_ERROR ? getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len)
                      : getsockopt(fd, opt_level[o], opt_name[o], &v, &len);
-  if (r != 0) return duet_socket_fail(L, errno);
+  if (r != 0) return socket_fail(L, errno);
   if (o != OPT_ERROR) lua_pushboolean(L, v);
   else if (v == 0) lua_pushnil(L);
   else {                                  /* the pending error's words */
-    duet_socket_fail(L, v);
+    socket_fail(L, v);
     lua_remove(L, -2);
   }
   return 1;
 }
 
 /* shutdown([how = "both"]) -> 1: "receive", "send" or "both" */
-static int sock_shutdown(lua_State *L) {
+int opt_shutdown(lua_State *L, Socket *s) {
   static const char *const hows[] = {"receive", "send", "both", NULL};
   int how = luaL_checkoption(L, 2, "both", hows);
-  int fd = duet_socket_fd(L, CLIENT);
-  if (fd < 0) return duet_socket_fail(L, EPIPE);
+  int fd = socket_fd(L, s, CLIENT);
+  if (fd < 0) return socket_fail(L, EPIPE);
   shutdown(fd, how == 0 ? SHUT_RD : how == 1 ? SHUT_WR : SHUT_RDWR);
   lua_pushinteger(L, 1);
   return 1;
-}
-
-static const luaL_Reg sockopt_methods[] = {
-  {"getoption", sock_getoption},
-  {"getpeername", sock_getpeername},
-  {"getsockname", sock_getsockname},
-  {"setoption", sock_setoption},
-  {"shutdown", sock_shutdown},
-  {NULL, NULL}
-};
-
-/* Adds these to duet.Socket's methods (after duet_socket_open). */
-int duet_sockopt_open(lua_State *L) {
-  luaL_getmetatable(L, "duet.Socket");
-  lua_getfield(L, -1, "__methods");
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, sockopt_methods, 1);   /* upvalue: the metatable */
-  lua_pop(L, 2);
-  return 0;
 }
