@@ -21,6 +21,34 @@ __attribute__((visibility("default"))) int luaopen_duet_core(lua_State *L);
 ** -fvisibility=hidden; spec/exports_spec.lua checks `nm -D`) */
 #pragma GCC visibility push(hidden)
 
+/* ----------------------------------------------------------------- util.c */
+
+/* lua_dump of the Lua function on the stack top, with its debug info, into
+** malloc'd memory (*len bytes), or NULL when out of memory. */
+char *duet_dump(lua_State *L, size_t *len);
+uint64_t duet_fnv1a(const void *p, size_t n);   /* FNV-1a, 64 bits */
+/* A mutex held briefly: it spins a little before it parks. */
+void duet_mutex_init_adaptive(pthread_mutex_t *mu);
+/* A message handler (upvalue 1: a light userdata char **) that keeps the
+** error's traceback, strdup'd, in that slot and returns the error as is. */
+int duet_keep_traceback(lua_State *L);
+/* The type name luaL_typeerror would show for the value at idx. */
+const char *duet_type_name(lua_State *L, int idx);
+/* Raise "bad argument #arg (field 'name': <want> expected, got T)" for the
+** value on top; a number where an "integer" is wanted shows as a float. */
+int duet_field_error(lua_State *L, int arg, const char *name,
+                     const char *want);
+/* Inside a spin loop: tell the CPU, and the compiler, that memory moves. */
+static inline void duet_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* ----------------------------------------------------------------- core.c */
 
 /* modcache.c: put the compiled-module searcher into a new thread state */
@@ -191,9 +219,6 @@ int duet_decode_free(lua_State *L, duet_Message *m);
 ** code is refused unless `functions`. Returns their count. */
 int duet_decode_bytes(lua_State *L, const char *p, size_t len,
                       int functions);
-/* lua_dump of the Lua function on the stack top, with its debug info, into
-** malloc'd memory (*len bytes), or NULL when out of memory. */
-char *duet_dump(lua_State *L, size_t *len);
 void duet_message_free(duet_Message *m);  /* releases its objects (a NULL
                                              ref is skipped) */
 duet_Message *duet_message_copy(const duet_Message *m);  /* NULL: no memory */

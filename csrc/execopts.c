@@ -8,22 +8,6 @@
 
 #include "duet.h"
 
-/* The type name luaL_typeerror would show. */
-static const char *type_name(lua_State *L, int idx) {
-  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-    return lua_tostring(L, -1);
-  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
-  return luaL_typename(L, idx);
-}
-
-/* Raise "field 'name': <want> expected, got ..." for the value on top
-** (a number where an integer is wanted is a float with a fraction). */
-static int field_error(lua_State *L, const char *name, const char *want) {
-  int fl = lua_type(L, -1) == LUA_TNUMBER && strcmp(want, "integer") == 0;
-  return luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': %s expected, "
-                       "got %s", name, want, fl ? "float" : type_name(L, -1)));
-}
-
 duet_Message **duet_executor_options(lua_State *L, lua_Integer *maxp,
                                      const char **prefixp) {
   lua_Integer max;
@@ -39,20 +23,20 @@ duet_Message **duet_executor_options(lua_State *L, lua_Integer *maxp,
     if (!lua_isnil(L, -1)) {
       int exact = 0;                      /* 4.0 is 4, as luaL_checkinteger */
       if (lua_type(L, -1) == LUA_TNUMBER) max = lua_tointegerx(L, -1, &exact);
-      if (!exact) field_error(L, "max_workers", "integer");
+      if (!exact) duet_field_error(L, 1, "max_workers", "integer");
       luaL_argcheck(L, max >= 1, 1, "max_workers must be at least 1");
       luaL_argcheck(L, max <= 4096, 1, "max_workers must be at most 4096");
     }
     lua_settop(L, 2);
     if (lua_getfield(L, 1, "initializer") != LUA_TNIL                /* 3 */
         && !lua_isfunction(L, 3))
-      field_error(L, "initializer", "function");
+      duet_field_error(L, 1, "initializer", "function");
     if (lua_getfield(L, 1, "initargs") != LUA_TNIL) {                /* 4 */
-      if (!lua_istable(L, 4)) field_error(L, "initargs", "table");
+      if (!lua_istable(L, 4)) duet_field_error(L, 1, "initargs", "table");
     }
     if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {     /* 5 */
       if (lua_type(L, 5) != LUA_TSTRING)
-        field_error(L, "thread_name_prefix", "string");
+        duet_field_error(L, 1, "thread_name_prefix", "string");
       prefix = lua_tostring(L, 5);
     }
     if (!lua_isnil(L, 3)) {

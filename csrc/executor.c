@@ -32,13 +32,6 @@
 
 #include "duet.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 /* ------------------------------------------------------------- the pool */
 
@@ -169,25 +162,12 @@ static void spin_for_work(TaskPool *p) {
       else if (now >= until) return;
       sched_yield();                      /* a busy machine: let others run */
     }
-    else cpu_relax();
+    else duet_cpu_relax();
   }
 }
 
 /* ------------------------------------------------------- in the worker */
 
-/* Keeps the failing task's traceback in the worker (upvalue 1). */
-static int task_msgh(lua_State *L) {
-  Worker *w = (Worker *)lua_touserdata(L, lua_upvalueindex(1));
-  const char *msg = luaL_tolstring(L, 1, NULL);
-  size_t n;
-  luaL_traceback(L, L, msg, 1);
-  msg = lua_tolstring(L, -1, &n);
-  free(w->traceback);
-  w->traceback = (char *)malloc(n + 1);
-  if (w->traceback) memcpy(w->traceback, msg, n + 1);
-  lua_settop(L, 1);
-  return 1;
-}
 
 /* (err) -> the error value encoded, as a light userdata. */
 static int encode_error(lua_State *L) {
@@ -341,8 +321,8 @@ static int worker_body(lua_State *L) {
   int ok;
   lua_settop(L, 0);
   w->cache = duet_fncache_new();          /* NULL: loads every time */
-  lua_pushlightuserdata(L, w);
-  lua_pushcclosure(L, task_msgh, 1);      /* 1: kept for every task */
+  lua_pushlightuserdata(L, &w->traceback); /* the failing task's */
+  lua_pushcclosure(L, duet_keep_traceback, 1);  /* 1: kept for every task */
   own_pool = p;
   ok = initialize(L, w);
   pthread_mutex_lock(&p->mu);
@@ -450,13 +430,7 @@ static int executor_new(lua_State *L) {
   p = (TaskPool *)calloc(1, sizeof *p);
   if (p == NULL) return luaL_error(L, "not enough memory");
   atomic_init(&p->refs, 1);
-  {                                       /* held briefly: spin, then park */
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&p->mu, &a);
-    pthread_mutexattr_destroy(&a);
-  }
+  duet_mutex_init_adaptive(&p->mu);       /* held briefly */
   duet_cond_init(&p->exit_cv);
   atomic_init(&p->queued, 0);
   atomic_init(&p->shutdown, 0);

@@ -161,15 +161,6 @@ int duet_future_start(duet_Future *f) {
 ** node may be freed as soon as this returns. */
 static void deliver(Node *n, int state);
 
-/* Keeps the traceback of the error being raised, in *(char **)upvalue. */
-static int catch_msgh(lua_State *L) {
-  char **tb = (char **)lua_touserdata(L, lua_upvalueindex(1));
-  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
-  free(*tb);
-  *tb = strdup(lua_tostring(L, -1));
-  lua_settop(L, 1);
-  return 1;
-}
 
 /* (fn, future): fn(future). Protected. */
 static int call_back(lua_State *L) {
@@ -195,7 +186,7 @@ static void run_callback(lua_State *L, duet_Future *f, duet_Message *m) {
   char *tb = NULL;
   int base = lua_gettop(L) - (m ? 0 : 1);
   lua_pushlightuserdata(L, &tb);
-  lua_pushcclosure(L, catch_msgh, 1);
+  lua_pushcclosure(L, duet_keep_traceback, 1);
   if (m) {
     lua_pushcfunction(L, call_moved_back);
     lua_pushlightuserdata(L, m);

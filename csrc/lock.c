@@ -29,13 +29,6 @@ typedef struct Mutex {
   pthread_cond_t cv;
 } Mutex;
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 static int spin_limit;                    /* 0 on one CPU: spinning is waste */
 
@@ -66,7 +59,7 @@ static int mutex_spin(Mutex *m) {
     if (atomic_load_explicit(&m->held, memory_order_relaxed) == 0
         && mutex_try(m))
       return 1;
-    cpu_relax();
+    duet_cpu_relax();
   }
   return 0;
 }

@@ -649,13 +649,9 @@ static const duet_Type queue_types[3] = {
 static int new_queue(lua_State *L, int kind) {
   lua_Integer maxsize = luaL_optinteger(L, 1, 0);
   Queue *q = (Queue *)duet_new_object(L, &queue_types[kind], sizeof(Queue));
-  pthread_mutexattr_t a;
   q->kind = kind;
   q->maxsize = maxsize > 0 ? (size_t)maxsize : 0;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-  pthread_mutex_init(&q->mu, &a);
-  pthread_mutexattr_destroy(&a);
+  duet_mutex_init_adaptive(&q->mu);
   duet_cond_init(&q->all_done);
   push_fast_meta(L, q);
   lua_setmetatable(L, -2);

@@ -128,14 +128,6 @@ static int has_room(const Queue *q, size_t k) {
   return q->putters == NULL && (q->maxsize == 0 || q->maxsize - q->n >= k);
 }
 
-static void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 /* Wait in line: called with q->mu held; returns w's final state (DONE,
 ** CLOSED, NO_MEMORY), or WAITING when it gave up (*r says why; w is
 ** out of the line then). Returns with q->mu held, unless w was served while
@@ -156,7 +148,7 @@ static int wait_turn(lua_State *L, Queue *q, Waiter **head, Waiter *w,
     int i;
     if (until > deadline) until = deadline;
     do {
-      for (i = 0; i < 32; i++) cpu_relax();
+      for (i = 0; i < 32; i++) duet_cpu_relax();
     } while ((s = atomic_load_explicit(&w->state, memory_order_acquire))
              == WAITING && duet_now() < until);
   }

@@ -75,14 +75,8 @@ static uint64_t mix64(uint64_t x) {       /* splitmix64's finalizer */
   return x ^ (x >> 31);
 }
 
-static uint64_t hash_bytes(const char *s, size_t n) {  /* FNV-1a */
-  uint64_t h = 0xcbf29ce484222325ULL;
-  size_t i;
-  for (i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 0x100000001b3ULL;
-  }
-  return mix64(h ^ n);
+static uint64_t hash_bytes(const char *s, size_t n) {
+  return mix64(duet_fnv1a(s, n) ^ n);
 }
 
 enum { KEY_OK, KEY_NIL, KEY_NAN, KEY_TYPE };
@@ -582,7 +576,6 @@ static const duet_Type st_type = {"duet.SharedTable", st_destroy,
 /* SharedTable([init]): init is a table (or a SharedTable) to copy. */
 static int st_new(lua_State *L) {
   SharedTable *t;
-  pthread_mutexattr_t a;
   int init;
   lua_settop(L, 1);
   if (lua_type(L, 1) == LUA_TUSERDATA && duet_to_object(L, 1) != NULL
@@ -593,10 +586,7 @@ static int st_new(lua_State *L) {
   else if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
   init = lua_istable(L, 1);
   t = (SharedTable *)duet_new_object(L, &st_type, sizeof(SharedTable));
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-  pthread_mutex_init(&t->mu, &a);
-  pthread_mutexattr_destroy(&a);
+  duet_mutex_init_adaptive(&t->mu);
   if (init) {                             /* nobody else sees t yet */
     lua_pushnil(L);
     while (lua_next(L, 1)) {

@@ -48,8 +48,6 @@ static FnCode *code_new(lua_State *L, int idx) {
   size_t len = 0;
   FnCode *c;
   const char *name;
-  uint64_t h = 14695981039346656037u;     /* FNV-1a */
-  size_t i;
   int n = 0, env = 0;
   lua_pushvalue(L, idx);
   code = duet_dump(L, &len);
@@ -61,15 +59,13 @@ static FnCode *code_new(lua_State *L, int idx) {
   }
   memcpy(c->data, code, len);
   free(code);
-  for (i = 0; i < len; i++)
-    h = (h ^ (unsigned char)c->data[i]) * 1099511628211u;
   while ((name = lua_getupvalue(L, idx, n + 1)) != NULL) {
     lua_pop(L, 1);
     n++;
     if (env == 0 && strcmp(name, "_ENV") == 0) env = n;
   }
   atomic_init(&c->refs, 1);
-  c->hash = h;
+  c->hash = duet_fnv1a(c->data, len);
   c->len = len;
   c->nups = n;
   c->env = env;

@@ -139,16 +139,6 @@ lua_Integer duet_self_ident(lua_State *L) {
   return self_thread(L)->ident;
 }
 
-/* Traceback handler: keeps the traceback in the thread, returns err as is. */
-static int thread_msgh(lua_State *L) {
-  Thread *th = (Thread *)lua_touserdata(L, lua_upvalueindex(1));
-  const char *msg = luaL_tolstring(L, 1, NULL);
-  luaL_traceback(L, L, msg, 1);
-  free(th->traceback);
-  th->traceback = strdup(lua_tostring(L, -1));
-  lua_settop(L, 1);
-  return 1;
-}
 
 /* Push the excepthook for this state: in a thread, the replacement set from
 ** any state if there is one; else (and in a main state) its duet's own. */
@@ -253,8 +243,8 @@ static int thread_body(lua_State *L) {
   int base, n, status;
   Cap cap;
   lua_settop(L, 0);
-  lua_pushlightuserdata(L, th);
-  lua_pushcclosure(L, thread_msgh, 1);    /* 1: message handler */
+  lua_pushlightuserdata(L, &th->traceback);
+  lua_pushcclosure(L, duet_keep_traceback, 1);  /* 1: message handler */
   base = lua_gettop(L);
   if (th->body) {                         /* duet_spawn_c */
     lua_pushcfunction(L, th->body);

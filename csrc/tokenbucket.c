@@ -42,19 +42,12 @@ typedef struct TokenBucket {
   pthread_cond_t wait_cv;
 } TokenBucket;
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 static void tb_lock(TokenBucket *b) {
   int spins = 0;
   while (atomic_exchange_explicit(&b->lock, 1, memory_order_acquire)) {
     while (atomic_load_explicit(&b->lock, memory_order_relaxed)) {
-      if (++spins < 100) cpu_relax();
+      if (++spins < 100) duet_cpu_relax();
       else {                              /* the holder lost its CPU */
         sched_yield();
         spins = 0;
@@ -148,20 +141,11 @@ static void push_count(lua_State *L, double n) {
   else lua_pushnumber(L, n);
 }
 
-/* The type name luaL_typeerror would show. */
-static const char *type_name(lua_State *L, int idx) {
-  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-    return lua_tostring(L, -1);
-  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
-  return luaL_typename(L, idx);
-}
-
 /* Field `k` of the options (arg 1): a positive number. */
 static double field(lua_State *L, const char *k) {
   double v;
   if (lua_getfield(L, 1, k) != LUA_TNUMBER)
-    luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': number expected, "
-                                        "got %s", k, type_name(L, -1)));
+    duet_field_error(L, 1, k, "number");
   v = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (!(v > 0))
@@ -204,8 +188,7 @@ static int tb_new(lua_State *L) {
                       "capacity");
       break;
     default:
-      return luaL_argerror(L, 1, lua_pushfstring(L, "field 'tokens': number "
-                           "expected, got %s", type_name(L, -1)));
+      return duet_field_error(L, 1, "tokens", "number");
   }
   b = (TokenBucket *)duet_new_object(L, &tb_type, sizeof(TokenBucket));
   atomic_init(&b->lock, 0);

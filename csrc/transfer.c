@@ -185,37 +185,6 @@ void duet_message_free(duet_Message *m) {
   free(m);
 }
 
-typedef struct Dump {                     /* lua_dump output, in C memory */
-  char *p;
-  size_t len, cap;
-} Dump;
-
-static int dump_to_c(lua_State *L, const void *p, size_t n, void *ud) {
-  Dump *d = (Dump *)ud;
-  (void)L;
-  if (d->cap - d->len < n) {
-    size_t cap = d->cap ? d->cap : 512;
-    char *q;
-    while (cap - d->len < n) cap *= 2;
-    if ((q = (char *)realloc(d->p, cap)) == NULL) return 1;
-    d->p = q;
-    d->cap = cap;
-  }
-  memcpy(d->p + d->len, p, n);
-  d->len += n;
-  return 0;
-}
-
-char *duet_dump(lua_State *L, size_t *len) {
-  Dump d = {NULL, 0, 0};
-  if (lua_dump(L, dump_to_c, &d, 0) != 0) {
-    free(d.p);
-    return NULL;
-  }
-  *len = d.len;
-  return d.p;
-}
-
 duet_Message *duet_message_copy(const duet_Message *m) {
   size_t size = sizeof *m + m->nrefs * sizeof(duet_Object *) + m->len, k;
   duet_Message *c = (duet_Message *)malloc(size);

@@ -1,0 +1,81 @@
+/*
+** util.c — the small helpers more than one concept needs: a function's
+** code in C memory, a byte hash, an adaptive mutex, a message handler
+** that keeps the traceback, and the "field 'x': T expected" errors of
+** option tables. Nothing here knows any duet type.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "duet.h"
+
+typedef struct Dump {                     /* lua_dump output, in C memory */
+  char *p;
+  size_t len, cap;
+} Dump;
+
+static int dump_to_c(lua_State *L, const void *p, size_t n, void *ud) {
+  Dump *d = (Dump *)ud;
+  (void)L;
+  if (d->cap - d->len < n) {
+    size_t cap = d->cap ? d->cap : 512;
+    char *q;
+    while (cap - d->len < n) cap *= 2;
+    if ((q = (char *)realloc(d->p, cap)) == NULL) return 1;
+    d->p = q;
+    d->cap = cap;
+  }
+  memcpy(d->p + d->len, p, n);
+  d->len += n;
+  return 0;
+}
+
+char *duet_dump(lua_State *L, size_t *len) {
+  Dump d = {NULL, 0, 0};
+  if (lua_dump(L, dump_to_c, &d, 0) != 0) {
+    free(d.p);
+    return NULL;
+  }
+  *len = d.len;
+  return d.p;
+}
+
+uint64_t duet_fnv1a(const void *p, size_t n) {
+  const unsigned char *s = (const unsigned char *)p;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+void duet_mutex_init_adaptive(pthread_mutex_t *mu) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+  pthread_mutex_init(mu, &a);
+  pthread_mutexattr_destroy(&a);
+}
+
+int duet_keep_traceback(lua_State *L) {
+  char **slot = (char **)lua_touserdata(L, lua_upvalueindex(1));
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  free(*slot);
+  *slot = strdup(lua_tostring(L, -1));    /* NULL when out of memory */
+  lua_settop(L, 1);
+  return 1;
+}
+
+const char *duet_type_name(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
+  return luaL_typename(L, idx);
+}
+
+int duet_field_error(lua_State *L, int arg, const char *name,
+                     const char *want) {
+  int fl = lua_type(L, -1) == LUA_TNUMBER && strcmp(want, "integer") == 0;
+  return luaL_argerror(L, arg, lua_pushfstring(L, "field '%s': %s expected, "
+                       "got %s", name, want, fl ? "float"
+                                                : duet_type_name(L, -1)));
+}
