@@ -1,6 +1,7 @@
 /*
-** duet.h — the one internal header of duet.core.
-** Shared-object base, value transfer, clock, and cancellable waits.
+** duet.h — the interface between the layers of duet.core, from util.c up
+** to core.c (docs/ARCHITECTURE.md); queue.h, socket.h and transfer.h are
+** private to their files.
 */
 #ifndef DUET_H
 #define DUET_H

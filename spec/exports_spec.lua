@@ -1,5 +1,5 @@
 -- Each C module exports its luaopen_ function and nothing else (issue 17):
--- internal names such as duet_open_named must not clash with, or be
+-- internal names such as duet_open_concept must not clash with, or be
 -- called by, other libraries loaded in the same process. Built with
 -- -fvisibility=hidden; this reads the dynamic symbol table with `nm -D`.
 -- Tagged nosan: a sanitizer build exports the sanitizer's own hooks.
