@@ -68,9 +68,20 @@ static void barrier_describe(duet_Object *o, char *buf, size_t size) {
            broken ? ", broken" : "");
 }
 
+static void get_parties(lua_State *L, duet_Object *o);
+static void get_n_waiting(lua_State *L, duet_Object *o);
+static void get_broken(lua_State *L, duet_Object *o);
+
+static const duet_Field barrier_fields[] = {
+  {"parties", get_parties},
+  {"n_waiting", get_n_waiting},
+  {"broken", get_broken},
+  {NULL, NULL}
+};
+
 static const duet_Type barrier_type = {"duet.Barrier", barrier_destroy,
-                                       barrier_describe,
-                                       duet_barrier_open, NULL};
+                                       barrier_describe, duet_barrier_open,
+                                       NULL, barrier_fields};
 
 #define check_barrier(L) ((Barrier *)duet_check_self(L, &barrier_type))
 
@@ -225,31 +236,26 @@ static int barrier_abort(lua_State *L) {
   return 0;
 }
 
-/* fields: parties, n_waiting, broken; else the methods */
-static int barrier_index(lua_State *L) {
-  Barrier *b = check_barrier(L);
-  const char *k = lua_tostring(L, 2);
-  if (k != NULL && strcmp(k, "parties") == 0)
-    lua_pushinteger(L, b->parties);
-  else if (k != NULL && strcmp(k, "n_waiting") == 0) {
-    lua_Integer n;
-    pthread_mutex_lock(&b->mu);
-    n = b->phase == BROKE ? 0 : b->count;
-    pthread_mutex_unlock(&b->mu);
-    lua_pushinteger(L, n);
-  }
-  else if (k != NULL && strcmp(k, "broken") == 0) {
-    int broken;
-    pthread_mutex_lock(&b->mu);
-    broken = b->phase == BROKE;
-    pthread_mutex_unlock(&b->mu);
-    lua_pushboolean(L, broken);
-  }
-  else {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
-  }
-  return 1;
+static void get_parties(lua_State *L, duet_Object *o) {
+  lua_pushinteger(L, ((Barrier *)o)->parties);
+}
+
+static void get_n_waiting(lua_State *L, duet_Object *o) {
+  Barrier *b = (Barrier *)o;
+  lua_Integer n;
+  pthread_mutex_lock(&b->mu);
+  n = b->phase == BROKE ? 0 : b->count;
+  pthread_mutex_unlock(&b->mu);
+  lua_pushinteger(L, n);
+}
+
+static void get_broken(lua_State *L, duet_Object *o) {
+  Barrier *b = (Barrier *)o;
+  int broken;
+  pthread_mutex_lock(&b->mu);
+  broken = b->phase == BROKE;
+  pthread_mutex_unlock(&b->mu);
+  lua_pushboolean(L, broken);
 }
 
 /* Barrier(parties, [action]) */
@@ -283,24 +289,13 @@ static const luaL_Reg barrier_methods[] = {
   {NULL, NULL}
 };
 
-static const char *const barrier_fields[] = {"parties", "n_waiting",
-                                             "broken", NULL};
-
 static const luaL_Reg barrier_funcs[] = {
   {"Barrier", barrier_new},
   {NULL, NULL}
 };
 
 int duet_barrier_open(lua_State *L) {
-  if (duet_new_type(L, &barrier_type, barrier_methods, NULL)) {
-    luaL_getmetatable(L, barrier_type.name);  /* fields before methods */
-    lua_pushvalue(L, -1);                 /* upvalues: metatable, methods */
-    lua_getfield(L, -2, "__methods");
-    lua_pushcclosure(L, barrier_index, 2);
-    lua_setfield(L, -2, "__index");
-    duet_set_fields(L, barrier_fields);
-    lua_pop(L, 1);
-  }
+  duet_new_type(L, &barrier_type, barrier_methods, NULL);
   luaL_setfuncs(L, barrier_funcs, 0);
   return 0;
 }

@@ -105,6 +105,12 @@ typedef struct duet_Moves {
   void (*unsent)(duet_Object *o);
 } duet_Moves;
 
+/* A field of a type, read through __index: get pushes its value. */
+typedef struct duet_Field {
+  const char *name;
+  void (*get)(lua_State *L, duet_Object *o);
+} duet_Field;
+
 /* What the layers below a concept know of it. */
 typedef struct duet_Type {
   const char *name;                       /* metatable name: "duet.Queue" */
@@ -115,6 +121,7 @@ typedef struct duet_Type {
   ** stack top and makes its metatables (run through duet_open_concept) */
   lua_CFunction open;
   const duet_Moves *moves;                /* NULL: shared by reference */
+  const duet_Field *fields;               /* name-NULL-ended, or NULL */
 } duet_Type;
 
 struct duet_Object {
@@ -157,8 +164,8 @@ static inline duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),
-** __index, __gc, __tostring, __newindex, __name; plus extra metamethods if
-** any. Returns 0 when this state had it already (duet.core loaded a second
+** __index (a method, else one of t->fields: its getter's value), __gc,
+** __tostring, __newindex, __name; plus extra metamethods if any. Returns 0 when this state had it already (duet.core loaded a second
 ** time). */
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);
@@ -166,8 +173,6 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
 ** that reads as something or is in the metatable's __fields set, else
 ** `cannot set field 'k' of <type>`. */
 int duet_newindex(lua_State *L);
-/* Set the __fields set of the metatable on top: the NULL-ended `names`. */
-void duet_set_fields(lua_State *L, const char *const *names);
 int duet_object_open(lua_State *L);
 /* The duet.core module, for the layers below core.c: core.c hands down its
 ** table and its opener (luaopen_duet_core) when it opens in a state, so a

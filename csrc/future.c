@@ -111,9 +111,16 @@ static void future_describe(duet_Object *o, char *buf, size_t size) {
   snprintf(buf, size, "%s", state_names[atomic_load(&f->state)]);
 }
 
+static void get_traceback(lua_State *L, duet_Object *o);
+
+static const duet_Field future_fields[] = {
+  {"traceback", get_traceback},
+  {NULL, NULL}
+};
+
 static const duet_Type future_type = {"duet.Future", future_destroy,
-                                      future_describe,
-                                      duet_future_open, NULL};
+                                      future_describe, duet_future_open,
+                                      NULL, future_fields};
 
 #define check_future(L) ((duet_Future *)duet_check_self(L, &future_type))
 
@@ -469,19 +476,12 @@ static int future_set_running(lua_State *L) {
   return invalid_state(L, f);
 }
 
-/* fut.traceback (the task's, once it failed), then the methods. */
-static int future_index(lua_State *L) {
-  duet_Future *f;
-  const char *k;
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
-  f = (duet_Future *)duet_check_object(L, 1, &future_type);
-  k = lua_tostring(L, 2);
-  if (k && strcmp(k, "traceback") == 0 && state_of(f) == DUET_FUT_FAILED
-      && f->traceback)
+/* traceback: a failed future's, else nil */
+static void get_traceback(lua_State *L, duet_Object *o) {
+  duet_Future *f = (duet_Future *)o;
+  if (state_of(f) == DUET_FUT_FAILED && f->traceback)
     lua_pushstring(L, f->traceback);
   else lua_pushnil(L);
-  return 1;
 }
 
 /* ------------------------------------------------ rt.wait, as_completed */
@@ -751,8 +751,6 @@ static const luaL_Reg future_methods[] = {
   {NULL, NULL}
 };
 
-static const char *const future_fields[] = {"traceback", NULL};
-
 static const luaL_Reg future_funcs[] = {
   {"Future", future_new},
   {"wait_futures", futures_wait},
@@ -763,15 +761,7 @@ static const luaL_Reg future_funcs[] = {
 int duet_future_open(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, stripes_init);
-  if (duet_new_type(L, &future_type, future_methods, NULL)) {
-    luaL_getmetatable(L, future_type.name);
-    lua_pushvalue(L, -1);
-    lua_getfield(L, -2, "__methods");
-    lua_pushcclosure(L, future_index, 2); /* upvalues: metatable, methods */
-    lua_setfield(L, -2, "__index");
-    duet_set_fields(L, future_fields);
-    lua_pop(L, 1);
-  }
+  duet_new_type(L, &future_type, future_methods, NULL);
   luaL_setfuncs(L, future_funcs, 0);
   return 0;
 }

@@ -243,13 +243,36 @@ int duet_newindex(lua_State *L) {
   return luaL_error(L, "cannot set field '%s' of %s", key, lua_tostring(L, -1));
 }
 
-void duet_set_fields(lua_State *L, const char *const *names) {
+/* __index of a type with fields; upvalues: its methods, its fields (name
+** -> the duet_Field), the type. Methods first: they are the hot path. */
+static int field_index(lua_State *L) {
+  const duet_Field *f;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TLIGHTUSERDATA) return 1;
+  f = (const duet_Field *)lua_touserdata(L, -1);
+  f->get(L, duet_check_object(L, 1, (const duet_Type *)lua_touserdata(
+                                        L, lua_upvalueindex(3))));
+  return 1;
+}
+
+/* On the metatable on top, with __methods set: __index over t's fields,
+** and __fields (the same names) for duet_newindex. */
+static void set_fields(lua_State *L, const duet_Type *t) {
+  const duet_Field *f;
+  lua_getfield(L, -1, "__methods");
   lua_newtable(L);
-  for (; *names; names++) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, *names);
+  for (f = t->fields; f->name; f++) {
+    lua_pushlightuserdata(L, (void *)f);
+    lua_setfield(L, -2, f->name);
   }
-  lua_setfield(L, -2, "__fields");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "__fields");
+  lua_pushlightuserdata(L, (void *)t);
+  lua_pushcclosure(L, field_index, 3);
+  lua_setfield(L, -2, "__index");
 }
 
 static const char types_key = 't';       /* registry: type names, a set */
@@ -279,14 +302,16 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_setfield(L, -2, "__tostring");
   lua_pushcfunction(L, duet_newindex);
   lua_setfield(L, -2, "__newindex");
-  if (methods != NULL) {
+  if (methods != NULL || t->fields != NULL) {
     lua_newtable(L);
     lua_pushvalue(L, -2);
-    luaL_setfuncs(L, methods, 1);         /* upvalue: the metatable */
+    if (methods) luaL_setfuncs(L, methods, 1);  /* upvalue: the metatable */
+    else lua_pop(L, 1);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__methods");
     lua_setfield(L, -2, "__index");
   }
+  if (t->fields != NULL) set_fields(L, t);
   if (metamethods != NULL) {
     lua_pushvalue(L, -1);
     luaL_setfuncs(L, metamethods, 1);
@@ -309,7 +334,7 @@ typedef struct ErrorValue {
 static void error_destroy(duet_Object *o) { (void)o; }  /* static storage */
 
 static const duet_Type error_type = {"duet.Error", error_destroy, NULL,
-                                     duet_object_open, NULL};
+                                     duet_object_open, NULL, NULL};
 
 static ErrorValue errors[] = {
   {{1, &error_type}, "duet.cancelled"},

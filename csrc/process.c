@@ -203,8 +203,20 @@ typedef struct Broken {
 
 static void broken_destroy(duet_Object *o) { free(o); }
 
+static void get_pid(lua_State *L, duet_Object *o);
+static void get_exitcode(lua_State *L, duet_Object *o);
+static void get_signal(lua_State *L, duet_Object *o);
+
+static const duet_Field broken_fields[] = {
+  {"pid", get_pid},
+  {"exitcode", get_exitcode},
+  {"signal", get_signal},
+  {NULL, NULL}
+};
+
 static const duet_Type broken_type = {"duet.BrokenProcess", broken_destroy,
-                                      NULL, duet_process_open, NULL};
+                                      NULL, duet_process_open, NULL,
+                                      broken_fields};
 
 static int is_broken(lua_State *L, int idx) {
   duet_Object *o = duet_to_object(L, idx);
@@ -234,22 +246,25 @@ static int broken_tostring(lua_State *L) {
   return 1;
 }
 
-static int broken_index(lua_State *L) {
-  Broken *b = (Broken *)duet_check_object(L, 1, &broken_type);
-  const char *k = luaL_checkstring(L, 2);
-  if (strcmp(k, "pid") == 0) lua_pushinteger(L, b->pid);
-  else if (strcmp(k, "exitcode") == 0 && b->how == 'e')
-    lua_pushinteger(L, b->code);
-  else if (strcmp(k, "signal") == 0 && b->how == 's')
-    lua_pushinteger(L, b->code);
+static void get_pid(lua_State *L, duet_Object *o) {
+  lua_pushinteger(L, ((Broken *)o)->pid);
+}
+
+static void get_exitcode(lua_State *L, duet_Object *o) {
+  Broken *b = (Broken *)o;
+  if (b->how == 'e') lua_pushinteger(L, b->code);
   else lua_pushnil(L);
-  return 1;
+}
+
+static void get_signal(lua_State *L, duet_Object *o) {
+  Broken *b = (Broken *)o;
+  if (b->how == 's') lua_pushinteger(L, b->code);
+  else lua_pushnil(L);
 }
 
 static const luaL_Reg broken_meta[] = {
   {"__eq", broken_eq},
   {"__tostring", broken_tostring},
-  {"__index", broken_index},
   {NULL, NULL}
 };
 

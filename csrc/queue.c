@@ -639,11 +639,11 @@ static void queue_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type queue_types[3] = {
-  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL},
+  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL, NULL},
   {"duet.LifoQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL},
+   NULL, NULL},
   {"duet.PriorityQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL},
+   NULL, NULL},
 };
 
 static int new_queue(lua_State *L, int kind) {

@@ -493,7 +493,7 @@ int io_accept(lua_State *L, Socket *s) {
   socket_check_kind(L, s, SERVER);
   lua_pushnumber(L, op_deadline(s));
   /* made first, so that no accepted descriptor can leak on a memory error */
-  c = (Socket *)duet_new_object(L, s->base.type, sizeof(Socket));  /* a socket */
+  c = (Socket *)duet_new_object(L, s->base.type, sizeof(Socket));
   socket_init(c, socket_state_id(L), -1, CLIENT, s->family, s->coro);
   return accept_k(L, LUA_OK, (lua_KContext)s);
 }

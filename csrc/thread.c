@@ -90,9 +90,22 @@ static void thread_describe(duet_Object *o, char *buf, size_t size) {
   pthread_mutex_unlock(&th->mu);
 }
 
+static void get_name(lua_State *L, duet_Object *o);
+static void get_ident(lua_State *L, duet_Object *o);
+static void get_daemon(lua_State *L, duet_Object *o);
+static void get_traceback(lua_State *L, duet_Object *o);
+
+static const duet_Field thread_fields[] = {
+  {"name", get_name},
+  {"ident", get_ident},
+  {"daemon", get_daemon},
+  {"traceback", get_traceback},
+  {NULL, NULL}
+};
+
 static const duet_Type thread_type = {"duet.Thread", thread_destroy,
-                                      thread_describe,
-                                      duet_thread_open, NULL};
+                                      thread_describe, duet_thread_open,
+                                      NULL, thread_fields};
 
 static void thread_run(lua_State *L, duet_Job *job);
 static void thread_done(duet_Job *job);
@@ -559,45 +572,41 @@ static int thread_cancel(lua_State *L) {
   return 0;
 }
 
-/* Reads under th->mu, pushes after it: no Lua API call under a mutex.
+/* Its fields: name, ident, daemon, and traceback once it failed. Each
+** reads under th->mu and pushes after it: no Lua API call under a mutex.
 ** (A name can be replaced meanwhile, so it is copied; a traceback is set
 ** once, before DONE, and lives as long as th.) */
-static int thread_index(lua_State *L) {
-  Thread *th = (Thread *)duet_check_object(L, 1, &thread_type);
-  const char *k = lua_tostring(L, 2), *traceback = NULL;
+static void get_name(lua_State *L, duet_Object *o) {
+  Thread *th = (Thread *)o;
   char *name;
-  if (k == NULL) return 0;
-  if (strcmp(k, "name") == 0) {
-    pthread_mutex_lock(&th->mu);
-    name = strdup(th->name);
-    pthread_mutex_unlock(&th->mu);
-    if (name == NULL) return luaL_error(L, "not enough memory");
-    lua_pushstring(L, name);              /* a memory error leaks name */
-    free(name);
-    return 1;
-  }
-  if (strcmp(k, "ident") == 0) {
-    lua_pushinteger(L, th->ident);        /* set once, at creation */
-    return 1;
-  }
-  if (strcmp(k, "daemon") == 0) {
-    int daemon;
-    pthread_mutex_lock(&th->mu);
-    daemon = th->daemon;
-    pthread_mutex_unlock(&th->mu);
-    lua_pushboolean(L, daemon);
-    return 1;
-  }
-  if (strcmp(k, "traceback") == 0) {
-    pthread_mutex_lock(&th->mu);
-    if (th->state == DONE && !th->ok) traceback = th->traceback;
-    pthread_mutex_unlock(&th->mu);
-    lua_pushstring(L, traceback);         /* NULL pushes nil */
-    return 1;
-  }
-  lua_pushvalue(L, 2);                    /* a method */
-  lua_rawget(L, lua_upvalueindex(2));
-  return 1;
+  pthread_mutex_lock(&th->mu);
+  name = strdup(th->name);
+  pthread_mutex_unlock(&th->mu);
+  if (name == NULL) luaL_error(L, "not enough memory");
+  lua_pushstring(L, name);                /* a memory error leaks name */
+  free(name);
+}
+
+static void get_ident(lua_State *L, duet_Object *o) {
+  lua_pushinteger(L, ((Thread *)o)->ident);  /* set once, at creation */
+}
+
+static void get_daemon(lua_State *L, duet_Object *o) {
+  Thread *th = (Thread *)o;
+  int daemon;
+  pthread_mutex_lock(&th->mu);
+  daemon = th->daemon;
+  pthread_mutex_unlock(&th->mu);
+  lua_pushboolean(L, daemon);
+}
+
+static void get_traceback(lua_State *L, duet_Object *o) {
+  Thread *th = (Thread *)o;
+  const char *traceback = NULL;
+  pthread_mutex_lock(&th->mu);
+  if (th->state == DONE && !th->ok) traceback = th->traceback;
+  pthread_mutex_unlock(&th->mu);
+  lua_pushstring(L, traceback);           /* NULL pushes nil */
 }
 
 static int thread_newindex(lua_State *L) {
@@ -719,9 +728,6 @@ static const luaL_Reg thread_methods[] = {
 };
 
 /* The fields, for thread_newindex's read-only errors. */
-static const char *const thread_fields[] = {"name", "ident", "daemon",
-                                            "traceback", NULL};
-
 static const luaL_Reg thread_funcs[] = {
   {"Thread", thread_new},
   {"spawn", thread_spawn},
@@ -748,16 +754,10 @@ int duet_thread_open(lua_State *L) {
   pthread_once(&once, process_init);
   duet_wait_open(L);
   if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
-    /* fields (name, ident, ...) before methods */
     luaL_getmetatable(L, thread_type.name);
-    lua_pushvalue(L, -1);
-    lua_getfield(L, -2, "__methods");
-    lua_pushcclosure(L, thread_index, 2); /* upvalues: metatable, methods */
-    lua_setfield(L, -2, "__index");
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, thread_newindex, 1);
     lua_setfield(L, -2, "__newindex");
-    duet_set_fields(L, thread_fields);
     lua_pop(L, 1);
   }
   luaL_setfuncs(L, thread_funcs, 0);
