@@ -169,10 +169,18 @@ void duet_push_object(lua_State *L, duet_Object *o) {
   cache_proxy(L, o);
 }
 
+/* By the seal and the type, not luaL_checkudata: a Queue's proxy wears a
+** metatable of its maxsize (queue.c), not the registry's "duet.Queue". */
 duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
-  Proxy *p = (Proxy *)luaL_checkudata(L, arg, t->name);
-  luaL_argcheck(L, p->o != NULL, arg, "object is collected");
-  return p->o;
+  Proxy *p = (Proxy *)lua_touserdata(L, arg);
+  int sealed = p != NULL && lua_rawlen(L, arg) == sizeof(Proxy)
+               && p->seal == SEAL(p);
+  if (sealed && p->o != NULL && p->o->type == t) return p->o;
+  if (sealed && p->o == NULL && luaL_getmetafield(L, arg, "__name")
+      == LUA_TSTRING && strcmp(lua_tostring(L, -1), t->name) == 0)
+    luaL_argerror(L, arg, "object is collected");
+  luaL_typeerror(L, arg, t->name);
+  return NULL;
 }
 
 duet_Object *duet_to_object(lua_State *L, int idx) {
