@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "duet.h"
+#include "transfer.h"
 
 struct duet_FnCode {
   atomic_long refs;
@@ -134,14 +134,14 @@ static int is_module(lua_State *L, int idx, int box, int i) {
     if (found) return 1;
   }
   else lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushnil(L);
-  while (!found && lua_next(L, -2)) {
-    found = lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx);
-    lua_pop(L, 1);
+  {                                       /* transfer.c's module map */
+    int top = lua_gettop(L);
+    duet_Maps maps = {NULL, 0, top + 1};
+    lua_pushnil(L);
+    lua_pushnil(L);
+    found = duet_map_lookup(L, &maps, idx, DUET_MAP_MODULES);
+    lua_settop(L, top);
   }
-  if (found) lua_pop(L, 1);               /* the key lua_next left */
-  lua_pop(L, 1);
   if (found) {
     if (lua_getiuservalue(L, box, 1) != LUA_TTABLE) {
       lua_pop(L, 1);
