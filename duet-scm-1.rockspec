@@ -20,11 +20,13 @@ build = {
     ["duet.core"] = {
       sources = {
         "csrc/core.c",
+        "csrc/util.c",
         "csrc/clock.c",
         "csrc/object.c",
         "csrc/transfer.c",
         "csrc/encode.c",
         "csrc/decode.c",
+        "csrc/portable.c",
         "csrc/thread.c",
         "csrc/wait.c",
         "csrc/pool.c",

@@ -101,6 +101,20 @@ describe("C file dependencies #nosan", function()
     assert.is_nil(cycle and table.concat(cycle, "\n"))
   end)
 
+  it("the rockspec builds every C file of duet.core", function()
+    local f = assert(io.open("duet-scm-1.rockspec"))
+    local listed = {}
+    for file in f:read("a"):gmatch('"csrc/([%w_]+%.c)"') do listed[file] = true end
+    f:close()
+    local ok, out = run("ls csrc")
+    assert(ok, out)
+    local missing = {}
+    for file in out:gmatch("([%w_]+%.c)\n") do
+      if not listed[file] then missing[#missing + 1] = file end
+    end
+    assert.are.same({}, missing)
+  end)
+
   it("finds a cycle when there is one (the check can fail)", function()
     local g = { a = { b = "f" }, b = { c = "g" }, c = { a = "h" }, d = {} }
     assert.are.same({ "a -> b (f)", "b -> c (g)", "c -> a (h)" }, find_cycle(g))
