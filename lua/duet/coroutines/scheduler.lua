@@ -9,9 +9,12 @@
 --                which its suspend() gets back from yield
 --   timers       a binary heap of the suspended tasks, deadlines in a
 --                parallel array; every due timer fires in the same pass
---   wait lists   each object keeps its waiters in an intrusive FIFO list;
---                a task waits on at most one list at a time, so the links
---                live in the task itself and removal is O(1)
+--   wait lists   each object keeps its waiters in an intrusive FIFO list,
+--                a ring through the list itself: its _next is the first
+--                waiter (false: none), its _prev the last (itself: none),
+--                the last waiter's _next is the list; a task waits on at
+--                most one list at a time, so the links live in the task
+--                itself and removal is O(1) without knowing the list
 --   descriptors  a wait list per descriptor and direction; a C poller
 --                watches the descriptors that have waiters, and one ppoll
 --                waits for them and for the next timer together
@@ -22,12 +25,17 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- A new task holds _id (its ident) and the first eight, so a task that
--- only sleeps never grows its table.
---   _co, _state, _target              the coroutine and what it runs
+-- A new task holds _id (its ident) and the first seven: eight fields, the
+-- most a table's smallest hash part above four holds, so a task that
+-- sleeps or waits on a list never grows its table (a field added later
+-- would double it).
+--   _co, _state                       the coroutine (false until its first
+--                                     turn and once over) and the state
 --   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
---   _wl, _prev, _next                 wait-list links (_wl false: none)
+--   _prev, _next                      wait-list links (_next false: on no
+--             list); before its first turn a task is on no list, and _prev
+--             holds the function it runs
 --   _sus      while suspended: its heap index, or true when it has no
 --             timer; false otherwise
 --   _val      a value handed over by whoever woke it (queue item, ...)
@@ -99,28 +107,38 @@ local tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, 50
 
 -------------------------------------------------------------------- wait lists
 
+-- An empty wait list. (wl._next is its first waiter, false when it has
+-- none; S.waiters counts them.)
 function S.list()
-  return { head = false, tail = false, n = 0 }
+  local wl = { _next = false, _prev = false }
+  wl._prev = wl
+  return wl
 end
 
+function S.waiters(wl)
+  local n, th = 0, wl._next
+  while th and th ~= wl do
+    n = n + 1
+    th = th._next
+  end
+  return n
+end
+
+-- The links are fields every task has from the start: these assignments
+-- never reach Thread's __newindex.
 local function link(wl, th)
-  th._wl = wl
-  local t = wl.tail
-  th._next = false
-  th._prev = t
-  if t then t._next = th else wl.head = th end
-  wl.tail = th
-  wl.n = wl.n + 1
+  local t = wl._prev
+  th._prev, th._next = t, wl
+  t._next = th
+  wl._prev = th
 end
 
-local function unlink(wl, th)
+local function unlink(th)
   local p, nx = th._prev, th._next
-  if p then p._next = nx else wl.head = nx end
-  if nx then nx._prev = p else wl.tail = p end
-  th._wl = false
-  th._prev = false
-  th._next = false
-  wl.n = wl.n - 1
+  if p ~= nx then p._next = nx
+  else p._next = false end   -- both are the list: it is empty now
+  nx._prev = p
+  th._prev, th._next = false, false
 end
 
 ------------------------------------------------------------------------ timers
@@ -190,8 +208,7 @@ local function fire(t)
     if hdl[1] > t then return end
     local th = heap[1]
     heap_remove(1)
-    local wl = th._wl
-    if wl then unlink(wl, th) end
+    if th._next then unlink(th) end
     th._sus = false
     schedule(th, TIMEDOUT)
   until nheap == 0
@@ -200,15 +217,14 @@ end
 local function wake(th, why)
   local i = th._sus
   if i ~= true then heap_remove(i) end
-  local wl = th._wl
-  if wl then unlink(wl, th) end
+  if th._next then unlink(th) end
   th._sus = false
   schedule(th, why)
 end
 
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
 function S.wake_first(wl, val)
-  local th = wl.head
+  local th = wl._next
   if th then
     if val ~= nil then th._val = val end
     wake(th, WOKEN)
@@ -218,11 +234,11 @@ end
 
 -- Wake every waiter of `wl`, handing each `val` (if any).
 local function wake_all(wl, val)
-  local th = wl.head
+  local th = wl._next
   while th do
     if val ~= nil then th._val = val end
     wake(th, WOKEN)
-    th = wl.head
+    th = wl._next
   end
 end
 S.wake_all = wake_all
@@ -364,12 +380,12 @@ local function wait_fd(fd, ev, deadline, fname)
     wl = S.list()
     lists[fd] = wl
   end
-  if wl.n == 0 then p_add(poller, fd, ev) end
+  if not wl._next then p_add(poller, fd, ev) end
   nfdwait = nfdwait + 1
   local why = suspend(wl, deadline)
   nfdwait = nfdwait - 1
   if why == WOKEN then return true end
-  if wl.n == 0 then p_del(poller, fd, ev) end   -- nobody else waits on it
+  if not wl._next then p_del(poller, fd, ev) end   -- nobody else waits on it
   if why == TIMEDOUT then return false end
   error(cancelled)
 end
@@ -386,9 +402,9 @@ end
 -- find it closed) and stop watching it.
 function S.fd_closing(fd)
   local wl = rwait[fd]
-  if wl and wl.n > 0 then wake_all(wl) end
+  if wl then wake_all(wl) end
   wl = wwait[fd]
-  if wl and wl.n > 0 then wake_all(wl) end
+  if wl then wake_all(wl) end
   p_del(poller, fd, 3)
 end
 
@@ -443,7 +459,6 @@ local function retire(th)
   nalive = nalive - 1
   if pending[th] then pending[th] = nil end
   th._co = false
-  th._target = false
   local j = joiners[th]
   if j then
     joiners[th] = nil
@@ -458,17 +473,18 @@ local function finish(th, ...)
 end
 
 -- A coroutine runs one task after another, parking in between.
-local function body(th)
+-- Each is handed its task and the function the task runs.
+local function body(th, fn)
   while true do
     if pending[th] then
       pending[th] = nil
       error(cancelled)   -- cancelled before it ever ran
     end
     local args = th._vals
-    if args then finish(th, th._target(unpack(args, 1, args.n)))
-    else finish(th, th._target()) end
-    th = nil             -- a parked coroutine keeps no task alive
-    th = yield(PARKED)
+    if args then finish(th, fn(unpack(args, 1, args.n)))
+    else finish(th, fn()) end
+    th, fn = nil, nil    -- a parked coroutine keeps no task alive
+    th, fn = yield(PARKED)
   end
 end
 
@@ -481,7 +497,7 @@ local function fail(th, co, err)
   end
   local tb = traceback(co, msg)
   local j = joiners[th]
-  local watched = j and j.head
+  local watched = j and j._next
   th._err = err
   th._tb = tb
   th._vals = false
@@ -499,9 +515,8 @@ local idents = 0
 -- from the start, so they never go through Thread's __index function.
 function S.new(target, vals)
   idents = idents + 1
-  return setmetatable({ _id = idents, _target = target, _vals = vals,
-    _state = NEW, _co = false, _ai = false, _wl = false, _sus = false },
-    Thread)
+  return setmetatable({ _id = idents, _vals = vals, _state = NEW, _co = false,
+    _ai = false, _sus = false, _prev = target, _next = false }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -531,9 +546,9 @@ function S.spawn(fn, ...)
   end
   idents = idents + 1
   local n = nalive + 1
-  local th = setmetatable({ _id = idents, _target = fn,
-    _vals = select("#", ...) > 0 and pack(...) or false,
-    _state = ALIVE, _co = false, _ai = n, _wl = false, _sus = false }, Thread)
+  local th = setmetatable({ _id = idents,
+    _vals = select("#", ...) > 0 and pack(...) or false, _state = ALIVE,
+    _co = false, _ai = n, _sus = false, _prev = fn, _next = false }, Thread)
   if current._state == DAEMON then
     th._state = DAEMON
     th._daemon = true
@@ -610,7 +625,9 @@ local function step_fifo()
         co = create(body)
       end
       th._co = co
-      ok, r = resume(co, th)
+      local fn = th._prev
+      th._prev = false
+      ok, r = resume(co, th, fn)
     end
     if not ok then
       fail(th, co, r)
@@ -654,7 +671,9 @@ local function step_seeded()
       p_arm(preempter, co)
     end
     th._co = co
-    ok, r = resume(co, th)
+    local fn = th._prev
+    th._prev = false
+    ok, r = resume(co, th, fn)
   end
   if not ok then
     fail(th, co, r)
@@ -750,8 +769,7 @@ local function cleanup()
   active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]
-    local wl = th._wl
-    if wl then unlink(wl, th) end
+    if th._next then unlink(th) end
     local co = th._co
     th._sus = false
     th._err = cancelled
@@ -771,7 +789,7 @@ end
 function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
   local m = mainthread
-  m._target = main
+  m._prev = main
   m._vals = select("#", ...) > 0 and pack(...) or false
   m._err, m._tb = false, false
   active = true
