@@ -20,6 +20,7 @@ local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
 local wake_first, wake_all, wake, current = S.wake_first, S.wake_all, S.wake,
   S.current
 local WOKEN, TIMEDOUT = S.WOKEN, S.TIMEDOUT
+local s_get_wait = S.get_wait
 local timeout_check, argerror = check.timeout, check.argerror
 
 local CLOSED = {}   -- handed to waiters released by close()
@@ -229,17 +230,11 @@ local function put_wait(self, fname, v, need, timeout)
 end
 
 -- Wait for an item (handed over directly by a put).
+-- (A tail call of S.get_wait: a blocked getter holds no frame of this.)
 local function get_wait(self, fname, timeout)
   if self._closed then return nil, "closed" end
   if timeout == 0 then return nil, "empty" end
-  local why = suspend(self._getters, deadline(timeout), self, fname)
-  if why == WOKEN then
-    local item = take_val()
-    if item == CLOSED then return nil, "closed" end
-    return item
-  end
-  if why == TIMEDOUT then return nil, "empty" end
-  error(cancelled)
+  return s_get_wait(self._getters, deadline(timeout), self, fname, CLOSED)
 end
 
 local function nil_item(fname)

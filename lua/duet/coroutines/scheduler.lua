@@ -324,12 +324,55 @@ function S.suspend_nocancel(wl, obj, fname)
   th._nocancel = false
 end
 
+-- A blocked task holds a call frame (and its stack slots) for every Lua
+-- function between its own and yield, for as long as it waits: the waits
+-- below are suspend() written out again, not calls of it, and their callers
+-- reach them by tail calls, so a task blocked in q:get() or lock:acquire()
+-- holds one frame on top of its own.
+
 -- suspend(), as the answer most calls want: true when woken, false on
 -- timeout; raises duet.cancelled.
 function S.block(wl, deadline, obj, fname)
-  local why = suspend(wl, deadline, obj, fname)
-  if why == WOKEN then return true end
-  if why == TIMEDOUT then return false end
+  local th = current
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
+  if not (shutting or pending[th]) then
+    if wl then link(wl, th) end
+    if deadline and deadline < huge then heap_push(th, deadline)
+    else th._sus = true end
+    local why = yield()
+    if why == WOKEN then return true end
+    if why == TIMEDOUT then return false end
+    error(cancelled)
+  end
+  pending[th] = nil
+  error(cancelled)
+end
+
+-- suspend() for a value handed over by whoever wakes the task (a queue's
+-- getters): returns it; nil, "closed" when handed `closed`; nil, "empty" on
+-- timeout; raises duet.cancelled.
+function S.get_wait(wl, deadline, obj, fname, closed)
+  local th = current
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
+  if not (shutting or pending[th]) then
+    link(wl, th)
+    if deadline and deadline < huge then heap_push(th, deadline)
+    else th._sus = true end
+    local why = yield()
+    if why == WOKEN then
+      local v = th._val
+      th._val = false
+      if v == closed then return nil, "closed" end
+      return v
+    end
+    if why == TIMEDOUT then return nil, "empty" end
+    error(cancelled)
+  end
+  pending[th] = nil
   error(cancelled)
 end
 
