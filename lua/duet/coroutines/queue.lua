@@ -220,11 +220,11 @@ local function put_wait(self, fname, v, need, timeout)
   local th = current()
   th._val, th._need = v, need
   local why = suspend(self._putters, deadline(timeout))
+  th._val = false
   if why == WOKEN then
     if take_val() == CLOSED then check.error(messages.put_closed) end
     return true
   end
-  th._val = false
   if why == TIMEDOUT then return nil, "full" end
   error(cancelled)
 end

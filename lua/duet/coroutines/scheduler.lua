@@ -34,11 +34,13 @@
 --   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
 --   _prev, _next                      wait-list links (_next false: on no
---             list); before its first turn a task is on no list, and _prev
---             holds the function it runs
+--             list); a task on no list keeps in _prev the function it runs
+--             until its first turn, and a value handed over by whoever woke
+--             it (a queue item, ...) until it takes it (S.take_val), so
+--             neither grows the table
 --   _sus      while suspended: its heap index, or true when it has no
 --             timer; false otherwise
---   _val      a value handed over by whoever woke it (queue item, ...)
+--   _val, _need                       a waiting putter's item(s) and count
 --   _err, _tb                         the error that ended it, traceback
 --
 -- Seeded runs (configured by preempt.lua): a preempter (csrc/preempt.c)
@@ -223,11 +225,12 @@ local function wake(th, why)
 end
 
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
+-- (The value goes in _prev once wake() has taken the task off its list.)
 function S.wake_first(wl, val)
   local th = wl._next
   if th then
-    if val ~= nil then th._val = val end
     wake(th, WOKEN)
+    if val ~= nil then th._prev = val end
   end
   return th
 end
@@ -236,8 +239,8 @@ end
 local function wake_all(wl, val)
   local th = wl._next
   while th do
-    if val ~= nil then th._val = val end
     wake(th, WOKEN)
+    if val ~= nil then th._prev = val end
     th = wl._next
   end
 end
@@ -245,15 +248,15 @@ S.wake_all = wake_all
 
 -- Wake a task known to be suspended.
 function S.wake(th, val)
-  if val ~= nil then th._val = val end
   wake(th, WOKEN)
+  if val ~= nil then th._prev = val end
 end
 
--- The value handed to the running task by whoever woke it.
+-- The value handed to the running task by whoever woke it (false: none).
 function S.take_val()
   local th = current
-  local v = th._val
-  th._val = false
+  local v = th._prev
+  th._prev = false
   return v
 end
 
@@ -364,8 +367,8 @@ function S.get_wait(wl, deadline, obj, fname, closed)
     else th._sus = true end
     local why = yield()
     if why == WOKEN then
-      local v = th._val
-      th._val = false
+      local v = th._prev
+      th._prev = false
       if v == closed then return nil, "closed" end
       return v
     end
