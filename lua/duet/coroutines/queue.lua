@@ -20,6 +20,7 @@ local list, suspend, deadline, take_val = S.list, S.suspend, S.deadline,
 local wake_first, wake_all, wake, current = S.wake_first, S.wake_all, S.wake,
   S.current
 local WOKEN, TIMEDOUT = S.WOKEN, S.TIMEDOUT
+local s_get_wait = S.get_wait
 local timeout_check, argerror = check.timeout, check.argerror
 
 local CLOSED = {}   -- handed to waiters released by close()
@@ -194,7 +195,7 @@ end
 -- Move the first waiting putters' items in while they fit, in order.
 local function refill(self)
   local putters = self._putters
-  local th = putters.head
+  local th = putters._next
   while th do
     local need = th._need
     if count(self) + need > self._cap then return end
@@ -206,7 +207,7 @@ local function refill(self)
     end
     self._unfinished = self._unfinished + need
     wake(th, true)
-    th = putters.head
+    th = putters._next
   end
 end
 
@@ -219,27 +220,21 @@ local function put_wait(self, fname, v, need, timeout)
   local th = current()
   th._val, th._need = v, need
   local why = suspend(self._putters, deadline(timeout))
+  th._val = false
   if why == WOKEN then
     if take_val() == CLOSED then check.error(messages.put_closed) end
     return true
   end
-  th._val = false
   if why == TIMEDOUT then return nil, "full" end
   error(cancelled)
 end
 
 -- Wait for an item (handed over directly by a put).
+-- (A tail call of S.get_wait: a blocked getter holds no frame of this.)
 local function get_wait(self, fname, timeout)
   if self._closed then return nil, "closed" end
   if timeout == 0 then return nil, "empty" end
-  local why = suspend(self._getters, deadline(timeout), self, fname)
-  if why == WOKEN then
-    local item = take_val()
-    if item == CLOSED then return nil, "closed" end
-    return item
-  end
-  if why == TIMEDOUT then return nil, "empty" end
-  error(cancelled)
+  return s_get_wait(self._getters, deadline(timeout), self, fname, CLOSED)
 end
 
 local function nil_item(fname)
@@ -262,7 +257,7 @@ local function get(self, timeout)
   if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
   if self._n == 0 then return get_wait(self, "get", timeout) end
   local item = self:_pop()
-  if self._putters.head then refill(self) end
+  if self._putters._next then refill(self) end
   return item
 end
 
@@ -285,7 +280,7 @@ function Queue:put(item, timeout)
   if n >= self._cap then return put_wait(self, "put", item, 1, timeout) end
   if n == 0 then
     local getters = self._getters
-    if getters.head then
+    if getters._next then
       wake_first(getters, item)
       self._unfinished = self._unfinished + 1
       return true
@@ -310,7 +305,7 @@ function Queue:get(timeout)
   local item = items[h]
   items[h] = nil
   if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
-  if self._putters.head then refill(self) end
+  if self._putters._next then refill(self) end
   return item
 end
 
@@ -357,7 +352,7 @@ function methods:put_many(items, timeout)
   local n
   n, timeout = check_many(self, items, timeout)
   if n == 0 then return true end
-  if count(self) + n > self._cap or self._putters.head then
+  if count(self) + n > self._cap or self._putters._next then
     return put_many_wait(self, items, n, timeout)
   end
   local getters, i = self._getters, 1
@@ -382,7 +377,7 @@ function methods:get_many(max, timeout)
     k = k + 1
     out[k] = self:_pop()
   end
-  if self._putters.head then refill(self) end
+  if self._putters._next then refill(self) end
   return out
 end
 
@@ -395,7 +390,7 @@ function Queue:put_many(items, timeout)
   if n == 0 then return true end
   local h, t = self._h, self._t
   local held = t - h + 1
-  if held + n > self._cap or self._putters.head then
+  if held + n > self._cap or self._putters._next then
     return put_many_wait(self, items, n, timeout)
   end
   local i = 1
@@ -454,7 +449,7 @@ function Queue:get_many(max, timeout)
     for j = h, last do items[j] = nil end
     if last == t then self._h, self._t = 1, 0 else self._h = last + 1 end
   end
-  if self._putters.head then refill(self) end
+  if self._putters._next then refill(self) end
   return out
 end
 

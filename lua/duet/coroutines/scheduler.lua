@@ -9,9 +9,12 @@
 --                which its suspend() gets back from yield
 --   timers       a binary heap of the suspended tasks, deadlines in a
 --                parallel array; every due timer fires in the same pass
---   wait lists   each object keeps its waiters in an intrusive FIFO list;
---                a task waits on at most one list at a time, so the links
---                live in the task itself and removal is O(1)
+--   wait lists   each object keeps its waiters in an intrusive FIFO list,
+--                a ring through the list itself: its _next is the first
+--                waiter (false: none), its _prev the last (itself: none),
+--                the last waiter's _next is the list; a task waits on at
+--                most one list at a time, so the links live in the task
+--                itself and removal is O(1) without knowing the list
 --   descriptors  a wait list per descriptor and direction; a C poller
 --                watches the descriptors that have waiters, and one ppoll
 --                waits for them and for the next timer together
@@ -22,15 +25,23 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- A new task holds _id (its ident) and the first eight, so a task that
--- only sleeps never grows its table.
---   _co, _state, _target              the coroutine and what it runs
+-- A new task holds _id (its ident) and the first seven: eight fields fill
+-- a hash part of 8 nodes (192 bytes) exactly, and a ninth would double it,
+-- so a task that sleeps, waits on a list or is handed a value never grows
+-- its table. (Issue 16: an idle task costs ~1.5 KB, of which ~1.1 KB is the
+-- Lua coroutine itself; see also the note above S.block on call frames.)
+--   _co, _state                       the coroutine (false until its first
+--                                     turn and once over) and the state
 --   _vals     the arguments until it runs, then its results (false: none)
 --   _ai       its index in the array of live tasks
---   _wl, _prev, _next                 wait-list links (_wl false: none)
+--   _prev, _next                      wait-list links (_next false: on no
+--             list); a task on no list keeps in _prev the function it runs
+--             until its first turn, and a value handed over by whoever woke
+--             it (a queue item, ...) until it takes it (S.take_val), so
+--             neither grows the table
 --   _sus      while suspended: its heap index, or true when it has no
 --             timer; false otherwise
---   _val      a value handed over by whoever woke it (queue item, ...)
+--   _val, _need                       a waiting putter's item(s) and count
 --   _err, _tb                         the error that ended it, traceback
 --
 -- Seeded runs (configured by preempt.lua): a preempter (csrc/preempt.c)
@@ -99,28 +110,38 @@ local tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, 50
 
 -------------------------------------------------------------------- wait lists
 
+-- An empty wait list. (wl._next is its first waiter, false when it has
+-- none; S.waiters counts them.)
 function S.list()
-  return { head = false, tail = false, n = 0 }
+  local wl = { _next = false, _prev = false }
+  wl._prev = wl
+  return wl
 end
 
+function S.waiters(wl)
+  local n, th = 0, wl._next
+  while th and th ~= wl do
+    n = n + 1
+    th = th._next
+  end
+  return n
+end
+
+-- The links are fields every task has from the start: these assignments
+-- never reach Thread's __newindex.
 local function link(wl, th)
-  th._wl = wl
-  local t = wl.tail
-  th._next = false
-  th._prev = t
-  if t then t._next = th else wl.head = th end
-  wl.tail = th
-  wl.n = wl.n + 1
+  local t = wl._prev
+  th._prev, th._next = t, wl
+  t._next = th
+  wl._prev = th
 end
 
-local function unlink(wl, th)
+local function unlink(th)
   local p, nx = th._prev, th._next
-  if p then p._next = nx else wl.head = nx end
-  if nx then nx._prev = p else wl.tail = p end
-  th._wl = false
-  th._prev = false
-  th._next = false
-  wl.n = wl.n - 1
+  if p ~= nx then p._next = nx
+  else p._next = false end   -- both are the list: it is empty now
+  nx._prev = p
+  th._prev, th._next = false, false
 end
 
 ------------------------------------------------------------------------ timers
@@ -190,8 +211,7 @@ local function fire(t)
     if hdl[1] > t then return end
     local th = heap[1]
     heap_remove(1)
-    local wl = th._wl
-    if wl then unlink(wl, th) end
+    if th._next then unlink(th) end
     th._sus = false
     schedule(th, TIMEDOUT)
   until nheap == 0
@@ -200,44 +220,44 @@ end
 local function wake(th, why)
   local i = th._sus
   if i ~= true then heap_remove(i) end
-  local wl = th._wl
-  if wl then unlink(wl, th) end
+  if th._next then unlink(th) end
   th._sus = false
   schedule(th, why)
 end
 
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
+-- (The value goes in _prev once wake() has taken the task off its list.)
 function S.wake_first(wl, val)
-  local th = wl.head
+  local th = wl._next
   if th then
-    if val ~= nil then th._val = val end
     wake(th, WOKEN)
+    if val ~= nil then th._prev = val end
   end
   return th
 end
 
 -- Wake every waiter of `wl`, handing each `val` (if any).
 local function wake_all(wl, val)
-  local th = wl.head
+  local th = wl._next
   while th do
-    if val ~= nil then th._val = val end
     wake(th, WOKEN)
-    th = wl.head
+    if val ~= nil then th._prev = val end
+    th = wl._next
   end
 end
 S.wake_all = wake_all
 
 -- Wake a task known to be suspended.
 function S.wake(th, val)
-  if val ~= nil then th._val = val end
   wake(th, WOKEN)
+  if val ~= nil then th._prev = val end
 end
 
--- The value handed to the running task by whoever woke it.
+-- The value handed to the running task by whoever woke it (false: none).
 function S.take_val()
   local th = current
-  local v = th._val
-  th._val = false
+  local v = th._prev
+  th._prev = false
   return v
 end
 
@@ -308,12 +328,55 @@ function S.suspend_nocancel(wl, obj, fname)
   th._nocancel = false
 end
 
+-- A blocked task holds a call frame (and its stack slots) for every Lua
+-- function between its own and yield, for as long as it waits: the waits
+-- below are suspend() written out again, not calls of it, and their callers
+-- reach them by tail calls, so a task blocked in q:get() or lock:acquire()
+-- holds one frame on top of its own.
+
 -- suspend(), as the answer most calls want: true when woken, false on
 -- timeout; raises duet.cancelled.
 function S.block(wl, deadline, obj, fname)
-  local why = suspend(wl, deadline, obj, fname)
-  if why == WOKEN then return true end
-  if why == TIMEDOUT then return false end
+  local th = current
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
+  if not (shutting or pending[th]) then
+    if wl then link(wl, th) end
+    if deadline and deadline < huge then heap_push(th, deadline)
+    else th._sus = true end
+    local why = yield()
+    if why == WOKEN then return true end
+    if why == TIMEDOUT then return false end
+    error(cancelled)
+  end
+  pending[th] = nil
+  error(cancelled)
+end
+
+-- suspend() for a value handed over by whoever wakes the task (a queue's
+-- getters): returns it; nil, "closed" when handed `closed`; nil, "empty" on
+-- timeout; raises duet.cancelled.
+function S.get_wait(wl, deadline, obj, fname, closed)
+  local th = current
+  if th._co ~= running() or atomic > 0 or not isyieldable() then
+    misuse(obj, fname)
+  end
+  if not (shutting or pending[th]) then
+    link(wl, th)
+    if deadline and deadline < huge then heap_push(th, deadline)
+    else th._sus = true end
+    local why = yield()
+    if why == WOKEN then
+      local v = th._prev
+      th._prev = false
+      if v == closed then return nil, "closed" end
+      return v
+    end
+    if why == TIMEDOUT then return nil, "empty" end
+    error(cancelled)
+  end
+  pending[th] = nil
   error(cancelled)
 end
 
@@ -364,12 +427,12 @@ local function wait_fd(fd, ev, deadline, fname)
     wl = S.list()
     lists[fd] = wl
   end
-  if wl.n == 0 then p_add(poller, fd, ev) end
+  if not wl._next then p_add(poller, fd, ev) end
   nfdwait = nfdwait + 1
   local why = suspend(wl, deadline)
   nfdwait = nfdwait - 1
   if why == WOKEN then return true end
-  if wl.n == 0 then p_del(poller, fd, ev) end   -- nobody else waits on it
+  if not wl._next then p_del(poller, fd, ev) end   -- nobody else waits on it
   if why == TIMEDOUT then return false end
   error(cancelled)
 end
@@ -386,9 +449,9 @@ end
 -- find it closed) and stop watching it.
 function S.fd_closing(fd)
   local wl = rwait[fd]
-  if wl and wl.n > 0 then wake_all(wl) end
+  if wl then wake_all(wl) end
   wl = wwait[fd]
-  if wl and wl.n > 0 then wake_all(wl) end
+  if wl then wake_all(wl) end
   p_del(poller, fd, 3)
 end
 
@@ -443,7 +506,6 @@ local function retire(th)
   nalive = nalive - 1
   if pending[th] then pending[th] = nil end
   th._co = false
-  th._target = false
   local j = joiners[th]
   if j then
     joiners[th] = nil
@@ -458,17 +520,18 @@ local function finish(th, ...)
 end
 
 -- A coroutine runs one task after another, parking in between.
-local function body(th)
+-- Each is handed its task and the function the task runs.
+local function body(th, fn)
   while true do
     if pending[th] then
       pending[th] = nil
       error(cancelled)   -- cancelled before it ever ran
     end
     local args = th._vals
-    if args then finish(th, th._target(unpack(args, 1, args.n)))
-    else finish(th, th._target()) end
-    th = nil             -- a parked coroutine keeps no task alive
-    th = yield(PARKED)
+    if args then finish(th, fn(unpack(args, 1, args.n)))
+    else finish(th, fn()) end
+    th, fn = nil, nil    -- a parked coroutine keeps no task alive
+    th, fn = yield(PARKED)
   end
 end
 
@@ -481,7 +544,7 @@ local function fail(th, co, err)
   end
   local tb = traceback(co, msg)
   local j = joiners[th]
-  local watched = j and j.head
+  local watched = j and j._next
   th._err = err
   th._tb = tb
   th._vals = false
@@ -499,9 +562,8 @@ local idents = 0
 -- from the start, so they never go through Thread's __index function.
 function S.new(target, vals)
   idents = idents + 1
-  return setmetatable({ _id = idents, _target = target, _vals = vals,
-    _state = NEW, _co = false, _ai = false, _wl = false, _sus = false },
-    Thread)
+  return setmetatable({ _id = idents, _vals = vals, _state = NEW, _co = false,
+    _ai = false, _sus = false, _prev = target, _next = false }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -531,9 +593,9 @@ function S.spawn(fn, ...)
   end
   idents = idents + 1
   local n = nalive + 1
-  local th = setmetatable({ _id = idents, _target = fn,
-    _vals = select("#", ...) > 0 and pack(...) or false,
-    _state = ALIVE, _co = false, _ai = n, _wl = false, _sus = false }, Thread)
+  local th = setmetatable({ _id = idents,
+    _vals = select("#", ...) > 0 and pack(...) or false, _state = ALIVE,
+    _co = false, _ai = n, _sus = false, _prev = fn, _next = false }, Thread)
   if current._state == DAEMON then
     th._state = DAEMON
     th._daemon = true
@@ -610,7 +672,9 @@ local function step_fifo()
         co = create(body)
       end
       th._co = co
-      ok, r = resume(co, th)
+      local fn = th._prev
+      th._prev = false
+      ok, r = resume(co, th, fn)
     end
     if not ok then
       fail(th, co, r)
@@ -654,7 +718,9 @@ local function step_seeded()
       p_arm(preempter, co)
     end
     th._co = co
-    ok, r = resume(co, th)
+    local fn = th._prev
+    th._prev = false
+    ok, r = resume(co, th, fn)
   end
   if not ok then
     fail(th, co, r)
@@ -750,8 +816,7 @@ local function cleanup()
   active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]
-    local wl = th._wl
-    if wl then unlink(wl, th) end
+    if th._next then unlink(th) end
     local co = th._co
     th._sus = false
     th._err = cancelled
@@ -771,7 +836,7 @@ end
 function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
   local m = mainthread
-  m._target = main
+  m._prev = main
   m._vals = select("#", ...) > 0 and pack(...) or false
   m._err, m._tb = false, false
   active = true

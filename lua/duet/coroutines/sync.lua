@@ -87,7 +87,7 @@ function Lock:release()
   if not self._locked then check.error(messages.release_unlocked) end
   -- with waiters the lock stays locked: it now belongs to the first one
   local waiters = self._waiters
-  if waiters.head then wake_first(waiters) else self._locked = false end
+  if waiters._next then wake_first(waiters) else self._locked = false end
 end
 
 function Lock:locked()
@@ -233,7 +233,7 @@ end
 -------------------------------------------------------------- Condition
 
 local Condition = lockable("duet.Condition", function(self)
-  return "waiters " .. self._waiters.n
+  return "waiters " .. S.waiters(self._waiters)
 end)
 
 function M.Condition(lock)

@@ -98,9 +98,9 @@ M.spawn = S.spawn
 
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
-local main = setmetatable({ _id = 0, _name = "MainThread",
-  _target = false, _vals = false, _state = ALIVE, _co = false, _ai = false,
-  _wl = false, _sus = false }, Thread)
+local main = setmetatable({ _id = 0, _name = "MainThread", _vals = false,
+  _state = ALIVE, _co = false, _ai = false, _sus = false, _prev = false,
+  _next = false }, Thread)
 S.setup(Thread, main)
 
 function methods:start()
