@@ -414,7 +414,7 @@ end
 
 -- Suspend the running task until descriptor fd is ready for ev (1: read,
 -- 2: write) or until `deadline` (nil: none): true when ready, false on
--- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socket.c,
+-- timeout; raises duet.cancelled. (A socket's wait hook, csrc/socketio.c,
 -- and rt.wait_readable / rt.wait_writable, which pass their name.)
 local function wait_fd(fd, ev, deadline, fname)
   local th = current
@@ -438,7 +438,7 @@ local function wait_fd(fd, ev, deadline, fname)
 end
 S.wait_fd = wait_fd
 
--- wait_fd for csrc/socket.c, whose deadlines are on the real clock: under
+-- wait_fd for csrc/socketio.c, whose deadlines are on the real clock: under
 -- the virtual clock the wait lasts as long in real time.
 function S.wait_fd_real(fd, ev, deadline)
   if vtime and deadline then deadline = vtime + (deadline - realnow()) end
