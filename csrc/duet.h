@@ -149,24 +149,28 @@ typedef struct duet_Proxy {
 extern const char duet_seal_key;
 #define DUET_SEAL(p) ((uintptr_t)(p) ^ (uintptr_t)&duet_seal_key \
                       ^ (uintptr_t)0x9e3779b97f4a7c15u)
+/* The proxy at idx if it is one of duet's (sealed), else NULL. */
+static inline duet_Proxy *duet_sealed(lua_State *L, int idx) {
+  duet_Proxy *p = (duet_Proxy *)lua_touserdata(L, idx);
+  return p != NULL && lua_rawlen(L, idx) == sizeof(duet_Proxy)
+         && p->seal == DUET_SEAL(p) ? p : NULL;
+}
 /* Fast check of `self` (arg 1) for methods: a sealed proxy of type `t`.
 ** Inline, as it is most of what an uncontended lock:acquire() costs: two
 ** API calls (rawlen is 0 for light userdata and keeps the read in bounds)
 ** instead of getmetatable + rawequal + pop; anything else goes to
 ** duet_check_object for the standard message. */
 static inline duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
-  duet_Proxy *p = (duet_Proxy *)lua_touserdata(L, 1);
-  if (p != NULL && lua_rawlen(L, 1) == sizeof(duet_Proxy)
-      && p->seal == DUET_SEAL(p) && p->o != NULL && p->o->type == t)
-    return p->o;
+  duet_Proxy *p = duet_sealed(L, 1);
+  if (p != NULL && p->o != NULL && p->o->type == t) return p->o;
   return duet_check_object(L, 1, t);
 }
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
 /* Register type `t`: metatable with methods (closures over the metatable),
 ** __index (a method, else one of t->fields: its getter's value), __gc,
-** __tostring, __newindex, __name; plus extra metamethods if any. Returns 0 when this state had it already (duet.core loaded a second
-** time). */
+** __tostring, __newindex, __name; plus extra metamethods if any. Returns
+** 0 when this state had it already (duet.core loaded a second time). */
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);
 /* The __newindex duet_new_type gives: `field 'k' is read-only` for a key

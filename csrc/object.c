@@ -172,11 +172,9 @@ void duet_push_object(lua_State *L, duet_Object *o) {
 /* By the seal and the type, not luaL_checkudata: a Queue's proxy wears a
 ** metatable of its maxsize (queue.c), not the registry's "duet.Queue". */
 duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
-  Proxy *p = (Proxy *)lua_touserdata(L, arg);
-  int sealed = p != NULL && lua_rawlen(L, arg) == sizeof(Proxy)
-               && p->seal == SEAL(p);
-  if (sealed && p->o != NULL && p->o->type == t) return p->o;
-  if (sealed && p->o == NULL && luaL_getmetafield(L, arg, "__name")
+  Proxy *p = duet_sealed(L, arg);
+  if (p != NULL && p->o != NULL && p->o->type == t) return p->o;
+  if (p != NULL && p->o == NULL && luaL_getmetafield(L, arg, "__name")
       == LUA_TSTRING && strcmp(lua_tostring(L, -1), t->name) == 0)
     luaL_argerror(L, arg, "object is collected");
   luaL_typeerror(L, arg, t->name);
@@ -266,11 +264,11 @@ static int field_index(lua_State *L) {
   return 1;
 }
 
-/* On the metatable on top, with __methods set: __index over t's fields,
-** and __fields (the same names) for duet_newindex. */
-static void set_fields(lua_State *L, const duet_Type *t) {
+/* The methods table on top (the metatable below it) becomes field_index
+** over it and t's fields; __fields (the same names) is set for
+** duet_newindex. */
+static void push_field_index(lua_State *L, const duet_Type *t) {
   const duet_Field *f;
-  lua_getfield(L, -1, "__methods");
   lua_newtable(L);
   for (f = t->fields; f->name; f++) {
     lua_pushlightuserdata(L, (void *)f);
@@ -280,7 +278,6 @@ static void set_fields(lua_State *L, const duet_Type *t) {
   lua_setfield(L, -4, "__fields");
   lua_pushlightuserdata(L, (void *)t);
   lua_pushcclosure(L, field_index, 3);
-  lua_setfield(L, -2, "__index");
 }
 
 static const char types_key = 't';       /* registry: type names, a set */
@@ -312,14 +309,15 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_setfield(L, -2, "__newindex");
   if (methods != NULL || t->fields != NULL) {
     lua_newtable(L);
-    lua_pushvalue(L, -2);
-    if (methods) luaL_setfuncs(L, methods, 1);  /* upvalue: the metatable */
-    else lua_pop(L, 1);
+    if (methods) {
+      lua_pushvalue(L, -2);
+      luaL_setfuncs(L, methods, 1);       /* upvalue: the metatable */
+    }
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__methods");
+    if (t->fields != NULL) push_field_index(L, t);
     lua_setfield(L, -2, "__index");
   }
-  if (t->fields != NULL) set_fields(L, t);
   if (metamethods != NULL) {
     lua_pushvalue(L, -1);
     luaL_setfuncs(L, metamethods, 1);
