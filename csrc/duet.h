@@ -201,6 +201,9 @@ enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER,
 void duet_push_error(lua_State *L, int which);
 int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
 void duet_push_types(lua_State *L);       /* the set of type names, or nil */
+/* How many types this state has made: the set above grows lazily, as
+** concepts open, so what was built from it is stale when this moves. */
+lua_Integer duet_types_made(lua_State *L);
 int duet_raise(lua_State *L, int which);  /* lua_error with that value */
 
 /* ----------------------------------------- transfer.c, encode.c, decode.c */

@@ -281,6 +281,7 @@ static void push_field_index(lua_State *L, const duet_Type *t) {
 }
 
 static const char types_key = 't';       /* registry: type names, a set */
+static const char ntypes_key = 'n';      /* registry: how many, an integer */
 
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods) {
@@ -299,6 +300,8 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, t->name);
   lua_pop(L, 1);
+  lua_pushinteger(L, duet_types_made(L) + 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ntypes_key);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "__duet");
   lua_pushcfunction(L, object_gc);
@@ -309,25 +312,27 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_setfield(L, -2, "__newindex");
   if (methods != NULL || t->fields != NULL) {
     lua_newtable(L);
-    if (methods) {
-      lua_pushvalue(L, -2);
-      luaL_setfuncs(L, methods, 1);       /* upvalue: the metatable */
-    }
+    if (methods) luaL_setfuncs(L, methods, 0);  /* light: no closures */
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__methods");
     if (t->fields != NULL) push_field_index(L, t);
     lua_setfield(L, -2, "__index");
   }
-  if (metamethods != NULL) {
-    lua_pushvalue(L, -1);
-    luaL_setfuncs(L, metamethods, 1);
-  }
+  if (metamethods != NULL) luaL_setfuncs(L, metamethods, 0);
   lua_pop(L, 1);
   return 1;
 }
 
 void duet_push_types(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key);
+}
+
+lua_Integer duet_types_made(lua_State *L) {
+  lua_Integer n;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ntypes_key);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return n;
 }
 
 /* ---------------------------------------------------------- error values */

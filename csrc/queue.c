@@ -99,7 +99,7 @@ static void item_set(lua_State *L, const Queue *q, int idx, int arg,
 }
 
 /* Items in flight for put_many and get_many: a state's methods share one
-** reusable Batch (upvalue 3), or, when it is in use (a __gc that runs Lua
+** reusable Batch (in the registry), or, when it is in use (a __gc that runs Lua
 ** code while a batch is being pushed), a temporary one. Either way it is
 ** a to-be-closed slot, so whatever it still holds is freed when the method
 ** returns or raises. */
@@ -128,6 +128,8 @@ static int batch_gc(lua_State *L) {
   return 0;
 }
 
+static const char batch_key = 'b';        /* registry: the state's Batch */
+
 static Batch *new_batch(lua_State *L) {
   Batch *b = (Batch *)lua_newuserdatauv(L, sizeof(Batch), 0);
   memset(b, 0, sizeof *b);
@@ -144,9 +146,18 @@ static Batch *new_batch(lua_State *L) {
 /* Room for n items, as a to-be-closed slot pushed on the stack; fill
 ** b->used as items are set. */
 static Batch *borrow_batch(lua_State *L, size_t n) {
-  Batch *b = (Batch *)lua_touserdata(L, lua_upvalueindex(3));
-  if (b->busy) b = new_batch(L);
-  else lua_pushvalue(L, lua_upvalueindex(3));
+  Batch *b;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &batch_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    new_batch(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &batch_key);
+  }
+  b = (Batch *)lua_touserdata(L, -1);
+  if (b->busy) {
+    lua_pop(L, 1);
+    b = new_batch(L);
+  }
   if (b->cap < n) {
     Item *items = (Item *)realloc(b->items, n * sizeof *items);
     if (items == NULL) luaL_error(L, "not enough memory");
@@ -161,9 +172,14 @@ static Batch *borrow_batch(lua_State *L, size_t n) {
 
 /* ------------------------------------------------------------ methods */
 
+/* `self`: a sealed proxy of any of the three kinds, which share their
+** methods (light C functions, no upvalues: one set per state). */
 static Queue *check_queue(lua_State *L) {
-  return (Queue *)duet_check_self(
-      L, (const duet_Type *)lua_touserdata(L, lua_upvalueindex(2)));
+  duet_Proxy *p = duet_sealed(L, 1);
+  if (p != NULL && p->o != NULL && p->o->type >= queue_types
+      && p->o->type < queue_types + 3)
+    return (Queue *)p->o;
+  return (Queue *)duet_check_object(L, 1, &queue_types[FIFO]);
 }
 
 /* The answer of a put that did not happen. */
@@ -522,9 +538,7 @@ static int queue_iter_next(lua_State *L) {
 /* for item in q:iter() do ... end: gets until closed and drained. */
 static int queue_iter(lua_State *L) {
   check_queue(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, lua_upvalueindex(2));
-  lua_pushcclosure(L, queue_iter_next, 2);
+  lua_pushcfunction(L, queue_iter_next);
   lua_pushvalue(L, 1);
   return 2;
 }
@@ -534,9 +548,20 @@ static int queue_iter(lua_State *L) {
 ** __index is a plain table of the methods plus the queue's maxsize, so a
 ** method call costs one table read rather than a C call. These metatables
 ** are shared by the queues of one type and maxsize in a state, kept in a
-** weak cache in the type's metatable. */
-static const char methods_key = 'm';      /* type metatable: methods */
+** weak cache in the type's metatable, made when first needed. */
 static const char cache_key = 'c';        /* type metatable: maxsize -> mt */
+
+static void push_cache(lua_State *L, int tmt) {
+  if (lua_rawgetp(L, tmt, &cache_key) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, tmt, &cache_key);
+}
 
 static void push_fast_meta(lua_State *L, const Queue *q) {
   static const char *const copied[] = {"__gc", "__tostring", "__newindex",
@@ -545,7 +570,7 @@ static void push_fast_meta(lua_State *L, const Queue *q) {
   luaL_checkstack(L, 8, NULL);
   luaL_getmetatable(L, q->base.type->name);
   tmt = lua_gettop(L);
-  lua_rawgetp(L, tmt, &cache_key);
+  push_cache(L, tmt);
   cache = tmt + 1;
   if (lua_rawgeti(L, cache, (lua_Integer)q->maxsize) == LUA_TTABLE) {
     lua_replace(L, tmt);
@@ -559,7 +584,7 @@ static void push_fast_meta(lua_State *L, const Queue *q) {
     lua_setfield(L, -2, copied[i]);
   }
   lua_createtable(L, 0, 16);              /* its __index */
-  lua_rawgetp(L, tmt, &methods_key);
+  lua_getfield(L, tmt, "__methods");
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_pushvalue(L, -2);
@@ -670,35 +695,21 @@ static const luaL_Reg queue_funcs[] = {
   {NULL, NULL}
 };
 
+/* The three types share one methods table: a state that meets one kind
+** of queue pays little for the other two. */
 int duet_queue_open(lua_State *L) {
-  int i, batch;
-  new_batch(L);                           /* one per state, shared */
-  batch = lua_gettop(L);
+  int i;
+  lua_newtable(L);
+  luaL_setfuncs(L, queue_methods, 0);
   for (i = 0; i < 3; i++) {
     const duet_Type *t = &queue_types[i];
-    duet_new_type(L, t, NULL, NULL);
+    if (!duet_new_type(L, t, NULL, NULL)) continue;  /* loaded before */
     luaL_getmetatable(L, t->name);
-    if (lua_getfield(L, -1, "__index") != LUA_TNIL) {  /* loaded before */
-      lua_pop(L, 2);
-      continue;
-    }
-    lua_pop(L, 1);
-    /* methods carry (metatable, type, batch) */
-    lua_createtable(L, 0, 16);
     lua_pushvalue(L, -2);
-    lua_pushlightuserdata(L, (void *)t);
-    lua_pushvalue(L, batch);
-    luaL_setfuncs(L, queue_methods, 3);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, -3, &methods_key);
+    lua_setfield(L, -2, "__methods");     /* transfer.c names them by it */
+    lua_pushvalue(L, -2);
     lua_pushcclosure(L, queue_index, 1);
     lua_setfield(L, -2, "__index");
-    lua_newtable(L);                      /* maxsize -> fast metatable */
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "v");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, -2, &cache_key);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -19,10 +19,11 @@
 /* ------------------------------------------------------------ per state */
 
 /* What a state caches for transfers: its module and C-function name maps
-** (rebuilt when package.loaded gains a key). */
+** (rebuilt when package.loaded gains a key or the state a type). */
 typedef struct StateInfo {
   lua_Integer loaded_version;             /* bumped by package.loaded */
   lua_Integer maps_version;               /* version the maps were built at */
+  lua_Integer maps_types;                 /* duet_types_made then */
   const void *hook;                       /* our metatable on package.loaded */
 } StateInfo;
 
@@ -148,15 +149,18 @@ static void build_maps(lua_State *L, StateInfo *si) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &modules_key);
   lua_settop(L, top);
   si->maps_version = si->loaded_version;
+  si->maps_types = duet_types_made(L);
 }
 
 int duet_map_lookup(lua_State *L, duet_Maps *mp, int idx, int which) {
   const void *key = which == DUET_MAP_MODULES ? &modules_key : &cfuncs_key;
   int slot = mp->slot + which;
   if (mp->si == NULL) mp->si = state_info(L);
-  /* without our hook on package.loaded, rebuild once per encode */
+  /* without our hook on package.loaded, rebuild once per encode; and when
+  ** a concept opened since brought new types (their methods) */
   if (!mp->ready && (!still_hooked(L, mp->si)
-                     || mp->si->maps_version != mp->si->loaded_version))
+                     || mp->si->maps_version != mp->si->loaded_version
+                     || mp->si->maps_types != duet_types_made(L)))
     build_maps(L, mp->si);
   mp->ready = 1;
   if (lua_type(L, slot) == LUA_TNIL) {    /* once per encode */

@@ -500,6 +500,31 @@ describe("transfer", function()
         assert.is_true(inside(function(j) return j == rt.current().join end, join))
         assert.are.equal(join, through(join))
       end)
+
+      it("a queue's methods, which every kind of queue shares", function()
+        local q, lq = rt.Queue(), rt.LifoQueue()
+        local put, get = q.put, lq.get
+        assert.are.equal(put, lq.put)
+        assert.is_true(inside(function(p, g, a, b)
+          p(a, "x")
+          p(b, "y")
+          return g(a) == "x" and g(b) == "y"
+        end, put, get, q, lq))
+        assert.are.equal(put, through(put))
+      end)
+
+      it("the methods of a type the sender opened after its last move", function()
+        -- a fresh state: moving acquire builds its maps before it has
+        -- ever needed a Semaphore
+        local ok, moved = inside(function()
+          local lock = rt.Lock()
+          assert(rt.spawn(function(f) return f end, lock.acquire):join())
+          local sem = rt.Semaphore()
+          return rt.spawn(function(f) return f end, sem.acquire):join()
+        end)
+        assert.is_true(ok, moved)
+        assert.are.equal("function", type(moved))
+      end)
     end)
 
     describe("rebinds", function()
