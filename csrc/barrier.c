@@ -81,7 +81,7 @@ static const duet_Field barrier_fields[] = {
 
 static const duet_Type barrier_type = {"duet.Barrier", barrier_destroy,
                                        barrier_describe, duet_barrier_open,
-                                       NULL, barrier_fields};
+                                       NULL, barrier_fields, NULL};
 
 #define check_barrier(L) ((Barrier *)duet_check_self(L, &barrier_type))
 

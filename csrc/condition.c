@@ -48,7 +48,7 @@ static void cond_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type cond_type = {"duet.Condition", cond_destroy,
                                     cond_describe,
-                                    duet_condition_open, NULL, NULL};
+                                    duet_condition_open, NULL, NULL, NULL};
 
 #define check_cond(L) ((Condition *)duet_check_self(L, &cond_type))
 

@@ -23,11 +23,13 @@ static const duet_Opener eager[] = {
   duet_object_open,
   duet_transfer_open,
   duet_portable_open,
-  duet_thread_open,
+  duet_thread_setup,
   NULL
 };
 
 static const duet_Opener lazy[] = {
+  duet_thread_open,
+  duet_error_open,
   duet_queue_open,
   duet_sharedtable_open,
   duet_lock_open,

@@ -122,6 +122,9 @@ typedef struct duet_Type {
   lua_CFunction open;
   const duet_Moves *moves;                /* NULL: shared by reference */
   const duet_Field *fields;               /* name-NULL-ended, or NULL */
+  /* optional: push the metatable a proxy of o wears, when it is not the
+  ** one registered under name (a Queue's tells its maxsize) */
+  void (*push_meta)(lua_State *L, duet_Object *o);
 } duet_Type;
 
 struct duet_Object {
@@ -178,6 +181,7 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
 ** `cannot set field 'k' of <type>`. */
 int duet_newindex(lua_State *L);
 int duet_object_open(lua_State *L);
+int duet_error_open(lua_State *L);       /* duet.cancelled and the rest */
 /* The duet.core module, for the layers below core.c: core.c hands down its
 ** table and its opener (luaopen_duet_core) when it opens in a state, so a
 ** state that never required duet.core can have it opened from below
@@ -388,6 +392,7 @@ void duet_keep_alive(int delta);
 ** way an unjoined thread's is: duet.excepthook(current thread, err,
 ** traceback); traceback NULL: tostring(err). Never raises. */
 void duet_report(lua_State *L, int err, const char *traceback);
+int duet_thread_setup(lua_State *L);      /* eager: every state */
 int duet_thread_open(lua_State *L);
 
 /* ----------------------------------------------------------------- lock.c */

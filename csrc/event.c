@@ -33,7 +33,7 @@ static void event_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type event_type = {"duet.Event", event_destroy,
                                      event_describe,
-                                     duet_event_open, NULL, NULL};
+                                     duet_event_open, NULL, NULL, NULL};
 
 #define check_event(L) ((Event *)duet_check_self(L, &event_type))
 

@@ -410,7 +410,7 @@ static void executor_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type executor_type = {"duet.Executor", executor_destroy,
                                         executor_describe,
-                                        duet_executor_open, NULL, NULL};
+                                        duet_executor_open, NULL, NULL, NULL};
 
 #define check_executor(L) ((Executor *)duet_check_self(L, &executor_type))
 

@@ -120,7 +120,7 @@ static const duet_Field future_fields[] = {
 
 static const duet_Type future_type = {"duet.Future", future_destroy,
                                       future_describe, duet_future_open,
-                                      NULL, future_fields};
+                                      NULL, future_fields, NULL};
 
 #define check_future(L) ((duet_Future *)duet_check_self(L, &future_type))
 

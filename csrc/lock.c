@@ -165,7 +165,8 @@ static void lock_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type lock_type = {"duet.Lock", lock_destroy,
-                                    lock_describe, duet_lock_open, NULL, NULL};
+                                    lock_describe, duet_lock_open, NULL, NULL,
+                                    NULL};
 
 #define check_lock(L) ((Lock *)duet_check_self(L, &lock_type))
 
@@ -250,7 +251,7 @@ static void rlock_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type rlock_type = {"duet.RLock", rlock_destroy,
                                      rlock_describe,
-                                     duet_lock_open, NULL, NULL};
+                                     duet_lock_open, NULL, NULL, NULL};
 
 #define check_rlock(L) ((RLock *)duet_check_self(L, &rlock_type))
 

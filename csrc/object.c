@@ -118,13 +118,19 @@ static void push_cache(lua_State *L) {
   }
 }
 
-/* Give the userdata on top the metatable of type `t`, opening the concept
-** that defines it if this state has not needed it before. */
-static void set_type_metatable(lua_State *L, const duet_Type *t) {
+/* Give the userdata on top the metatable of type `t` (of object o, if
+** given and its type picks one), opening the concept that defines it if
+** this state has not needed it before. */
+static void set_type_metatable(lua_State *L, const duet_Type *t,
+                               duet_Object *o) {
   if (luaL_getmetatable(L, t->name) == LUA_TNIL) {
     lua_pop(L, 1);
     duet_open_concept(L, t->open);
     luaL_getmetatable(L, t->name);
+  }
+  if (o != NULL && t->push_meta != NULL) {
+    lua_pop(L, 1);
+    t->push_meta(L, o);
   }
   lua_setmetatable(L, -2);
 }
@@ -142,7 +148,7 @@ void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
   duet_Object *o;
   p->o = NULL;
   p->seal = SEAL(p);
-  set_type_metatable(L, t);
+  set_type_metatable(L, t, NULL);
   o = (duet_Object *)calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
   atomic_init(&o->refs, 1);
@@ -152,18 +158,33 @@ void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
   return o;
 }
 
-void duet_push_object(lua_State *L, duet_Object *o) {
-  Proxy *p;
+/* Push o's proxy if this state has one; 0 (nothing pushed) if not. */
+static int push_cached(lua_State *L, duet_Object *o) {
   push_cache(L);
   if (lua_rawgetp(L, -1, o) == LUA_TUSERDATA) {
     lua_remove(L, -2);
-    return;
+    return 1;
   }
   lua_pop(L, 2);
+  return 0;
+}
+
+void duet_push_object(lua_State *L, duet_Object *o) {
+  Proxy *p;
+  int made;
+  if (push_cached(L, o)) return;
+  /* its concept first: the opener may make o's proxy (an error value is a
+  ** module field), and a state has one proxy per object */
+  made = luaL_getmetatable(L, o->type->name) != LUA_TNIL;
+  lua_pop(L, 1);
+  if (!made) {
+    duet_open_concept(L, o->type->open);
+    if (push_cached(L, o)) return;
+  }
   p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
   p->o = NULL;
   p->seal = SEAL(p);
-  set_type_metatable(L, o->type);
+  set_type_metatable(L, o->type, o);
   duet_retain(o);
   p->o = o;
   cache_proxy(L, o);
@@ -345,7 +366,7 @@ typedef struct ErrorValue {
 static void error_destroy(duet_Object *o) { (void)o; }  /* static storage */
 
 static const duet_Type error_type = {"duet.Error", error_destroy, NULL,
-                                     duet_object_open, NULL, NULL};
+                                     duet_error_open, NULL, NULL, NULL};
 
 static ErrorValue errors[] = {
   {{1, &error_type}, "duet.cancelled"},
@@ -382,9 +403,6 @@ static const luaL_Reg error_meta[] = {
 };
 
 int duet_object_open(lua_State *L) {
-  static const char *const names[] = {"cancelled", "timeout",
-                                      "broken_barrier", "broken_process"};
-  size_t i;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
     lua_newtable(L);                      /* the proxy cache, weak values */
     lua_newtable(L);
@@ -394,6 +412,15 @@ int duet_object_open(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
   }
   lua_pop(L, 1);
+  return 0;
+}
+
+/* The error values: opened on first use (duet.cancelled, or a raise), as
+** most states never meet one. */
+int duet_error_open(lua_State *L) {
+  static const char *const names[] = {"cancelled", "timeout",
+                                      "broken_barrier", "broken_process"};
+  size_t i;
   duet_new_type(L, &error_type, NULL, error_meta);
   for (i = 0; i < sizeof errors / sizeof errors[0]; i++) {
     duet_push_error(L, (int)i);

@@ -216,7 +216,7 @@ static const duet_Field broken_fields[] = {
 
 static const duet_Type broken_type = {"duet.BrokenProcess", broken_destroy,
                                       NULL, duet_process_open, NULL,
-                                      broken_fields};
+                                      broken_fields, NULL};
 
 static int is_broken(lua_State *L, int idx) {
   duet_Object *o = duet_to_object(L, idx);

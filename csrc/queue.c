@@ -543,12 +543,12 @@ static int queue_iter(lua_State *L) {
   return 2;
 }
 
-/* Method lookup. A queue's proxy starts with its type's metatable, whose
-** __index is a function (below). It is then given a metatable whose
-** __index is a plain table of the methods plus the queue's maxsize, so a
-** method call costs one table read rather than a C call. These metatables
-** are shared by the queues of one type and maxsize in a state, kept in a
-** weak cache in the type's metatable, made when first needed. */
+/* Method lookup costs one table read, not a C call: a queue's metatable
+** has as __index a plain table of the methods plus its maxsize. An
+** unbounded queue wears its type's own metatable, whose __index is the
+** methods table the three kinds share (maxsize 0); a bounded one wears a
+** copy with its maxsize, shared by the queues of that kind and maxsize in
+** a state and kept in a weak cache in the type's metatable. */
 static const char cache_key = 'c';        /* type metatable: maxsize -> mt */
 
 static void push_cache(lua_State *L, int tmt) {
@@ -563,12 +563,15 @@ static void push_cache(lua_State *L, int tmt) {
   lua_rawsetp(L, tmt, &cache_key);
 }
 
-static void push_fast_meta(lua_State *L, const Queue *q) {
+/* duet_Type.push_meta: the metatable a proxy of queue o wears. */
+static void queue_meta(lua_State *L, duet_Object *o) {
   static const char *const copied[] = {"__gc", "__tostring", "__newindex",
-                                       "__name", "__duet", NULL};
+                                       "__name", "__duet", "__methods", NULL};
+  const Queue *q = (const Queue *)o;
   int i, tmt, cache;
+  luaL_getmetatable(L, o->type->name);
+  if (q->maxsize == 0) return;
   luaL_checkstack(L, 8, NULL);
-  luaL_getmetatable(L, q->base.type->name);
   tmt = lua_gettop(L);
   push_cache(L, tmt);
   cache = tmt + 1;
@@ -578,7 +581,7 @@ static void push_fast_meta(lua_State *L, const Queue *q) {
     return;
   }
   lua_pop(L, 1);
-  lua_createtable(L, 0, 6);               /* the metatable */
+  lua_createtable(L, 0, 7);               /* the metatable */
   for (i = 0; copied[i]; i++) {
     lua_getfield(L, tmt, copied[i]);
     lua_setfield(L, -2, copied[i]);
@@ -599,24 +602,6 @@ static void push_fast_meta(lua_State *L, const Queue *q) {
   lua_rawseti(L, cache, (lua_Integer)q->maxsize);
   lua_replace(L, tmt);
   lua_settop(L, tmt);
-}
-
-/* The type metatable's __index: upgrade the proxy, then look k up. */
-static int queue_index(lua_State *L) {
-  Queue *q = (Queue *)duet_to_object(L, 1);
-  if (q == NULL || q->base.type < queue_types
-      || q->base.type >= queue_types + 3) {
-    lua_pushvalue(L, 2);                  /* a method, or nothing */
-    lua_rawget(L, lua_upvalueindex(1));
-    return 1;
-  }
-  push_fast_meta(L, q);
-  lua_pushvalue(L, -1);
-  lua_setmetatable(L, 1);
-  lua_getfield(L, -1, "__index");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
 }
 
 static const luaL_Reg queue_methods[] = {
@@ -664,11 +649,12 @@ static void queue_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type queue_types[3] = {
-  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL, NULL},
+  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL, NULL,
+   queue_meta},
   {"duet.LifoQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL, NULL},
+   NULL, NULL, queue_meta},
   {"duet.PriorityQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL, NULL},
+   NULL, NULL, queue_meta},
 };
 
 static int new_queue(lua_State *L, int kind) {
@@ -678,8 +664,10 @@ static int new_queue(lua_State *L, int kind) {
   q->maxsize = maxsize > 0 ? (size_t)maxsize : 0;
   duet_mutex_init_adaptive(&q->mu);
   duet_cond_init(&q->all_done);
-  push_fast_meta(L, q);
-  lua_setmetatable(L, -2);
+  if (q->maxsize > 0) {                   /* made with its type's: unbounded */
+    queue_meta(L, &q->base);
+    lua_setmetatable(L, -2);
+  }
   return 1;
 }
 
@@ -699,8 +687,10 @@ static const luaL_Reg queue_funcs[] = {
 ** of queue pays little for the other two. */
 int duet_queue_open(lua_State *L) {
   int i;
-  lua_newtable(L);
+  lua_createtable(L, 0, 16);
   luaL_setfuncs(L, queue_methods, 0);
+  lua_pushinteger(L, 0);
+  lua_setfield(L, -2, "maxsize");
   for (i = 0; i < 3; i++) {
     const duet_Type *t = &queue_types[i];
     if (!duet_new_type(L, t, NULL, NULL)) continue;  /* loaded before */
@@ -708,7 +698,6 @@ int duet_queue_open(lua_State *L) {
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "__methods");     /* transfer.c names them by it */
     lua_pushvalue(L, -2);
-    lua_pushcclosure(L, queue_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
   }

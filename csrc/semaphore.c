@@ -35,10 +35,10 @@ static void sem_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type sem_type = {"duet.Semaphore", sem_destroy,
                                    sem_describe, duet_semaphore_open,
-                                   NULL, NULL};
+                                   NULL, NULL, NULL};
 static const duet_Type bsem_type = {"duet.BoundedSemaphore", sem_destroy,
                                     sem_describe, duet_semaphore_open,
-                                   NULL, NULL};
+                                   NULL, NULL, NULL};
 
 /* Take a permit if there is one. seq_cst: with `parked` this is the
 ** Dekker pair of lock.c (a releaser sees the parker, or the parker sees

@@ -571,7 +571,7 @@ static void st_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type st_type = {"duet.SharedTable", st_destroy,
                                   st_describe,
-                                  duet_sharedtable_open, NULL, NULL};
+                                  duet_sharedtable_open, NULL, NULL, NULL};
 
 /* SharedTable([init]): init is a table (or a SharedTable) to copy. */
 static int st_new(lua_State *L) {

@@ -57,7 +57,7 @@ static const duet_Moves socket_moves;
 
 static const duet_Type socket_type = {"duet.Socket", socket_destroy,
                                       socket_describe, duet_socket_open,
-                                      &socket_moves, NULL};
+                                      &socket_moves, NULL, NULL};
 
 #define check_socket(L) ((Socket *)duet_check_self(L, &socket_type))
 

@@ -105,7 +105,7 @@ static const duet_Field thread_fields[] = {
 
 static const duet_Type thread_type = {"duet.Thread", thread_destroy,
                                       thread_describe, duet_thread_open,
-                                      NULL, thread_fields};
+                                      NULL, thread_fields, NULL};
 
 static void thread_run(lua_State *L, duet_Job *job);
 static void thread_done(duet_Job *job);
@@ -749,18 +749,13 @@ static void process_init(void) {
     dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
 }
 
-int duet_thread_open(lua_State *L) {
+/* What every state needs at once: the process set up for threads (an
+** executor starts them without the Thread type), waiting, and a main
+** state's join at close. */
+int duet_thread_setup(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, process_init);
   duet_wait_open(L);
-  if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
-    luaL_getmetatable(L, thread_type.name);
-    lua_pushvalue(L, -1);
-    lua_pushcclosure(L, thread_newindex, 1);
-    lua_setfield(L, -2, "__newindex");
-    lua_pop(L, 1);
-  }
-  luaL_setfuncs(L, thread_funcs, 0);
   /* a main state joins the non-daemon threads when it closes (not
   ** core.c's scratch state, which only lists names) */
   lua_getfield(L, LUA_REGISTRYINDEX, DUET_SCRATCH);
@@ -773,5 +768,18 @@ int duet_thread_open(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "duet.exit");
   }
   lua_pop(L, 1);
+  return 0;
+}
+
+/* The Thread type and spawn, current, sleep...: on first use. */
+int duet_thread_open(lua_State *L) {
+  if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
+    luaL_getmetatable(L, thread_type.name);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, thread_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pop(L, 1);
+  }
+  luaL_setfuncs(L, thread_funcs, 0);
   return 0;
 }

@@ -130,7 +130,7 @@ static void tb_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type tb_type = {"duet.TokenBucket", tb_destroy,
                                   tb_describe,
-                                  duet_tokenbucket_open, NULL, NULL};
+                                  duet_tokenbucket_open, NULL, NULL, NULL};
 
 #define check_tb(L) ((TokenBucket *)duet_check_self(L, &tb_type))
 
