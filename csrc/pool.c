@@ -4,8 +4,8 @@
 ** A finished OS thread parks here and takes the next job, with a fresh Lua
 ** state it prepared while idle, so a spawn is one hand-off rather than a
 ** pthread_create plus a state build. Every job still gets a new state.
-** New states open only base, package and string at once; the other
-** standard libraries open on first use, which halves their cost.
+** New states open only base and string at once; the other standard
+** libraries (package too) open on first use, which halves their cost.
 */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,21 +42,31 @@ size_t duet_pool_stack(size_t set) {
 /* ---------------------------------------------------------- fresh states */
 
 static int open_debug(lua_State *L);
+static int open_package(lua_State *L);
 
 /* Libraries a new state opens on first use: opening all of them would
 ** double the cost and the memory of a thread that needs few. */
 static const luaL_Reg lazy_libs[] = {
+  {LUA_LOADLIBNAME, open_package},
   {LUA_COLIBNAME, duet_open_coroutine}, {LUA_TABLIBNAME, luaopen_table},
   {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
   {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
   {LUA_DBLIBNAME, open_debug}, {NULL, NULL}
 };
 
-/* __index of _G: the first use of `math` (say) opens it. */
+/* __index of _G: the first use of `math` (say) opens it; `require` is
+** package's. */
 static int lazy_global(lua_State *L) {
   const char *k = lua_tostring(L, 2);
   const luaL_Reg *lib;
   if (k == NULL) return 0;
+  if (strcmp(k, "require") == 0) {
+    luaL_requiref(L, LUA_LOADLIBNAME, open_package, 1);
+    lua_pop(L, 1);
+    lua_pushliteral(L, "require");
+    lua_rawget(L, 1);
+    return 1;
+  }
   for (lib = lazy_libs; lib->name; lib++)
     if (strcmp(k, lib->name) == 0) {
       luaL_requiref(L, lib->name, lib->func, 1);
@@ -146,6 +156,72 @@ static int open_debug(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------ package, opened lazily */
+
+/* Registry fields: a thread's package.path and cpath until package opens. */
+#define PATH_KEY "duet.path"
+#define CPATH_KEY "duet.cpath"
+
+/* Set package[field] (the table at pkg) from the registry's key, if set,
+** and clear that. */
+static void apply_path(lua_State *L, int pkg, const char *field,
+                       const char *key) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TSTRING) {
+    lua_setfield(L, pkg, field);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+  }
+  else lua_pop(L, 1);
+}
+
+/* Lua's package library, with the compiled-module searcher and the paths
+** the thread's creator had. */
+static int open_package(lua_State *L) {
+  int pkg;
+  luaopen_package(L);
+  pkg = lua_gettop(L);
+  duet_modcache_install(L, pkg);
+  apply_path(L, pkg, "path", PATH_KEY);
+  apply_path(L, pkg, "cpath", CPATH_KEY);
+  return 1;
+}
+
+void duet_set_paths(lua_State *L, const char *path, const char *cpath) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, LUA_LOADLIBNAME) == LUA_TTABLE) {  /* open */
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, cpath);
+    lua_setfield(L, -2, "cpath");
+  }
+  else {
+    lua_pushstring(L, path);
+    lua_setfield(L, LUA_REGISTRYINDEX, PATH_KEY);
+    lua_pushstring(L, cpath);
+    lua_setfield(L, LUA_REGISTRYINDEX, CPATH_KEY);
+  }
+  lua_pop(L, 2);
+}
+
+void duet_push_paths(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, PATH_KEY);
+  if (lua_isstring(L, -1)) {              /* package not open yet */
+    lua_pushglobaltable(L);
+    lua_pushliteral(L, LUA_LOADLIBNAME);
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+      lua_pop(L, 2);                      /* nor a user's `package` */
+      lua_getfield(L, LUA_REGISTRYINDEX, CPATH_KEY);
+      return;
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_getglobal(L, LUA_LOADLIBNAME);
+  lua_getfield(L, -1, "path");
+  lua_getfield(L, -2, "cpath");
+  lua_remove(L, -3);
+}
+
 static int open_state(lua_State *L) {
   const luaL_Reg *lib;
   luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
@@ -153,9 +229,7 @@ static int open_state(lua_State *L) {
   lua_setfield(L, -2, "getmetatable");
   lua_pushcfunction(L, base_setmetatable);
   lua_setfield(L, -2, "setmetatable");
-  luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 1);
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
-  duet_modcache_install(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (lib = lazy_libs; lib->name; lib++) {
     lua_pushcfunction(L, lib->func);

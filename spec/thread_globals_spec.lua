@@ -16,7 +16,7 @@ local function in_thread(fn)
   return table.unpack(r, 2, r.n)
 end
 
-local LIBS = { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" }
+local LIBS = { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" }
 
 describe("a thread's _G", function()
   it("has no metatable, as in a plain state", function()
@@ -28,7 +28,7 @@ describe("a thread's _G", function()
     local got = in_thread(function()
       setmetatable(_G, nil)
       local t = {}
-      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" } do
         t[#t + 1] = name .. "=" .. type(_G[name])
       end
       return table.concat(t, " ")
@@ -57,7 +57,7 @@ describe("a thread's _G", function()
     local got = in_thread(function()
       getmetatable(_G)
       local n = 0
-      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" } do
         if rawget(_G, name) then n = n + 1 end
       end
       return n
@@ -80,5 +80,73 @@ describe("a thread's _G", function()
              err(setmetatable, t, {}), getmetatable(t),
              setmetatable(_G, nil) == _G
     end) })
+  end)
+
+  it("keeps package and require after setmetatable(_G, nil)", function()
+    assert.are.same({ "table", "function", "function" }, { in_thread(function()
+      setmetatable(_G, nil)
+      return type(rawget(_G, "package")), type(rawget(_G, "require")),
+             type(package.searchpath)
+    end) })
+  end)
+
+  describe("package, opened on first use,", function()
+    -- A module only findable through a directory the creator added to its
+    -- package.path.
+    local dir, modname, saved_path
+    busted.setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p '" .. dir .. "'"))
+      modname = "duet_lazy_pkg_probe"
+      local f = assert(io.open(dir .. "/" .. modname .. ".lua", "w"))
+      f:write('return { answer = 42, where = ... }\n')
+      f:close()
+      saved_path = package.path
+      package.path = dir .. "/?.lua;" .. package.path
+    end)
+    busted.teardown(function()
+      package.path = saved_path
+      os.remove(dir .. "/" .. modname .. ".lua")
+      os.remove(dir)
+    end)
+
+    it("gives require as the first use, with the creator's package.path", function()
+      local want = package.path
+      assert.are.same({ 42, want, package.cpath }, { in_thread(function()
+        local m = require "duet_lazy_pkg_probe"
+        return m.answer, package.path, package.cpath
+      end) })
+    end)
+
+    it("gives `package` as the first use, with the creator's paths", function()
+      assert.are.same({ package.path, package.cpath }, { in_thread(function()
+        return package.path, package.cpath
+      end) })
+    end)
+
+    it("has the paths when opened by setmetatable(_G, nil)", function()
+      assert.are.same({ 42, package.path }, { in_thread(function()
+        setmetatable(_G, nil)
+        return require("duet_lazy_pkg_probe").answer, package.path
+      end) })
+    end)
+
+    it("passes the paths on to a thread's own threads", function()
+      assert.are.same({ 42, package.path }, { in_thread(function()
+        local th = require("duet").threads.Thread{
+          target = function()
+            return require("duet_lazy_pkg_probe").answer, package.path
+          end }
+        th:start()
+        return select(2, th:join(5))
+      end) })
+    end)
+
+    it("has duet's compiled-module searcher, after preload", function()
+      assert.are.same({ 5, "function" }, { in_thread(function()
+        return #package.searchers, type(package.searchers[2])
+      end) })
+    end)
   end)
 end)
