@@ -4,8 +4,8 @@
 ** A finished OS thread parks here and takes the next job, with a fresh Lua
 ** state it prepared while idle, so a spawn is one hand-off rather than a
 ** pthread_create plus a state build. Every job still gets a new state.
-** New states open only base and string at once; the other standard
-** libraries (package too) open on first use, which halves their cost.
+** New states open only base at once; the other standard libraries
+** (package and string too) open on first use, which halves their cost.
 */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +51,71 @@ static const luaL_Reg lazy_libs[] = {
   {LUA_COLIBNAME, duet_open_coroutine}, {LUA_TABLIBNAME, luaopen_table},
   {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os},
   {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-  {LUA_DBLIBNAME, open_debug}, {NULL, NULL}
+  {LUA_DBLIBNAME, open_debug}, {LUA_STRLIBNAME, luaopen_string},
+  {NULL, NULL}
+};
+
+/* ------------------------------------------------- string, opened lazily */
+
+/* Until string opens, strings have a stand-in metatable with the real one's
+** fields: the first method call or arithmetic on a string opens string
+** (whose luaopen_string sets the real metatable) and does it again. */
+static int lazy_string_index(lua_State *L);
+
+static int string_is_lazy(lua_State *L) {
+  int lazy = 0;
+  lua_pushliteral(L, "");
+  if (lua_getmetatable(L, -1)) {
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lazy = lua_tocfunction(L, -1) == lazy_string_index;
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  return lazy;
+}
+
+static void open_string_now(lua_State *L) {
+  if (!string_is_lazy(L)) return;
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  lua_pop(L, 1);
+  if (string_is_lazy(L)) {                /* package.loaded.string was set */
+    luaopen_string(L);
+    lua_pop(L, 1);
+  }
+}
+
+static int lazy_string_index(lua_State *L) {
+  open_string_now(L);
+  lua_settop(L, 2);
+  lua_gettable(L, 1);
+  return 1;
+}
+
+static int lazy_string_arith(lua_State *L, int op) {
+  open_string_now(L);
+  lua_settop(L, 2);
+  if (op == LUA_OPUNM) lua_pop(L, 1);
+  lua_arith(L, op);
+  return 1;
+}
+
+#define LAZY_ARITH(name, op) \
+  static int name(lua_State *L) { return lazy_string_arith(L, op); }
+LAZY_ARITH(lazy_add, LUA_OPADD)
+LAZY_ARITH(lazy_sub, LUA_OPSUB)
+LAZY_ARITH(lazy_mul, LUA_OPMUL)
+LAZY_ARITH(lazy_mod, LUA_OPMOD)
+LAZY_ARITH(lazy_pow, LUA_OPPOW)
+LAZY_ARITH(lazy_div, LUA_OPDIV)
+LAZY_ARITH(lazy_idiv, LUA_OPIDIV)
+LAZY_ARITH(lazy_unm, LUA_OPUNM)
+
+static const luaL_Reg lazy_string_meta[] = {
+  {"__index", lazy_string_index}, {"__add", lazy_add}, {"__sub", lazy_sub},
+  {"__mul", lazy_mul}, {"__mod", lazy_mod}, {"__pow", lazy_pow},
+  {"__div", lazy_div}, {"__idiv", lazy_idiv}, {"__unm", lazy_unm},
+  {NULL, NULL}
 };
 
 /* __index of _G: the first use of `math` (say) opens it; `require` is
@@ -110,6 +174,7 @@ static int is_globals(lua_State *L, int idx) {
 static int base_getmetatable(lua_State *L) {
   luaL_checkany(L, 1);
   if (is_globals(L, 1)) open_lazy_now(L);
+  else if (lua_type(L, 1) == LUA_TSTRING) open_string_now(L);
   if (!lua_getmetatable(L, 1)) {
     lua_pushnil(L);
     return 1;
@@ -134,6 +199,7 @@ static int base_setmetatable(lua_State *L) {
 static int debug_getmetatable(lua_State *L) {
   luaL_checkany(L, 1);
   if (is_globals(L, 1)) open_lazy_now(L);
+  else if (lua_type(L, 1) == LUA_TSTRING) open_string_now(L);
   if (!lua_getmetatable(L, 1)) lua_pushnil(L);
   return 1;
 }
@@ -142,6 +208,7 @@ static int debug_setmetatable(lua_State *L) {
   int t = lua_type(L, 2);
   luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
   if (is_globals(L, 1)) open_lazy_now(L);
+  else if (lua_type(L, 1) == LUA_TSTRING) open_string_now(L);
   lua_settop(L, 2);
   lua_setmetatable(L, 1);
   return 1;
@@ -229,7 +296,11 @@ static int open_state(lua_State *L) {
   lua_setfield(L, -2, "getmetatable");
   lua_pushcfunction(L, base_setmetatable);
   lua_setfield(L, -2, "setmetatable");
-  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);  /* ("x"):rep() */
+  lua_pushliteral(L, "");                 /* ("x"):rep() opens string */
+  luaL_newlibtable(L, lazy_string_meta);
+  luaL_setfuncs(L, lazy_string_meta, 0);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (lib = lazy_libs; lib->name; lib++) {
     lua_pushcfunction(L, lib->func);

@@ -149,4 +149,75 @@ describe("a thread's _G", function()
       end) })
     end)
   end)
+
+  describe("string, opened on first use,", function()
+    it("takes a method call on a string as the first use", function()
+      assert.are.same({ "xxx", "X" }, { in_thread(function()
+        return ("x"):rep(3), ("x"):upper()
+      end) })
+    end)
+
+    it("coerces strings in arithmetic as the first use", function()
+      local function probe(f)
+        return { in_thread(f) }
+      end
+      assert.are.same({ 11 }, probe(function() return ("10") + 1 end))
+      assert.are.same({ 9 }, probe(function() return 10 - "1" end))
+      assert.are.same({ 12 }, probe(function() return "3" * "4" end))
+      assert.are.same({ 1.5 }, probe(function() return "3" / 2 end))
+      assert.are.same({ 3 }, probe(function() return "7" % "4" end))
+      assert.are.same({ 8.0 }, probe(function() return "2" ^ 3 end))
+      assert.are.same({ 3 }, probe(function() return "7" // 2 end))
+      assert.are.same({ -2 }, probe(function() return -"2" end))
+      assert.are.same({ "integer", "float" }, probe(function()
+        return math.type("10" + 1), math.type("1.5" + 1)
+      end))
+    end)
+
+    it("gives arithmetic on a non-number string its usual error", function()
+      local function msg(f) return (select(2, pcall(f)):gsub("^.-:%d+: ", "")) end
+      local want = { msg(function() return "x" + 1 end), msg(function() return -"y" end),
+                     msg(function() return {} + "1" end) }
+      assert.are.same(want, { in_thread(function()
+        local function m(f) return (select(2, pcall(f)):gsub("^.-:%d+: ", "")) end
+        return m(function() return "x" + 1 end), m(function() return -"y" end),
+               m(function() return {} + "1" end)
+      end) })
+    end)
+
+    it("lets the other operand's metamethod answer, as in a plain state", function()
+      assert.are.same({ "mt:x", "mt:x" }, { in_thread(function()
+        local t = setmetatable({}, { __add = function(a, b)
+          return "mt:" .. (type(a) == "string" and a or b)
+        end })
+        return "x" + t, t + "x"
+      end) })
+    end)
+
+    it("keeps #, .. and string.format as in a plain state", function()
+      assert.are.same({ 3, "ab1", "7-x" }, { in_thread(function()
+        local s = "abc"
+        return #s, "ab" .. 1, string.format("%d-%s", 7, "x")
+      end) })
+    end)
+
+    it("shows the real string metatable to getmetatable", function()
+      assert.are.same({ true, true }, { in_thread(function()
+        return getmetatable("").__index == string, rawequal(getmetatable("a").__index, string)
+      end) })
+      assert.are.same({ true, "function" }, { in_thread(function()
+        local mt = debug.getmetatable("")
+        return mt.__index == string, type(mt.__add)
+      end) })
+    end)
+
+    it("keeps a string metatable the user set before string opened", function()
+      assert.are.same({ "hi", "hi", "table" }, { in_thread(function()
+        debug.setmetatable("", { __index = { hi = function() return "hi" end } })
+        local a = ("x"):hi()
+        local _ = string.rep
+        return a, ("x"):hi(), type(string)
+      end) })
+    end)
+  end)
 end)
