@@ -4,8 +4,8 @@
 ** A finished OS thread parks here and takes the next job, with a fresh Lua
 ** state it prepared while idle, so a spawn is one hand-off rather than a
 ** pthread_create plus a state build. Every job still gets a new state.
-** New states open only base at once; the other standard libraries
-** (package and string too) open on first use, which halves their cost.
+** New states open no standard library at once: each (base, package and
+** string too) opens on first use, which halves their cost.
 */
 #include <errno.h>
 #include <stdlib.h>
@@ -118,6 +118,87 @@ static const luaL_Reg lazy_string_meta[] = {
   {NULL, NULL}
 };
 
+/* --------------------------------------------------- base, opened lazily */
+
+static int base_getmetatable(lua_State *L);
+static int base_setmetatable(lua_State *L);
+static int lazy_global(lua_State *L);
+
+/* Until base opens, _G's __index is lazy_base: the first miss of any name
+** opens it (not a list of its names, which change between Lua versions),
+** then lazy_global takes over. */
+static int lazy_base(lua_State *L);
+
+/* Open base into _G (at g), keeping every global set before: luaopen_base
+** would overwrite a user's `print` or `_G`. */
+static void open_base_at(lua_State *L, int g) {
+  int snap;
+  lua_createtable(L, 0, 4);
+  snap = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, g)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, snap);
+  }
+  lua_pushcfunction(L, luaopen_base);
+  lua_pushliteral(L, LUA_GNAME);
+  lua_call(L, 1, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, LUA_GNAME) == LUA_TNIL) {  /* as luaL_requiref */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -3, LUA_GNAME);       /* not raw: transfer.c's hook */
+  }
+  lua_pop(L, 3);
+  lua_pushcfunction(L, base_getmetatable);
+  lua_setfield(L, g, "getmetatable");
+  lua_pushcfunction(L, base_setmetatable);
+  lua_setfield(L, g, "setmetatable");
+  lua_pushnil(L);
+  while (lua_next(L, snap)) {             /* the user's globals again */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, g);
+  }
+  lua_pop(L, 1);
+}
+
+/* Open base now if it is not open yet (in a state made here). */
+static void open_base_now(lua_State *L) {
+  lua_pushglobaltable(L);
+  if (lua_getmetatable(L, -1)) {
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    if (lua_tocfunction(L, -1) == lazy_base) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "__index");
+      lua_pushcfunction(L, lazy_global);
+      lua_rawset(L, -3);                  /* before: no second opening */
+      open_base_at(L, lua_gettop(L) - 1);
+      lua_pushnil(L);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
+static int lazy_base(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  open_base_now(L);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, 1) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  return lazy_global(L);
+}
+
+/* package.preload._G: for require "_G" (decode.c's push_module). */
+static int preload_base(lua_State *L) {
+  open_base_now(L);
+  lua_pushglobaltable(L);
+  return 1;
+}
+
 /* __index of _G: the first use of `math` (say) opens it; `require` is
 ** package's. */
 static int lazy_global(lua_State *L) {
@@ -145,6 +226,7 @@ static int lazy_global(lua_State *L) {
 ** cannot make `math` nil. */
 static void open_lazy_now(lua_State *L) {
   const luaL_Reg *lib;
+  open_base_now(L);
   lua_pushglobaltable(L);
   if (lua_getmetatable(L, -1)) {
     lua_getfield(L, -1, "__index");
@@ -291,11 +373,8 @@ void duet_push_paths(lua_State *L) {
 
 static int open_state(lua_State *L) {
   const luaL_Reg *lib;
-  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-  lua_pushcfunction(L, base_getmetatable);
-  lua_setfield(L, -2, "getmetatable");
-  lua_pushcfunction(L, base_setmetatable);
-  lua_setfield(L, -2, "setmetatable");
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pop(L, 1);
   lua_pushliteral(L, "");                 /* ("x"):rep() opens string */
   luaL_newlibtable(L, lazy_string_meta);
   luaL_setfuncs(L, lazy_string_meta, 0);
@@ -306,11 +385,13 @@ static int open_state(lua_State *L) {
     lua_pushcfunction(L, lib->func);
     lua_setfield(L, -2, lib->name);
   }
+  lua_pushcfunction(L, preload_base);
+  lua_setfield(L, -2, LUA_GNAME);
   lua_pushcfunction(L, duet_module_opener());
   lua_setfield(L, -2, "duet.core");
   lua_pushglobaltable(L);
   lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, lazy_global);
+  lua_pushcfunction(L, lazy_base);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);
   return 0;

@@ -82,11 +82,11 @@ describe("a thread's _G", function()
     end) })
   end)
 
-  it("keeps package and require after setmetatable(_G, nil)", function()
-    assert.are.same({ "table", "function", "function" }, { in_thread(function()
+  it("keeps package, require and base after setmetatable(_G, nil)", function()
+    assert.are.same({ "table", "function", "function", "function", "function" }, { in_thread(function()
       setmetatable(_G, nil)
       return type(rawget(_G, "package")), type(rawget(_G, "require")),
-             type(package.searchpath)
+             type(package.searchpath), type(rawget(_G, "print")), type(rawget(_G, "pairs"))
     end) })
   end)
 
@@ -217,6 +217,63 @@ describe("a thread's _G", function()
         local a = ("x"):hi()
         local _ = string.rep
         return a, ("x"):hi(), type(string)
+      end) })
+    end)
+  end)
+
+  describe("base, opened on first use,", function()
+    it("keeps the globals a thread set before it opened", function()
+      assert.are.same({ "mine", "number", 7, "mine too", "x" }, { in_thread(function()
+        print = function() return "mine" end -- luacheck: ignore
+        tostring = 7 -- luacheck: ignore
+        _VERSION = "mine too" -- luacheck: ignore
+        x_user_global = "x" -- luacheck: ignore
+        local t = type(1)                 -- the first miss: base opens
+        return print(), t, rawget(_G, "tostring"), _VERSION, x_user_global
+      end) })
+    end)
+
+    it("keeps a user's _G and getmetatable set before it opened", function()
+      assert.are.same({ 5, "mine" }, { in_thread(function()
+        local G = _ENV
+        G.getmetatable = function() return "mine" end
+        G._G = 5
+        return G.rawget(G, "_G"), G.getmetatable()
+      end) })
+    end)
+
+    it("is the plain base library once open", function()
+      assert.are.same({ true, "Lua 5.4", true, true, "number", 3 }, { in_thread(function()
+        return _G._G == _G, _VERSION, package.loaded._G == _G, require "_G" == _G,
+               type(tonumber("5")), select("#", 1, 2, 3)
+      end) })
+    end)
+
+    it("lists a global set before it opened in pairs(_G)", function()
+      assert.is_true(in_thread(function()
+        my_probe_global = 1 -- luacheck: ignore
+        for k in pairs(_G) do
+          if k == "my_probe_global" then return true end
+        end
+        return false
+      end))
+    end)
+
+    it("decodes one of its functions as a target or an argument", function()
+      local th = rt.Thread{ target = type, args = { 5 }, daemon = true }
+      th:start()
+      assert.are.same({ true, "number" }, { th:join(5) })
+      assert.are.same({ true, true }, { in_thread(function()
+        local th2 = require("duet").threads.Thread{
+          target = function(f) return f == print end, args = { print } }
+        th2:start()
+        return th2:join(5)
+      end) })
+    end)
+
+    it("gives an undefined global nil, without error", function()
+      assert.are.same({ "nil", "nil" }, { in_thread(function()
+        return type(no_such_global_1), type(rawget(_G, "no_such_global_1")) -- luacheck: ignore
       end) })
     end)
   end)
