@@ -205,9 +205,10 @@ static int lazy_global(lua_State *L) {
   const char *k = lua_tostring(L, 2);
   const luaL_Reg *lib;
   if (k == NULL) return 0;
-  if (strcmp(k, "require") == 0) {
+  if (strcmp(k, "require") == 0) {        /* unless package is open */
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, LUA_LOADLIBNAME) == LUA_TTABLE) return 0;
     luaL_requiref(L, LUA_LOADLIBNAME, open_package, 1);
-    lua_pop(L, 1);
     lua_pushliteral(L, "require");
     lua_rawget(L, 1);
     return 1;

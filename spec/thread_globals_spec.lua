@@ -143,6 +143,14 @@ describe("a thread's _G", function()
       end) })
     end)
 
+    it("leaves a removed require nil and `package` alone once open", function()
+      assert.are.same({ "nil", "nil" }, { in_thread(function()
+        local _ = require
+        require, package = nil, nil -- luacheck: ignore
+        return type(require), type(rawget(_G, "package"))
+      end) })
+    end)
+
     it("has duet's compiled-module searcher, after preload", function()
       assert.are.same({ 5, "function" }, { in_thread(function()
         return #package.searchers, type(package.searchers[2])
