@@ -91,24 +91,23 @@ describe("a thread's _G", function()
   end)
 
   describe("package, opened on first use,", function()
-    -- A module only findable through a directory the creator added to its
+    -- A module only findable through a template the creator added to its
     -- package.path.
-    local dir, modname, saved_path
+    -- (No os.execute: a shell under the sanitizers' LD_PRELOAD can die.)
+    local modname, tmp, file, saved_path = "duet_lazy_pkg_probe"
     busted.setup(function()
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p '" .. dir .. "'"))
-      modname = "duet_lazy_pkg_probe"
-      local f = assert(io.open(dir .. "/" .. modname .. ".lua", "w"))
+      tmp = os.tmpname()                  -- a fresh name: "<tmp>_?.lua"
+      file = tmp .. "_" .. modname .. ".lua"
+      local f = assert(io.open(file, "w"))
       f:write('return { answer = 42, where = ... }\n')
       f:close()
       saved_path = package.path
-      package.path = dir .. "/?.lua;" .. package.path
+      package.path = tmp .. "_?.lua;" .. package.path
     end)
     busted.teardown(function()
-      package.path = saved_path
-      os.remove(dir .. "/" .. modname .. ".lua")
-      os.remove(dir)
+      if saved_path then package.path = saved_path end
+      if file then os.remove(file) end
+      if tmp then os.remove(tmp) end
     end)
 
     it("gives require as the first use, with the creator's package.path", function()
