@@ -52,8 +52,9 @@ static inline void duet_cpu_relax(void) {
 
 /* ----------------------------------------------------------------- core.c */
 
-/* modcache.c: put the compiled-module searcher into a new thread state */
-void duet_modcache_install(lua_State *L);
+/* modcache.c: put the compiled-module searcher into the package table at
+** `pkg` of a new thread state */
+void duet_modcache_install(lua_State *L, int pkg);
 /* registry field set in core.c's scratch state: no exit sentinel there */
 #define DUET_SCRATCH "duet.scratch"
 
@@ -294,6 +295,12 @@ int duet_pool_start(duet_Job *job);       /* 0, or an errno */
 /* The stack size of OS threads started from now on; `set` (0: keep it)
 ** replaces it. Returns the size before. */
 size_t duet_pool_stack(size_t set);
+/* A thread state's package.path and package.cpath: set now if its package
+** library is open, else kept until it opens (on first use). */
+void duet_set_paths(lua_State *L, const char *path, const char *cpath);
+/* Push a state's package.path and package.cpath (as strings, or nil),
+** without opening a package library not opened yet. */
+void duet_push_paths(lua_State *L);
 
 /* ----------------------------------------------------------------- wait.c */
 

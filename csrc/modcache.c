@@ -108,15 +108,14 @@ static int searcher(lua_State *L) {
   return 2;
 }
 
-void duet_modcache_install(lua_State *L) {
+void duet_modcache_install(lua_State *L, int pkg) {
   lua_Integer i;
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchers");
+  lua_getfield(L, pkg, "searchers");
   for (i = (lua_Integer)lua_rawlen(L, -1); i >= 2; i--) {
     lua_rawgeti(L, -1, i);                /* make room after preload */
     lua_rawseti(L, -2, i + 1);
   }
   lua_pushcfunction(L, searcher);
   lua_rawseti(L, -2, 2);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
 }

@@ -316,12 +316,7 @@ static void thread_run(lua_State *L, duet_Job *job) {
     return;
   }
   duet_set_waiter(&th->wait);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, th->path);
-  lua_setfield(L, -2, "path");
-  lua_pushstring(L, th->cpath);
-  lua_setfield(L, -2, "cpath");
-  lua_pop(L, 1);
+  duet_set_paths(L, th->path, th->cpath);
   duet_waiter_attach(&th->wait, L);
   lua_pushcfunction(L, thread_body);
   lua_pushlightuserdata(L, th);
@@ -402,12 +397,10 @@ static void start_thread(lua_State *L, Thread *th) {
 
 /* The creator's package paths, for the new thread's state. */
 static void copy_paths(lua_State *L, Thread *th) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  th->path = strdup(luaL_optstring(L, -1, ""));
-  lua_getfield(L, -2, "cpath");
+  duet_push_paths(L);
+  th->path = strdup(luaL_optstring(L, -2, ""));
   th->cpath = strdup(luaL_optstring(L, -1, ""));
-  lua_pop(L, 3);
+  lua_pop(L, 2);
   if (!th->name || !th->path || !th->cpath) luaL_error(L, "not enough memory");
 }
 

@@ -16,7 +16,7 @@ local function in_thread(fn)
   return table.unpack(r, 2, r.n)
 end
 
-local LIBS = { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" }
+local LIBS = { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" }
 
 describe("a thread's _G", function()
   it("has no metatable, as in a plain state", function()
@@ -28,7 +28,7 @@ describe("a thread's _G", function()
     local got = in_thread(function()
       setmetatable(_G, nil)
       local t = {}
-      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" } do
         t[#t + 1] = name .. "=" .. type(_G[name])
       end
       return table.concat(t, " ")
@@ -57,7 +57,7 @@ describe("a thread's _G", function()
     local got = in_thread(function()
       getmetatable(_G)
       local n = 0
-      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string" } do
+      for _, name in ipairs { "coroutine", "table", "io", "os", "math", "utf8", "debug", "string", "package" } do
         if rawget(_G, name) then n = n + 1 end
       end
       return n
@@ -80,5 +80,208 @@ describe("a thread's _G", function()
              err(setmetatable, t, {}), getmetatable(t),
              setmetatable(_G, nil) == _G
     end) })
+  end)
+
+  it("keeps package, require and base after setmetatable(_G, nil)", function()
+    assert.are.same({ "table", "function", "function", "function", "function" }, { in_thread(function()
+      setmetatable(_G, nil)
+      return type(rawget(_G, "package")), type(rawget(_G, "require")),
+             type(package.searchpath), type(rawget(_G, "print")), type(rawget(_G, "pairs"))
+    end) })
+  end)
+
+  describe("package, opened on first use,", function()
+    -- A module only findable through a template the creator added to its
+    -- package.path.
+    -- (No os.execute: a shell under the sanitizers' LD_PRELOAD can die.)
+    local modname, tmp, file, saved_path = "duet_lazy_pkg_probe"
+    busted.setup(function()
+      tmp = os.tmpname()                  -- a fresh name: "<tmp>_?.lua"
+      file = tmp .. "_" .. modname .. ".lua"
+      local f = assert(io.open(file, "w"))
+      f:write('return { answer = 42, where = ... }\n')
+      f:close()
+      saved_path = package.path
+      package.path = tmp .. "_?.lua;" .. package.path
+    end)
+    busted.teardown(function()
+      if saved_path then package.path = saved_path end
+      if file then os.remove(file) end
+      if tmp then os.remove(tmp) end
+    end)
+
+    it("gives require as the first use, with the creator's package.path", function()
+      local want = package.path
+      assert.are.same({ 42, want, package.cpath }, { in_thread(function()
+        local m = require "duet_lazy_pkg_probe"
+        return m.answer, package.path, package.cpath
+      end) })
+    end)
+
+    it("gives `package` as the first use, with the creator's paths", function()
+      assert.are.same({ package.path, package.cpath }, { in_thread(function()
+        return package.path, package.cpath
+      end) })
+    end)
+
+    it("has the paths when opened by setmetatable(_G, nil)", function()
+      assert.are.same({ 42, package.path }, { in_thread(function()
+        setmetatable(_G, nil)
+        return require("duet_lazy_pkg_probe").answer, package.path
+      end) })
+    end)
+
+    it("passes the paths on to a thread's own threads", function()
+      assert.are.same({ 42, package.path }, { in_thread(function()
+        local th = require("duet").threads.Thread{
+          target = function()
+            return require("duet_lazy_pkg_probe").answer, package.path
+          end }
+        th:start()
+        return select(2, th:join(5))
+      end) })
+    end)
+
+    it("leaves a removed require nil and `package` alone once open", function()
+      assert.are.same({ "nil", "nil" }, { in_thread(function()
+        local _ = require
+        require, package = nil, nil -- luacheck: ignore
+        return type(require), type(rawget(_G, "package"))
+      end) })
+    end)
+
+    it("has duet's compiled-module searcher, after preload", function()
+      assert.are.same({ 5, "function" }, { in_thread(function()
+        return #package.searchers, type(package.searchers[2])
+      end) })
+    end)
+  end)
+
+  describe("string, opened on first use,", function()
+    it("takes a method call on a string as the first use", function()
+      assert.are.same({ "xxx", "X" }, { in_thread(function()
+        return ("x"):rep(3), ("x"):upper()
+      end) })
+    end)
+
+    it("coerces strings in arithmetic as the first use", function()
+      local function probe(f)
+        return { in_thread(f) }
+      end
+      assert.are.same({ 11 }, probe(function() return ("10") + 1 end))
+      assert.are.same({ 9 }, probe(function() return 10 - "1" end))
+      assert.are.same({ 12 }, probe(function() return "3" * "4" end))
+      assert.are.same({ 1.5 }, probe(function() return "3" / 2 end))
+      assert.are.same({ 3 }, probe(function() return "7" % "4" end))
+      assert.are.same({ 8.0 }, probe(function() return "2" ^ 3 end))
+      assert.are.same({ 3 }, probe(function() return "7" // 2 end))
+      assert.are.same({ -2 }, probe(function() return -"2" end))
+      assert.are.same({ "integer", "float" }, probe(function()
+        return math.type("10" + 1), math.type("1.5" + 1)
+      end))
+    end)
+
+    it("gives arithmetic on a non-number string its usual error", function()
+      local function msg(f) return (select(2, pcall(f)):gsub("^.-:%d+: ", "")) end
+      local want = { msg(function() return "x" + 1 end), msg(function() return -"y" end),
+                     msg(function() return {} + "1" end) }
+      assert.are.same(want, { in_thread(function()
+        local function m(f) return (select(2, pcall(f)):gsub("^.-:%d+: ", "")) end
+        return m(function() return "x" + 1 end), m(function() return -"y" end),
+               m(function() return {} + "1" end)
+      end) })
+    end)
+
+    it("lets the other operand's metamethod answer, as in a plain state", function()
+      assert.are.same({ "mt:x", "mt:x" }, { in_thread(function()
+        local t = setmetatable({}, { __add = function(a, b)
+          return "mt:" .. (type(a) == "string" and a or b)
+        end })
+        return "x" + t, t + "x"
+      end) })
+    end)
+
+    it("keeps #, .. and string.format as in a plain state", function()
+      assert.are.same({ 3, "ab1", "7-x" }, { in_thread(function()
+        local s = "abc"
+        return #s, "ab" .. 1, string.format("%d-%s", 7, "x")
+      end) })
+    end)
+
+    it("shows the real string metatable to getmetatable", function()
+      assert.are.same({ true, true }, { in_thread(function()
+        return getmetatable("").__index == string, rawequal(getmetatable("a").__index, string)
+      end) })
+      assert.are.same({ true, "function" }, { in_thread(function()
+        local mt = debug.getmetatable("")
+        return mt.__index == string, type(mt.__add)
+      end) })
+    end)
+
+    it("keeps a string metatable the user set before string opened", function()
+      assert.are.same({ "hi", "hi", "table" }, { in_thread(function()
+        debug.setmetatable("", { __index = { hi = function() return "hi" end } })
+        local a = ("x"):hi()
+        local _ = string.rep
+        return a, ("x"):hi(), type(string)
+      end) })
+    end)
+  end)
+
+  describe("base, opened on first use,", function()
+    it("keeps the globals a thread set before it opened", function()
+      assert.are.same({ "mine", "number", 7, "mine too", "x" }, { in_thread(function()
+        print = function() return "mine" end -- luacheck: ignore
+        tostring = 7 -- luacheck: ignore
+        _VERSION = "mine too" -- luacheck: ignore
+        x_user_global = "x" -- luacheck: ignore
+        local t = type(1)                 -- the first miss: base opens
+        return print(), t, rawget(_G, "tostring"), _VERSION, x_user_global
+      end) })
+    end)
+
+    it("keeps a user's _G and getmetatable set before it opened", function()
+      assert.are.same({ 5, "mine" }, { in_thread(function()
+        local G = _ENV
+        G.getmetatable = function() return "mine" end
+        G._G = 5
+        return G.rawget(G, "_G"), G.getmetatable()
+      end) })
+    end)
+
+    it("is the plain base library once open", function()
+      assert.are.same({ true, "Lua 5.4", true, true, "number", 3 }, { in_thread(function()
+        return _G._G == _G, _VERSION, package.loaded._G == _G, require "_G" == _G,
+               type(tonumber("5")), select("#", 1, 2, 3)
+      end) })
+    end)
+
+    it("lists a global set before it opened in pairs(_G)", function()
+      assert.is_true(in_thread(function()
+        my_probe_global = 1 -- luacheck: ignore
+        for k in pairs(_G) do
+          if k == "my_probe_global" then return true end
+        end
+        return false
+      end))
+    end)
+
+    it("decodes one of its functions as a target or an argument", function()
+      local th = rt.Thread{ target = type, args = { 5 }, daemon = true }
+      th:start()
+      assert.are.same({ true, "number" }, { th:join(5) })
+      assert.are.same({ true, true }, { in_thread(function()
+        local th2 = require("duet").threads.Thread{
+          target = function(f) return f == print end, args = { print } }
+        th2:start()
+        return th2:join(5)
+      end) })
+    end)
+
+    it("gives an undefined global nil, without error", function()
+      assert.are.same({ "nil", "nil" }, { in_thread(function()
+        return type(no_such_global_1), type(rawget(_G, "no_such_global_1")) -- luacheck: ignore
+      end) })
+    end)
   end)
 end)
