@@ -31,6 +31,9 @@
 #include "queue.h"
 
 static const duet_Type queue_types[3];
+static int open_fifo(lua_State *L);
+static int open_lifo(lua_State *L);
+static int open_prio(lua_State *L);
 
 /* ------------------------------------------------------------- items */
 
@@ -649,12 +652,12 @@ static void queue_describe(duet_Object *o, char *buf, size_t size) {
 }
 
 static const duet_Type queue_types[3] = {
-  {"duet.Queue", queue_destroy, queue_describe, duet_queue_open, NULL, NULL,
+  {"duet.Queue", queue_destroy, queue_describe, open_fifo, NULL, NULL,
    queue_meta},
-  {"duet.LifoQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL, NULL, queue_meta},
-  {"duet.PriorityQueue", queue_destroy, queue_describe, duet_queue_open,
-   NULL, NULL, queue_meta},
+  {"duet.LifoQueue", queue_destroy, queue_describe, open_lifo, NULL, NULL,
+   queue_meta},
+  {"duet.PriorityQueue", queue_destroy, queue_describe, open_prio, NULL,
+   NULL, queue_meta},
 };
 
 static int new_queue(lua_State *L, int kind) {
@@ -683,25 +686,38 @@ static const luaL_Reg queue_funcs[] = {
   {NULL, NULL}
 };
 
-/* The three types share one methods table: a state that meets one kind
-** of queue pays little for the other two. */
-int duet_queue_open(lua_State *L) {
-  int i;
-  lua_createtable(L, 0, 16);
-  luaL_setfuncs(L, queue_methods, 0);
-  lua_pushinteger(L, 0);
-  lua_setfield(L, -2, "maxsize");
-  for (i = 0; i < 3; i++) {
-    const duet_Type *t = &queue_types[i];
-    if (!duet_new_type(L, t, NULL, NULL)) continue;  /* loaded before */
-    luaL_getmetatable(L, t->name);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "__methods");     /* transfer.c names them by it */
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "__index");
+/* The three kinds share one methods table, and a queue arriving in a
+** state opens only its own kind: a state that meets one kind of queue
+** pays little for the other two. */
+static const char methods_key = 'm';      /* registry: the shared methods */
+
+static void open_kind(lua_State *L, int kind) {
+  const duet_Type *t = &queue_types[kind];
+  if (!duet_new_type(L, t, NULL, NULL)) return;  /* made before */
+  luaL_getmetatable(L, t->name);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &methods_key) == LUA_TNIL) {
     lua_pop(L, 1);
+    lua_createtable(L, 0, 16);
+    luaL_setfuncs(L, queue_methods, 0);
+    lua_pushinteger(L, 0);
+    lua_setfield(L, -2, "maxsize");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &methods_key);
   }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");       /* transfer.c names them by it */
+  lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+}
+
+static int open_fifo(lua_State *L) { open_kind(L, FIFO); return 0; }
+static int open_lifo(lua_State *L) { open_kind(L, LIFO); return 0; }
+static int open_prio(lua_State *L) { open_kind(L, PRIO); return 0; }
+
+int duet_queue_open(lua_State *L) {
+  open_kind(L, FIFO);
+  open_kind(L, LIFO);
+  open_kind(L, PRIO);
   luaL_setfuncs(L, queue_funcs, 0);
   return 0;
 }
