@@ -115,17 +115,8 @@ static void unlink_party(Barrier *b, Party *me) {
 /* ------------------------------------------------------------- the action */
 
 /* Push this state's cache: proxy -> action function. */
-static void push_cache(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &action_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);                      /* weak keys: dies with the proxy */
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &action_key);
-  }
+static void push_cache(lua_State *L) {   /* weak keys: dies with the proxy */
+  duet_weak_at(L, LUA_REGISTRYINDEX, &action_key, "k");
 }
 
 /* Push this state's action function (self at 1). */

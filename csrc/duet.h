@@ -33,6 +33,11 @@ void duet_mutex_init_adaptive(pthread_mutex_t *mu);
 /* A message handler (upvalue 1: a light userdata char **) that keeps the
 ** error's traceback, strdup'd, in that slot and returns the error as is. */
 int duet_keep_traceback(lua_State *L);
+/* Push a new table whose keys or values ("k", "v") are weak. */
+void duet_new_weak(lua_State *L, const char *mode);
+/* Push t[key] (t a stack index, key a raw light-userdata key), first made
+** a new weak table of `mode` if it is absent: a per-state cache. */
+void duet_weak_at(lua_State *L, int t, const void *key, const char *mode);
 /* The type name luaL_typeerror would show for the value at idx. */
 const char *duet_type_name(lua_State *L, int idx);
 /* Raise "bad argument #arg (field 'name': <want> expected, got T)" for the

@@ -403,14 +403,7 @@ static const luaL_Reg error_meta[] = {
 };
 
 int duet_object_open(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) == LUA_TNIL) {
-    lua_newtable(L);                      /* the proxy cache, weak values */
-    lua_newtable(L);
-    lua_pushliteral(L, "v");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
-  }
+  duet_weak_at(L, LUA_REGISTRYINDEX, &proxies_key, "v");  /* proxy cache */
   lua_pop(L, 1);
   return 0;
 }

@@ -114,11 +114,7 @@ static int preempter_new(lua_State *L) {
   memcpy(p->prefix, prefix, len);
   p->prefix_len = len;
   luaL_setmetatable(L, PREEMPTER);
-  lua_newtable(L);                        /* the armed coroutines, weakly */
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
+  duet_new_weak(L, "k");                  /* the armed coroutines */
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &active_key);

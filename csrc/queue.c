@@ -554,18 +554,6 @@ static int queue_iter(lua_State *L) {
 ** a state and kept in a weak cache in the type's metatable. */
 static const char cache_key = 'c';        /* type metatable: maxsize -> mt */
 
-static void push_cache(lua_State *L, int tmt) {
-  if (lua_rawgetp(L, tmt, &cache_key) != LUA_TNIL) return;
-  lua_pop(L, 1);
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, tmt, &cache_key);
-}
-
 /* duet_Type.push_meta: the metatable a proxy of queue o wears. */
 static void queue_meta(lua_State *L, duet_Object *o) {
   static const char *const copied[] = {"__gc", "__tostring", "__newindex",
@@ -576,7 +564,7 @@ static void queue_meta(lua_State *L, duet_Object *o) {
   if (q->maxsize == 0) return;
   luaL_checkstack(L, 8, NULL);
   tmt = lua_gettop(L);
-  push_cache(L, tmt);
+  duet_weak_at(L, tmt, &cache_key, "v");
   cache = tmt + 1;
   if (lua_rawgeti(L, cache, (lua_Integer)q->maxsize) == LUA_TTABLE) {
     lua_replace(L, tmt);

@@ -91,16 +91,7 @@ static int fnbox_gc(lua_State *L) {
 ** modules. */
 static FnBox *fn_box(lua_State *L, int fn) {
   FnBox *b;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &fncache_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &fncache_key);
-  }
+  duet_weak_at(L, LUA_REGISTRYINDEX, &fncache_key, "k");
   lua_pushvalue(L, fn);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
     b = (FnBox *)lua_touserdata(L, -1);

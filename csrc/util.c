@@ -65,6 +65,23 @@ int duet_keep_traceback(lua_State *L) {
   return 1;
 }
 
+void duet_new_weak(lua_State *L, const char *mode) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+}
+
+void duet_weak_at(lua_State *L, int t, const void *key, const char *mode) {
+  t = lua_absindex(L, t);
+  if (lua_rawgetp(L, t, key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  duet_new_weak(L, mode);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, t, key);
+}
+
 const char *duet_type_name(lua_State *L, int idx) {
   if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
     return lua_tostring(L, -1);
