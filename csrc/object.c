@@ -80,17 +80,27 @@ int duet_open_concept(lua_State *L, lua_CFunction open) {
 /* Every type some state of the process has made, so that a method that
 ** travels by its type's name ("@duet.Queue") can be opened in a state that
 ** has not made that type yet. Appended under a mutex, never removed. */
-#define MAX_TYPES 64
-static const duet_Type *known_types[MAX_TYPES];
-static int nknown;
+static const duet_Type **known_types;
+static int nknown, known_cap;
 static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void know_type(const duet_Type *t) {
-  int i;
+static void know_type(lua_State *L, const duet_Type *t) {
+  int i, full = 0;
   pthread_mutex_lock(&known_mu);
   for (i = 0; i < nknown && known_types[i] != t; i++) {}
-  if (i == nknown && nknown < MAX_TYPES) known_types[nknown++] = t;
+  if (i == nknown && nknown == known_cap) {
+    int cap = known_cap ? 2 * known_cap : 32;
+    const duet_Type **grown = (const duet_Type **)realloc(
+        (void *)known_types, (size_t)cap * sizeof *grown);
+    if (grown != NULL) {
+      known_types = grown;
+      known_cap = cap;
+    }
+    else full = 1;
+  }
+  if (i == nknown && !full) known_types[nknown++] = t;
   pthread_mutex_unlock(&known_mu);
+  if (full) luaL_error(L, "not enough memory");
 }
 
 int duet_open_type(lua_State *L, const char *name) {
@@ -306,11 +316,11 @@ static const char ntypes_key = 'n';      /* registry: how many, an integer */
 
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods) {
+  know_type(L, t);                        /* first: it may raise */
   if (!luaL_newmetatable(L, t->name)) {   /* already made in this state */
     lua_pop(L, 1);
     return 0;
   }
-  know_type(t);
   /* listed so that transfer.c can move these methods by name */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key) == LUA_TNIL) {
     lua_pop(L, 1);
