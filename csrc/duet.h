@@ -302,7 +302,8 @@ int duet_pool_start(duet_Job *job);       /* 0, or an errno */
 ** replaces it. Returns the size before. */
 size_t duet_pool_stack(size_t set);
 /* A thread state's package.path and package.cpath: set now if its package
-** library is open, else kept until it opens (on first use). */
+** library is open, else kept until it opens (on first use), uncopied: the
+** strings must outlive the state (a Thread's do, freed after it closes). */
 void duet_set_paths(lua_State *L, const char *path, const char *cpath);
 /* Push a state's package.path and package.cpath (as strings, or nil),
 ** without opening a package library not opened yet. */

@@ -316,8 +316,10 @@ static int open_debug(lua_State *L) {
 ** and clear that. */
 static void apply_path(lua_State *L, int pkg, const char *field,
                        const char *key) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TSTRING) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TLIGHTUSERDATA) {
+    lua_pushstring(L, (const char *)lua_touserdata(L, -1));
     lua_setfield(L, pkg, field);
+    lua_pop(L, 1);
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, key);
   }
@@ -327,7 +329,20 @@ static void apply_path(lua_State *L, int pkg, const char *field,
 /* Lua's package library, with the compiled-module searcher and the paths
 ** the thread's creator had. */
 static int open_package(lua_State *L) {
+  const luaL_Reg *lib;
   int pkg;
+  /* what require finds without a search: the libraries not open yet and
+  ** duet.core (filled only now: a thread may never require) */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (lib = lazy_libs; lib->name; lib++) {
+    lua_pushcfunction(L, lib->func);
+    lua_setfield(L, -2, lib->name);
+  }
+  lua_pushcfunction(L, preload_base);
+  lua_setfield(L, -2, LUA_GNAME);
+  lua_pushcfunction(L, duet_module_opener());
+  lua_setfield(L, -2, "duet.core");
+  lua_pop(L, 1);
   luaopen_package(L);
   pkg = lua_gettop(L);
   duet_modcache_install(L, pkg);
@@ -344,23 +359,26 @@ void duet_set_paths(lua_State *L, const char *path, const char *cpath) {
     lua_pushstring(L, cpath);
     lua_setfield(L, -2, "cpath");
   }
-  else {
-    lua_pushstring(L, path);
+  else {                                  /* no copy: they outlive L */
+    lua_pushlightuserdata(L, (void *)path);
     lua_setfield(L, LUA_REGISTRYINDEX, PATH_KEY);
-    lua_pushstring(L, cpath);
+    lua_pushlightuserdata(L, (void *)cpath);
     lua_setfield(L, LUA_REGISTRYINDEX, CPATH_KEY);
   }
   lua_pop(L, 2);
 }
 
 void duet_push_paths(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, PATH_KEY);
-  if (lua_isstring(L, -1)) {              /* package not open yet */
-    lua_pushglobaltable(L);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, PATH_KEY) == LUA_TLIGHTUSERDATA) {
+    lua_pushglobaltable(L);               /* package not open yet */
     lua_pushliteral(L, LUA_LOADLIBNAME);
-    if (lua_rawget(L, -2) == LUA_TNIL) {
-      lua_pop(L, 2);                      /* nor a user's `package` */
+    if (lua_rawget(L, -2) == LUA_TNIL) {  /* nor a user's `package` */
+      lua_pop(L, 2);
+      lua_pushstring(L, (const char *)lua_touserdata(L, -1));
+      lua_replace(L, -2);
       lua_getfield(L, LUA_REGISTRYINDEX, CPATH_KEY);
+      lua_pushstring(L, (const char *)lua_touserdata(L, -1));
+      lua_replace(L, -2);
       return;
     }
     lua_pop(L, 2);
@@ -373,7 +391,6 @@ void duet_push_paths(lua_State *L) {
 }
 
 static int open_state(lua_State *L) {
-  const luaL_Reg *lib;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pop(L, 1);
   lua_pushliteral(L, "");                 /* ("x"):rep() opens string */
@@ -381,15 +398,6 @@ static int open_state(lua_State *L) {
   luaL_setfuncs(L, lazy_string_meta, 0);
   lua_setmetatable(L, -2);
   lua_pop(L, 1);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  for (lib = lazy_libs; lib->name; lib++) {
-    lua_pushcfunction(L, lib->func);
-    lua_setfield(L, -2, lib->name);
-  }
-  lua_pushcfunction(L, preload_base);
-  lua_setfield(L, -2, LUA_GNAME);
-  lua_pushcfunction(L, duet_module_opener());
-  lua_setfield(L, -2, "duet.core");
   lua_pushglobaltable(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, lazy_base);

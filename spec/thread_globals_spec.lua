@@ -118,6 +118,15 @@ describe("a thread's _G", function()
       end) })
     end)
 
+    it("requires the standard libraries, _G and duet.core as the first use", function()
+      assert.are.same({ true, true, true, true, "function" }, { in_thread(function()
+        local m, t, g, core = require "math", require "table", require "_G",
+          require "duet.core"
+        return m == math, t == table, g == _G, core == require "duet.core",
+          type(core.now)
+      end) })
+    end)
+
     it("gives `package` as the first use, with the creator's paths", function()
       assert.are.same({ package.path, package.cpath }, { in_thread(function()
         return package.path, package.cpath
