@@ -4,9 +4,9 @@
 ** Values, time and what threads need of every state open at once; each
 ** other concept (the Thread type, errors, queues, locks, executors,
 ** sockets...) opens in a state the first time one of its names is needed
-** there: a module field (`Queue`) or a metatable (an object
-** of that type arriving from another thread). Opening everything costs a
-** new thread's state more time and memory than the rest of the thread.
+** there: a module field (`Queue`) or a metatable (an object of that type
+** arriving from another thread). Opening everything costs a new thread's
+** state more time and memory than the rest of the thread.
 ** Which names each concept defines is learnt once per process by opening
 ** it in a scratch state, so no list here has to be kept in step.
 */

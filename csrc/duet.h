@@ -177,7 +177,7 @@ static inline duet_Object *duet_check_self(lua_State *L, const duet_Type *t) {
 }
 /* Any duet object at `idx`, or NULL. */
 duet_Object *duet_to_object(lua_State *L, int idx);
-/* Register type `t`: metatable with methods (closures over the metatable),
+/* Register type `t`: metatable with methods (light C functions),
 ** __index (a method, else one of t->fields: its getter's value), __gc,
 ** __tostring, __newindex, __name; plus extra metamethods if any. Returns
 ** 0 when this state had it already (duet.core loaded a second time). */

@@ -84,23 +84,26 @@ static const duet_Type **known_types;
 static int nknown, known_cap;
 static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Room for one more known type; 0: no memory. Called with known_mu. */
+static int known_room(void) {
+  int cap = known_cap ? 2 * known_cap : 32;
+  const duet_Type **grown;
+  if (nknown < known_cap) return 1;
+  grown = (const duet_Type **)realloc((void *)known_types,
+                                      (size_t)cap * sizeof *grown);
+  if (grown == NULL) return 0;
+  known_types = grown;
+  known_cap = cap;
+  return 1;
+}
+
 static void know_type(lua_State *L, const duet_Type *t) {
-  int i, full = 0;
+  int i, ok = 1;
   pthread_mutex_lock(&known_mu);
   for (i = 0; i < nknown && known_types[i] != t; i++) {}
-  if (i == nknown && nknown == known_cap) {
-    int cap = known_cap ? 2 * known_cap : 32;
-    const duet_Type **grown = (const duet_Type **)realloc(
-        (void *)known_types, (size_t)cap * sizeof *grown);
-    if (grown != NULL) {
-      known_types = grown;
-      known_cap = cap;
-    }
-    else full = 1;
-  }
-  if (i == nknown && !full) known_types[nknown++] = t;
+  if (i == nknown && (ok = known_room()) != 0) known_types[nknown++] = t;
   pthread_mutex_unlock(&known_mu);
-  if (full) luaL_error(L, "not enough memory");
+  if (!ok) luaL_error(L, "not enough memory");
 }
 
 int duet_open_type(lua_State *L, const char *name) {
@@ -128,21 +131,24 @@ static void push_cache(lua_State *L) {
   }
 }
 
-/* Give the userdata on top the metatable of type `t` (of object o, if
-** given and its type picks one), opening the concept that defines it if
-** this state has not needed it before. */
-static void set_type_metatable(lua_State *L, const duet_Type *t,
-                               duet_Object *o) {
-  if (luaL_getmetatable(L, t->name) == LUA_TNIL) {
-    lua_pop(L, 1);
-    duet_open_concept(L, t->open);
-    luaL_getmetatable(L, t->name);
-  }
-  if (o != NULL && t->push_meta != NULL) {
-    lua_pop(L, 1);
-    t->push_meta(L, o);
-  }
+/* Push type t's metatable, opening the concept that defines it if this
+** state has not made it yet; 1 if it was opened now. */
+static int push_type_metatable(lua_State *L, const duet_Type *t) {
+  if (luaL_getmetatable(L, t->name) != LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  duet_open_concept(L, t->open);
+  luaL_getmetatable(L, t->name);
+  return 1;
+}
+
+/* A new empty proxy, in place of the metatable on top, which it wears. */
+static Proxy *new_proxy(lua_State *L) {
+  Proxy *p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
+  p->o = NULL;
+  p->seal = SEAL(p);
+  lua_insert(L, -2);
   lua_setmetatable(L, -2);
+  return p;
 }
 
 static void cache_proxy(lua_State *L, duet_Object *o) {
@@ -153,12 +159,11 @@ static void cache_proxy(lua_State *L, duet_Object *o) {
 }
 
 void *duet_new_object(lua_State *L, const duet_Type *t, size_t size) {
-  /* the proxy first, empty, so a failed allocation leaves nothing behind */
-  Proxy *p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
+  Proxy *p;
   duet_Object *o;
-  p->o = NULL;
-  p->seal = SEAL(p);
-  set_type_metatable(L, t, NULL);
+  push_type_metatable(L, t);
+  /* the proxy first, empty, so a failed allocation leaves nothing behind */
+  p = new_proxy(L);
   o = (duet_Object *)calloc(1, size);
   if (o == NULL) luaL_error(L, "not enough memory");
   atomic_init(&o->refs, 1);
@@ -181,27 +186,25 @@ static int push_cached(lua_State *L, duet_Object *o) {
 
 void duet_push_object(lua_State *L, duet_Object *o) {
   Proxy *p;
-  int made;
   if (push_cached(L, o)) return;
-  /* its concept first: the opener may make o's proxy (an error value is a
-  ** module field), and a state has one proxy per object */
-  made = luaL_getmetatable(L, o->type->name) != LUA_TNIL;
-  lua_pop(L, 1);
-  if (!made) {
-    duet_open_concept(L, o->type->open);
-    if (push_cached(L, o)) return;
+  /* the type before the proxy: the concept's opener may make o's proxy
+  ** (an error value is a module field), and a state has one per object */
+  if (push_type_metatable(L, o->type) && push_cached(L, o)) {
+    lua_remove(L, -2);
+    return;
   }
-  p = (Proxy *)lua_newuserdatauv(L, sizeof(Proxy), 0);
-  p->o = NULL;
-  p->seal = SEAL(p);
-  set_type_metatable(L, o->type, o);
+  if (o->type->push_meta != NULL) {       /* its own, not the type's */
+    lua_pop(L, 1);
+    o->type->push_meta(L, o);
+  }
+  p = new_proxy(L);
   duet_retain(o);
   p->o = o;
   cache_proxy(L, o);
 }
 
-/* By the seal and the type, not luaL_checkudata: a Queue's proxy wears a
-** metatable of its maxsize (queue.c), not the registry's "duet.Queue". */
+/* By the seal and the type, not luaL_checkudata: a bounded Queue's proxy
+** wears a metatable of its maxsize (queue.c), not the registry's. */
 duet_Object *duet_check_object(lua_State *L, int arg, const duet_Type *t) {
   Proxy *p = duet_sealed(L, arg);
   if (p != NULL && p->o != NULL && p->o->type == t) return p->o;
