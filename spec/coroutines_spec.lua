@@ -166,6 +166,96 @@ describe("coroutines runtime", function()
       assert.are.same({ "a1", "b1", "a2", "b2" }, log)
     end)
 
+    -- On the virtual clock a timer fires at its deadline exactly, so each
+    -- task can log the time it woke at.
+    local function on_virtual_clock(fn)
+      duet.runtime("coroutines", { clock = "virtual" })
+      local ok, err = pcall(run, fn)
+      duet.runtime("coroutines", {})
+      if not ok then error(err, 0) end
+    end
+
+    it("fires timers set in any order at their deadlines, earliest first", function()
+      local log = {}
+      on_virtual_clock(function()
+        local ev = rt.Event()
+        -- in order (5, 7, 7, 9) and out of it (3, 1, 2, 8, 4)
+        for _, d in ipairs { 5, 7, 3, 7, 1, 9, 2, 8 } do
+          rt.spawn(function()
+            rt.sleep(d)
+            log[#log + 1] = d .. "@" .. rt.now()
+            if d == 2 then ev:set() end
+          end)
+        end
+        rt.spawn(function()   -- set at 2: its timer (4) goes early
+          local woken = ev:wait(4)
+          log[#log + 1] = tostring(woken) .. "@" .. rt.now()
+        end)
+      end)
+      assert.are.same({ "1@1.0", "2@2.0", "true@2.0", "3@3.0", "5@5.0",
+        "7@7.0", "7@7.0", "8@8.0", "9@9.0" }, log)
+    end)
+
+    it("forgets the timers of timed waits woken early, wherever they are", function()
+      local log = {}
+      on_virtual_clock(function()
+        local qs, tasks = {}, {}
+        for i = 1, 150 do
+          qs[i] = rt.Queue()
+          tasks[i] = rt.spawn(function()
+            local item, why = qs[i]:get(i)
+            log[#log + 1] = i .. ":" .. (item or why) .. "@" .. rt.now()
+          end)
+        end
+        rt.sleep(0)   -- every task waits now, each with its own deadline
+        -- wake 1 to 100 from the earliest, 150 to 101 from the latest;
+        -- 10, 20, ..., 100 time out
+        for i = 1, 100 do
+          if i % 10 ~= 0 then qs[i]:put("x") end
+        end
+        for i = 150, 101, -1 do qs[i]:put("x") end
+        for _, task in ipairs(tasks) do task:join() end
+      end)
+      local want = {}
+      for i = 1, 100 do
+        if i % 10 ~= 0 then want[#want + 1] = i .. ":x@0.0" end
+      end
+      for i = 150, 101, -1 do want[#want + 1] = i .. ":x@0.0" end
+      for i = 10, 100, 10 do want[#want + 1] = i .. ":empty@" .. i .. ".0" end
+      assert.are.same(want, log)
+    end)
+
+    it("does not keep the timers of timed waits woken early", function()
+      local grew
+      on_virtual_clock(function()
+        -- one wait that stays, then two tasks taking turns in timed waits,
+        -- each woken while the other's later timer is set: every wake
+        -- takes out a timer between two others
+        local still = rt.Queue()
+        rt.spawn(function() still:get(10) end)
+        local qs = { rt.Queue(), rt.Queue() }
+        local N = 20000
+        for w = 1, 2 do
+          rt.spawn(function()
+            for _ = 1, N do assert(qs[w]:get(10)) end
+          end)
+        end
+        rt.sleep(0)
+        collectgarbage()
+        local before = collectgarbage("count")
+        for _ = 1, N do
+          for w = 1, 2 do
+            qs[w]:put(true)
+            rt.sleep(0)
+          end
+        end
+        collectgarbage()
+        grew = collectgarbage("count") - before
+      end)
+      -- 20,000 kept timers would take over 600 KB
+      assert.is_true(grew < 100, ("memory grew by %.0f KB"):format(grew))
+    end)
+
     it("serves lock waiters in arrival order", function()
       local log, lock = {}, rt.Lock()
       run(function()

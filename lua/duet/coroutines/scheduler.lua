@@ -7,8 +7,11 @@
 --   ready queue  two arrays swapped once per pass: appends go to one while
 --                the other is being run; beside each task, why it was woken,
 --                which its suspend() gets back from yield
---   timers       a binary heap of the suspended tasks, deadlines in a
---                parallel array; every due timer fires in the same pass
+--   timers       a sorted run and a binary heap of the suspended tasks,
+--                deadlines in parallel arrays: a deadline not before the
+--                run's last goes on the end of the run (most do: the same
+--                timeout, again and again), any other into the heap; every
+--                due timer fires in the same pass, earliest first
 --   wait lists   each object keeps its waiters in an intrusive FIFO list,
 --                a ring through the list itself: its _next is the first
 --                waiter (false: none), its _prev the last (itself: none),
@@ -39,8 +42,8 @@
 --             until its first turn, and a value handed over by whoever woke
 --             it (a queue item, ...) until it takes it (S.take_val), so
 --             neither grows the table
---   _sus      while suspended: its heap index, or true when it has no
---             timer; false otherwise
+--   _sus      while suspended: its heap index, minus its index in the
+--             run, or true when it has no timer; false otherwise
 --   _val, _need                       a waiting putter's item(s) and count
 --   _err, _tb                         the error that ended it, traceback
 --
@@ -81,6 +84,10 @@ local atomic = 0       -- > 0 inside SharedTable:update, where blocking is banne
 local ready, whys, nready = {}, {}, 0
 local spare, sparewhys = {}, {}
 local heap, hdl, nheap = {}, {}, 0     -- tasks, their deadlines
+-- The run: tasks run[rhead..rtail] (false: a timer removed early), their
+-- deadlines in rdl, in order; rdead counts the removed ones. Empty: rhead
+-- 1, rtail 0, so rtail > 0 says it is not; rhead is never a removed one.
+local run, rdl, rhead, rtail, rdead = {}, {}, 1, 0, 0
 local alive, nalive = {}, 0   -- every started, unfinished task (th._ai)
 local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
@@ -180,9 +187,53 @@ local function heap_down(th, i, dl)
   th._sus = i
 end
 
-local function heap_push(th, dl)
-  nheap = nheap + 1
-  heap_up(th, nheap, dl)
+-- Start the timer of task th for deadline dl.
+local function timer_push(th, dl)
+  local t = rtail
+  if t == 0 or dl >= rdl[t] then
+    t = t + 1
+    rtail = t
+    run[t], rdl[t] = th, dl
+    th._sus = -t
+  else
+    nheap = nheap + 1
+    heap_up(th, nheap, dl)
+  end
+end
+
+-- Move the run's head past its removed timers (emptying it when none is
+-- left).
+local function run_trim()
+  local h, t = rhead, rtail
+  while h <= t and not run[h] do
+    run[h], rdl[h] = nil, nil
+    h = h + 1
+  end
+  rdead = rdead - (h - rhead)
+  if h > t then rhead, rtail = 1, 0 else rhead = h end
+end
+
+-- Close the gaps of the run's removed timers, when they are over half of it.
+local function run_compact()
+  local j, h, t = 0, rhead, rtail
+  for i = h, t do
+    local th = run[i]
+    if th then
+      j = j + 1
+      run[j], rdl[j] = th, rdl[i]
+      th._sus = -j
+    end
+  end
+  for i = j + 1, t do run[i], rdl[i] = nil, nil end
+  rhead, rtail, rdead = 1, j, 0
+end
+
+-- Take the timer at index i out of the run.
+local function run_remove(i)
+  run[i] = false
+  rdead = rdead + 1
+  if i == rhead then run_trim()
+  elseif rdead > 32 and rdead + rdead > rtail - rhead then run_compact() end
 end
 
 -- Take the task at index i out of the heap.
@@ -205,21 +256,42 @@ local function schedule(th, why)
   ready[n], whys[n] = th, why
 end
 
+-- The earliest deadline of a timer (nil: there is none).
+local function next_deadline()
+  local d = hdl[1]
+  if rtail > 0 then
+    local r = rdl[rhead]
+    if not d or r < d then return r end
+  end
+  return d
+end
+
 -- Wake every task whose deadline is at or before t, earliest first.
 local function fire(t)
-  repeat
-    if hdl[1] > t then return end
-    local th = heap[1]
-    heap_remove(1)
+  while true do
+    local th
+    local d = hdl[1]
+    if rtail > 0 and not (d and d < rdl[rhead]) then
+      if rdl[rhead] > t then return end
+      th = run[rhead]
+      run_remove(rhead)
+    elseif d and d <= t then
+      th = heap[1]
+      heap_remove(1)
+    else
+      return
+    end
     if th._next then unlink(th) end
     th._sus = false
     schedule(th, TIMEDOUT)
-  until nheap == 0
+  end
 end
 
 local function wake(th, why)
   local i = th._sus
-  if i ~= true then heap_remove(i) end
+  if i ~= true then
+    if i > 0 then heap_remove(i) else run_remove(-i) end
+  end
   if th._next then unlink(th) end
   th._sus = false
   schedule(th, why)
@@ -308,7 +380,7 @@ local function suspend(wl, deadline, obj, fname)
     return CANCELLED
   end
   if wl then link(wl, th) end
-  if deadline and deadline < huge then heap_push(th, deadline)
+  if deadline and deadline < huge then timer_push(th, deadline)
   else th._sus = true end
   return (yield())
 end
@@ -343,7 +415,7 @@ function S.block(wl, deadline, obj, fname)
   end
   if not (shutting or pending[th]) then
     if wl then link(wl, th) end
-    if deadline and deadline < huge then heap_push(th, deadline)
+    if deadline and deadline < huge then timer_push(th, deadline)
     else th._sus = true end
     local why = yield()
     if why == WOKEN then return true end
@@ -364,7 +436,7 @@ function S.get_wait(wl, deadline, obj, fname, closed)
   end
   if not (shutting or pending[th]) then
     link(wl, th)
-    if deadline and deadline < huge then heap_push(th, deadline)
+    if deadline and deadline < huge then timer_push(th, deadline)
     else th._sus = true end
     local why = yield()
     if why == WOKEN then
@@ -400,7 +472,7 @@ function S.sleep(seconds)
   if not (shutting or pending[th]) then
     if s > 0 then
       local deadline = now() + s
-      if deadline < huge then heap_push(th, deadline) else th._sus = true end
+      if deadline < huge then timer_push(th, deadline) else th._sus = true end
       if yield() ~= CANCELLED then return end
       error(cancelled)
     end
@@ -789,16 +861,16 @@ local function loop()
         for i = 1, nalive do S.cancel(alive[i]) end
       end
     end
-    if nheap > 0 then
+    if nheap > 0 or rtail > 0 then
       local t = now()
-      if hdl[1] <= t then fire(t) end
+      if next_deadline() <= t then fire(t) end
     end
     if nready > 0 then
       -- tasks that are always ready must not starve those waiting for I/O
       if nfdwait > 0 and not polled then poll(0) end
       polled = false
       step()
-    elseif not idle(hdl[1]) then
+    elseif not idle(next_deadline()) then
       -- daemons that cannot unwind are closed by cleanup()
       if shutting then return end
       error(("duet.coroutines: deadlock: %d task(s) blocked forever (%s)")
@@ -827,6 +899,7 @@ local function cleanup()
   end
   ready, whys, nready, spare, sparewhys = {}, {}, 0, {}, {}
   heap, hdl, nheap = {}, {}, 0
+  run, rdl, rhead, rtail, rdead = {}, {}, 1, 0, 0
   shutting, atomic = false, 0
   current = mainthread
 end
