@@ -182,6 +182,19 @@ clean:
 bench: all
 	$(LUA) bench/run.lua $(if $(QUICK),--quick)
 
+# Lua Lanes for bench's Lanes column (optional: it has no Debian package).
+# LANES_SRC is a checkout of github.com/LuaLanes/lanes at a v3.16 tag: its
+# C sources (Lanes 4 is C++20 and needs <format>, which g++ 12 lacks).
+# Installed where lua5.4 looks by default, under PEER_PREFIX.
+PEER_PREFIX ?= /usr/local
+.PHONY: bench-peer-lanes
+bench-peer-lanes:
+	@test -f "$(LANES_SRC)/src/lanes.c" || { echo "usage: make bench-peer-lanes LANES_SRC=<a LuaLanes/lanes checkout at v3.16.x>"; exit 1; }
+	mkdir -p build
+	$(CC) -O2 -fPIC -shared $(LUA_INC) -o build/lanes_core.so $(LANES_SRC)/src/*.c -pthread
+	install -D -m 644 $(LANES_SRC)/src/lanes.lua $(PEER_PREFIX)/share/lua/5.4/lanes.lua
+	install -D -m 755 build/lanes_core.so $(PEER_PREFIX)/lib/lua/5.4/lanes/core.so
+
 # Instructions per operation on single-threaded hot paths (callgrind; each
 # op run n and 2n times, the difference over n): bench/instr.lua.
 .PHONY: bench-instr

@@ -38,9 +38,10 @@ M.columns = {
   { key = "luv", title = "luv", short = "luv", lang = "luapeer", suffix = "_luv",
     module = "luv", cases = set{ B3[1], B3[2], "B4.tasks", B8[1], B8[2], B8[3] } },
   { key = "lanes", title = "Lanes", short = "Lanes", lang = "luapeer", suffix = "_lanes",
-    module = "lanes", cases = set(B3) },
-  { key = "effil", title = "effil", short = "effil", lang = "luapeer", suffix = "_effil",
-    module = "effil", cases = set(B3) },
+    module = "lanes", cases = set{ "B2.tables", B3[1], B3[2], "B4.tasks", "B5.uncontended",
+      B8[1], B8[2], B8[3] } },
+  -- No effil column: effil builds for Lua 5.1 to 5.3 only (its
+  -- src/cpp/utils.h stops at LUA_VERSION_NUM > 503).
 }
 
 local ALL = { "threads", "coroutines", "pythreads", "asyncio" }
@@ -477,7 +478,7 @@ function M.render(results, meta, rows, columns)
   add("")
   add("better: which direction is better for that unit. duet / best Python: the best duet figure")
   add("divided by the best Python figure (threads or asyncio); duet / best Lua peer: the same")
-  add("against the best of cqueues, luv, Lanes and effil. Above 1 favours duet where higher is")
+  add("against the best of cqueues, luv and Lanes. Above 1 favours duet where higher is")
   add("better, below 1 where lower is better. n/a: not implemented yet, failed or not run")
   add("(reasons below); n/a (not installed): that Lua module is missing; —: does not apply")
   add("(no equivalent in that runtime or library); *: from fewer runs than asked.")
@@ -551,8 +552,7 @@ function M.machine_meta(opts)
     peers = {
       cqueues = first_line(opts.lua .. [[ -e 'print(require("cqueues").VERSION)']]),
       luv = first_line(opts.lua .. [[ -e 'print(require("luv").version_string())']]),
-      lanes = first_line(opts.lua .. [[ -e 'require("lanes")' && echo installed]]) or "(not installed)",
-      effil = first_line(opts.lua .. [[ -e 'require("effil")' && echo installed]]) or "(not installed)",
+      lanes = first_line(opts.lua .. [[ -e 'print(require("lanes").ABOUT.version)']]) or "(not installed)",
     },
   }
 end

@@ -25,7 +25,7 @@ local META = {
   loadavg = "0.10 0.20 0.30", lua = "Lua 5.4.4", python = "Python 3.11.7", runs = 3,
 }
 
--- Lanes and effil are never "installed" here, cqueues and luv always: the
+-- Lanes is never "installed" here, cqueues and luv always: the
 -- specs do not depend on what this machine has.
 local function fake_available(_, mod) return mod == "cqueues" or mod == "luv" end
 
@@ -319,7 +319,12 @@ describe("bench harness", function()
       assert.is_false(harness.applies(row("B2.tables"), cols.luv))
       assert.is_false(harness.applies(row("B10.c10"), cols.luv))
       assert.is_false(harness.applies(row("B5.uncontended"), cols.cqueues))
-      for _, c in ipairs({ cols.cqueues, cols.luv, cols.lanes, cols.effil }) do
+      for _, id in ipairs({ "B2.tables", "B3.spawn1k", "B3.spawn10k", "B4.tasks", "B5.uncontended",
+        "B8.idle1k", "B8.idle10k", "B8.sleep10k" }) do
+        assert.is_true(harness.applies(row(id), cols.lanes), "Lanes " .. id)
+      end
+      assert.is_false(harness.applies(row("B10.c10"), cols.lanes))
+      for _, c in ipairs({ cols.cqueues, cols.luv, cols.lanes }) do
         assert.equal("luapeer", c.lang)
         assert.truthy(c.module)
       end
@@ -351,7 +356,6 @@ describe("bench harness", function()
       local results = harness.collect(jobs, with_opts{ runner = runner })
       for _, c in ipairs(calls) do
         assert.is_nil(c.cmd:find("_lanes", 1, true), c.cmd)
-        assert.is_nil(c.cmd:find("_effil", 1, true), c.cmd)
       end
       assert.is_true(results["B3.spawn1k@lanes"].missing)
       assert.same({ 2, 4, 3 }, results["B3.spawn1k@cqueues"].values.per_spawn)
@@ -366,14 +370,15 @@ describe("bench harness", function()
         end
       end
       -- workload, unit, better, threads, coroutines, Py threads, asyncio,
-      -- cqueues, luv, Lanes, effil, duet / best Python, duet / best Lua peer
-      assert.same({ "3.00", "200", "n/a (not installed)", "n/a (not installed)",
+      -- cqueues, luv, Lanes, duet / best Python, duet / best Lua peer
+      assert.same({ "3.00", "200", "n/a (not installed)",
         "0.0600 (coroutines / Py threads)", "2.00 (coroutines / cqueues)" },
-        { table.unpack(lines[1], 8, 13) })
-      assert.same({ "0.00300", "—", "—", "—" }, { table.unpack(lines[2], 8, 11) }) -- B2: cqueues only (k msgs/s)
-      assert.same({ "—", "—", "—", "—" }, { table.unpack(lines[3], 8, 11) }) -- B5: no Lua peer
-      assert.equal("—", lines[3][13])
-      assert.matches("Lanes, B3.spawn1k: not installed %(lanes%)", out)
+        { table.unpack(lines[1], 8, 12) })
+      -- B2: cqueues and Lanes (k msgs/s); B5: Lanes only, missing here
+      assert.same({ "0.00300", "—", "n/a (not installed)" }, { table.unpack(lines[2], 8, 10) })
+      assert.same({ "—", "—", "n/a (not installed)" }, { table.unpack(lines[3], 8, 10) })
+      assert.equal("n/a", lines[3][12])   -- its only Lua peer is missing
+      assert.matches("Lanes, B3.spawn1k, B2.tables, B5.uncontended: not installed %(lanes%)", out)
     end)
   end)
 
@@ -389,7 +394,7 @@ describe("bench harness", function()
       assert.truthy(line, out)
       local cells = {}
       for c in line:gmatch("|%s*([^|]-)%s*%f[|]") do cells[#cells + 1] = c end
-      for i, mod in ipairs({ "cqueues", "luv", "lanes", "effil" }) do
+      for i, mod in ipairs({ "cqueues", "luv", "lanes" }) do
         if pcall(require, mod) then
           assert.matches("^[%d.]+$", cells[7 + i], mod)
         else
@@ -416,8 +421,14 @@ describe("bench harness", function()
       -- Python is always there on this project's machines.
       assert.matches("^[%d.]+$", cells[6])
       assert.matches("^[%d.]+$", cells[7])
-      -- B5 has no Lua peer
-      for i = 8, 11 do assert.equal("—", cells[i]) end
+      -- B5's one Lua peer is Lanes
+      assert.equal("—", cells[8])
+      assert.equal("—", cells[9])
+      if pcall(require, "lanes") then
+        assert.matches("^[%d.]+%*?$", cells[10])
+      else
+        assert.equal("n/a (not installed)", cells[10])
+      end
     end)
   end)
 end)
