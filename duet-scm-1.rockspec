@@ -54,6 +54,7 @@ build = {
         "csrc/preempt.c",
         "csrc/jitter.c",
         "csrc/process.c",
+        "csrc/threadsrt.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },

@@ -30,6 +30,7 @@ static const duet_Opener eager[] = {
 
 static const duet_Opener lazy[] = {
   duet_thread_open,
+  duet_sleep_open,
   duet_error_open,
   duet_queue_open,
   duet_sharedtable_open,
@@ -46,6 +47,7 @@ static const duet_Opener lazy[] = {
   duet_preempt_open,
   duet_jitter_open,
   duet_process_open,
+  duet_threadsrt_open,
   NULL
 };
 

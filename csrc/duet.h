@@ -407,7 +407,8 @@ void duet_keep_alive(int delta);
 ** traceback); traceback NULL: tostring(err). Never raises. */
 void duet_report(lua_State *L, int err, const char *traceback);
 int duet_thread_setup(lua_State *L);      /* eager: every state */
-int duet_thread_open(lua_State *L);
+int duet_thread_open(lua_State *L);       /* the Thread type, spawn... */
+int duet_sleep_open(lua_State *L);
 
 /* ----------------------------------------------------------------- lock.c */
 
@@ -503,6 +504,11 @@ int duet_executor_open(lua_State *L);
 duet_Message **duet_executor_options(lua_State *L, lua_Integer *max,
                                      const char **prefix);
 int duet_tokenbucket_open(lua_State *L);
+
+/* ----------------------------------------------------------- threadsrt.c */
+
+int duet_threadsrt_open(lua_State *L);    /* core.threads_runtime */
+int duet_threads_module(lua_State *L);    /* duet.threads' opener */
 
 /* ------------------------------------------------------ poll.c, socket.c */
 

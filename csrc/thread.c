@@ -725,7 +725,6 @@ static const luaL_Reg thread_funcs[] = {
   {"Thread", thread_new},
   {"spawn", thread_spawn},
   {"current", thread_current},
-  {"sleep", thread_sleep},
   {"stack_size", thread_stack_size},
   {"wait_threads", thread_wait_all},
   {"set_excepthook", set_excepthook},
@@ -764,7 +763,14 @@ int duet_thread_setup(lua_State *L) {
   return 0;
 }
 
-/* The Thread type and spawn, current, sleep...: on first use. */
+/* sleep: on first use, without the Thread type, which it does not need. */
+int duet_sleep_open(lua_State *L) {
+  lua_pushcfunction(L, thread_sleep);
+  lua_setfield(L, -2, "sleep");
+  return 0;
+}
+
+/* The Thread type and spawn, current...: on first use. */
 int duet_thread_open(lua_State *L) {
   if (duet_new_type(L, &thread_type, thread_methods, NULL)) {
     luaL_getmetatable(L, thread_type.name);

@@ -102,10 +102,12 @@ static void map_module(lua_State *L, int modules, int cfuncs, int name,
 /* Rebuild the table->module-name and C-function->name maps from
 ** package.loaded. */
 static void build_maps(lua_State *L, StateInfo *si) {
-  /* Lua's own names first: other modules often re-export its functions */
+  /* Lua's own names first: other modules often re-export its functions;
+  ** then duet.core's, which a thread's state opens without package (rt
+  ** re-exports rt.sleep, and more) */
   static const char *const std_modules[] = {
     "_G", "string", "table", "math", "io", "os", "coroutine", "utf8",
-    "debug", "package", NULL
+    "debug", "package", "duet.core", NULL
   };
   const char *const *std;
   int top = lua_gettop(L);

@@ -166,6 +166,30 @@ describe("a thread's _G", function()
     end)
   end)
 
+  -- rt and duet.core are built in C: a function using them must not make
+  -- each new thread open package and search the path.
+  describe("rt and duet.core's functions, moved into a thread,", function()
+    it("arrive without opening package", function()
+      assert.are.same({ "nil", true, true, "userdata" }, { in_thread(function()
+        local r = rt
+        local loaded = debug.getregistry()._LOADED
+        return type(rawget(_G, "package")), loaded["duet.threads"] == r,
+          r.sleep == loaded["duet.core"].sleep, type(r.Queue())
+      end) })
+    end)
+
+    it("come from duet.core, not from rt, when rt does not move", function()
+      local sleep, Lock = rt.sleep, rt.Lock
+      assert.are.same({ "nil", "nil", "true" }, { in_thread(function()
+        local s, l = sleep, Lock
+        s(0)
+        local loaded = debug.getregistry()._LOADED
+        return type(rawget(_G, "package")), type(loaded["duet.threads"]),
+          tostring(l():acquire())
+      end) })
+    end)
+  end)
+
   describe("string, opened on first use,", function()
     it("takes a method call on a string as the first use", function()
       assert.are.same({ "xxx", "X" }, { in_thread(function()
