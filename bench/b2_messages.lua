@@ -3,6 +3,7 @@
 -- threads runtime every message is copied from one Lua state to another).
 -- Peers: bench/peers/b2_messages_threads.py, b2_messages_asyncio.py.
 -- Metric: messages per second (--quick: 20,000 messages), higher is better.
+-- Case floor: the same messages through a plain Lua list, no duet at all.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local bench = require "benchlib"
 
@@ -32,4 +33,28 @@ local cases = {
   end },
 }
 
-bench.main("B2", cases, { "tables" }, arg)
+-- The floor: the same messages made, put in a plain Lua list and taken
+-- out again, in one loop after the other: no duet, no task, no switch.
+cases.floor = { plain = true, fn = function(_, quick, id)
+  local n = quick and 20000 or 200000
+  local items, h, t = {}, 1, 0
+  local t0 = bench.now()
+  for i = 1, n do
+    t = t + 1
+    items[t] = { id = i, name = "item" .. i, values = { 1, 2, 3 } }
+  end
+  local ids, values = 0, 0
+  for _ = 1, n do
+    local m = items[h]
+    items[h] = nil
+    h = h + 1
+    ids = ids + m.id
+    values = values + m.values[3]
+    assert(m.name == "item" .. m.id, "message garbled")
+  end
+  local dt = bench.now() - t0
+  bench.check("sum", ids + values, n * (n + 1) // 2 + 3 * n)
+  bench.result(id, "rate", n / dt, "msgs/s")
+end }
+
+bench.main("B2", cases, { "tables", "floor" }, arg)

@@ -32,6 +32,11 @@ local function fake_available(_, mod) return mod == "cqueues" or mod == "luv" en
 local OPTS = { runs = 3, budget = 1000, job_timeout = 40, lua = "lua5.4",
   python = "python3", bench_dir = "bench", available = fake_available }
 
+local function row(id)
+  for _, r in ipairs(harness.rows) do if r.id == id then return r end end
+  error("no row " .. id)
+end
+
 -- duet's and Python's columns only (the Lua peers have tests of their own).
 local PYCOLS = {}
 for _, col in ipairs(harness.columns) do
@@ -162,9 +167,9 @@ describe("bench harness", function()
 
   describe("collect() and render()", function()
     local rows = {
-      harness.rows[1], -- B1.unbounded, higher is better
-      harness.rows[7], -- B3.spawn1k, lower is better
-      harness.rows[9], -- B3.tasks100k, coroutines and asyncio only
+      row("B1.unbounded"), -- higher is better
+      row("B3.spawn1k"),   -- lower is better
+      row("B3.tasks100k"), -- coroutines and asyncio only
     }
     local jobs = harness.jobs(rows, PYCOLS)
 
@@ -302,10 +307,6 @@ describe("bench harness", function()
 
   describe("Lua peers", function()
     local cols = by_key(harness.columns)
-    local function row(id)
-      for _, r in ipairs(harness.rows) do if r.id == id then return r end end
-      error("no row " .. id)
-    end
 
     it("cover the rows issue 16 asks for, and only rows with an equivalent", function()
       for _, id in ipairs({ "B2.tables", "B3.spawn1k", "B3.spawn10k", "B3.tasks100k", "B8.idle1k",
