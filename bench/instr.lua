@@ -18,6 +18,9 @@ local OPS = {
   { "queue_threads", "Queue put + get of one integer, threads runtime" },
   { "queue_coroutines", "Queue put + get of one integer, coroutines runtime" },
   { "spawn_coroutines", "spawn + join of an empty task, coroutines runtime" },
+  -- a thread costs ~100 times more: these run n / 40 times
+  { "spawn_threads", "spawn + join of an empty thread, threads runtime", 40 },
+  { "spawn_threads_rt", "spawn + join of a thread whose function uses rt", 40 },
   { "message_coroutines", "Queue put + get of one table {id, name, values}, coroutines" },
   { "spawn_cqueues", "cqueues: cq:wrap(empty) + cq:loop() (peer of spawn + join)" },
 }
@@ -43,17 +46,18 @@ end
 
 local rows, failed = {}, false
 for _, o in ipairs(OPS) do
-  local a, ea = ir(o[1], n)
-  local b, eb = ir(o[1], 2 * n)
+  local k = math.max(1, n // (o[3] or 1))
+  local a, ea = ir(o[1], k)
+  local b, eb = ir(o[1], 2 * k)
   local per
-  if a and b then per = (b - a) / n else failed = true end
+  if a and b then per = (b - a) / k else failed = true end
   rows[#rows + 1] = { o[2], per and ("%.0f"):format(per) or ("n/a: " .. tostring(ea or eb)) }
   io.stderr:write(("  %-20s %s\n"):format(o[1], rows[#rows][2]))
 end
 
 local w = 0
 for _, r in ipairs(rows) do w = math.max(w, utf8.len(r[1])) end
-print(("# instructions per operation (callgrind; (Ir(2n) - Ir(n)) / n, n = %d)"):format(n))
+print(("# instructions per operation (callgrind; (Ir(2n) - Ir(n)) / n, n = %d; threads: n / 40)"):format(n))
 print("")
 print(("| %-" .. w .. "s | instructions |"):format("operation"))
 print(("| %s | -----------: |"):format(("-"):rep(w)))

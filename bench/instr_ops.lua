@@ -5,7 +5,8 @@
 --
 -- OPs: lock_threads, lock_coroutines (acquire + release), queue_threads,
 -- queue_coroutines (put + get of one integer), spawn_coroutines (spawn +
--- join of an empty task), message_coroutines (put + get of one table
+-- join of an empty task), spawn_threads, spawn_threads_rt (spawn + join of
+-- an empty thread, of one whose function reads rt.name), message_coroutines (put + get of one table
 -- {id, name, values} on the coroutines runtime), spawn_cqueues (cq:wrap of
 -- an empty function + the loop that ends it), loop (an empty for loop:
 -- the floor every figure includes).
@@ -37,6 +38,20 @@ function ops.spawn_coroutines()
   with_rt("coroutines", function(rt)
     local empty = function() end
     for _ = 1, n do rt.spawn(empty):join() end
+  end)
+end
+-- Threads are started one at a time; callgrind runs them one after the
+-- other, which does not change what they execute.
+function ops.spawn_threads()
+  with_rt("threads", function(rt)
+    local empty = function() end
+    for _ = 1, n do rt.spawn(empty):join() end
+  end)
+end
+function ops.spawn_threads_rt()
+  with_rt("threads", function(rt)
+    local uses_rt = function() return rt.name end
+    for _ = 1, n do rt.spawn(uses_rt):join() end
   end)
 end
 function ops.message_coroutines()
