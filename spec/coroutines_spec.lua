@@ -196,6 +196,24 @@ describe("coroutines runtime", function()
         "7@7.0", "7@7.0", "8@8.0", "9@9.0" }, log)
     end)
 
+    it("lets the next timer fire at its own time once the first is gone", function()
+      local log = {}
+      on_virtual_clock(function()
+        local q = rt.Queue()
+        rt.spawn(function()
+          local item = q:get(5)
+          log[#log + 1] = item .. "@" .. rt.now()
+        end)
+        rt.spawn(function()
+          rt.sleep(10)
+          log[#log + 1] = "slept@" .. rt.now()
+        end)
+        rt.sleep(0)     -- both wait: the get's timer (5) first
+        q:put("x")      -- wakes it, before its deadline
+      end)
+      assert.are.same({ "x@0.0", "slept@10.0" }, log)
+    end)
+
     it("forgets the timers of timed waits woken early, wherever they are", function()
       local log = {}
       on_virtual_clock(function()

@@ -201,15 +201,17 @@ local function timer_push(th, dl)
   end
 end
 
--- Move the run's head past its removed timers (emptying it when none is
--- left).
-local function run_trim()
+-- Take the run's first timer out: the head moves past it and past the
+-- removed ones after it (the run empties when none is left).
+local function run_pop()
   local h, t = rhead, rtail
+  run[h], rdl[h] = nil, nil
+  h = h + 1
   while h <= t and not run[h] do
     run[h], rdl[h] = nil, nil
     h = h + 1
   end
-  rdead = rdead - (h - rhead)
+  rdead = rdead - (h - rhead - 1)
   if h > t then rhead, rtail = 1, 0 else rhead = h end
 end
 
@@ -230,10 +232,10 @@ end
 
 -- Take the timer at index i out of the run.
 local function run_remove(i)
+  if i == rhead then return run_pop() end
   run[i] = false
   rdead = rdead + 1
-  if i == rhead then run_trim()
-  elseif rdead > 32 and rdead + rdead > rtail - rhead then run_compact() end
+  if rdead > 32 and rdead + rdead > rtail - rhead then run_compact() end
 end
 
 -- Take the task at index i out of the heap.
@@ -274,7 +276,7 @@ local function fire(t)
     if rtail > 0 and not (d and d < rdl[rhead]) then
       if rdl[rhead] > t then return end
       th = run[rhead]
-      run_remove(rhead)
+      run_pop()
     elseif d and d <= t then
       th = heap[1]
       heap_remove(1)
