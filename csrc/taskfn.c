@@ -127,7 +127,7 @@ static int is_module(lua_State *L, int idx, int box, int i) {
   else lua_pop(L, 1);
   {                                       /* transfer.c's module map */
     int top = lua_gettop(L);
-    duet_Maps maps = {NULL, 0, top + 1};
+    duet_Maps maps = {NULL, 0, top + 1, 0};
     lua_pushnil(L);
     lua_pushnil(L);
     found = duet_map_lookup(L, &maps, idx, DUET_MAP_MODULES);

@@ -66,6 +66,12 @@ static int token_bucket(lua_State *L) {
   duet_push_module(L);
   lua_getfield(L, -1, "TokenBucket");     /* not raw: opens its concept */
   make = lua_tocfunction(L, -1);
+  if (make == NULL) {                     /* replaced by the user */
+    lua_remove(L, -2);
+    lua_insert(L, 1);
+    lua_call(L, n, 1);
+    return 1;
+  }
   lua_settop(L, n);
   /* called in this frame, so that its argument errors name this one */
   return make(L);
@@ -84,9 +90,10 @@ static const char *const core_fields[][2] = {
 ** block the OS thread; rt.ProcessExecutor (duet.process); the objects on
 ** Redis (duet.remote.*). */
 static int rt_index(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
+  const char *k;
   int i;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tostring(L, 2);
   lua_settop(L, 2);
   if (strcmp(k, "wrap") == 0 || strcmp(k, "wait_readable") == 0
       || strcmp(k, "wait_writable") == 0) {
@@ -138,6 +145,7 @@ static int rt_run(lua_State *L) {
   lua_pushcfunction(L, add_traceback);
   lua_insert(L, 1);
   status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);
+  luaL_checkstack(L, 3, NULL);
   duet_push_module(L);
   lua_getfield(L, -1, "wait_threads");
   lua_remove(L, -2);

@@ -162,19 +162,32 @@ int duet_map_lookup(lua_State *L, duet_Maps *mp, int idx, int which) {
   ** a concept opened since brought new types (their methods) */
   if (!mp->ready && (!still_hooked(L, mp->si)
                      || mp->si->maps_version != mp->si->loaded_version
-                     || mp->si->maps_types != duet_types_made(L)))
+                     || mp->si->maps_types != duet_types_made(L))) {
     build_maps(L, mp->si);
+    mp->rebuilt = 1;
+  }
   mp->ready = 1;
   if (lua_type(L, slot) == LUA_TNIL) {    /* once per encode */
     lua_rawgetp(L, LUA_REGISTRYINDEX, key);
     lua_replace(L, slot);
   }
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, slot) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return 0;
+  if (lua_rawget(L, slot) != LUA_TNIL)
+    return 1;                             /* name (or {mod, key}) on top */
+  lua_pop(L, 1);
+  /* A module can gain a C function without package.loaded changing or a
+  ** type being made (rt caches its fields, a concept adds a function): so
+  ** an unknown C function rebuilds the maps once before it is refused. */
+  if (which == DUET_MAP_CFUNCS && !mp->rebuilt) {
+    build_maps(L, mp->si);
+    mp->rebuilt = 1;
+    lua_pushnil(L);
+    lua_replace(L, mp->slot + DUET_MAP_MODULES);
+    lua_pushnil(L);
+    lua_replace(L, slot);
+    return duet_map_lookup(L, mp, idx, which);
   }
-  return 1;                               /* name (or {mod, key}) on top */
+  return 0;
 }
 
 /* ------------------------------------------------------------- messages */

@@ -27,6 +27,7 @@ typedef struct duet_Maps {
   struct StateInfo *si;                   /* NULL until first needed */
   int ready;                              /* current for this encode */
   int slot;                               /* the two maps, once fetched */
+  int rebuilt;                            /* by this encode */
 } duet_Maps;
 /* The name by which the value at idx travels pushed: a loaded module's
 ** (DUET_MAP_MODULES), or {module name, key} of a C function

@@ -622,4 +622,32 @@ print(th:join())
         "bad argument #1 to 'run' (function expected, got no value)")
     end)
   end)
+
+  -- rt is built in C (csrc/threadsrt.c); these of its fields call Lua
+  describe("rt's constructors that dispatch", function()
+    it("point their argument errors at the caller's line", function()
+      local line = debug.getinfo(1, "l").currentline
+      local _, a = pcall(function() return rt.RemoteQueue() end)
+      local _, b = pcall(function() return rt.RemoteExecutor{} end)
+      local _, c = pcall(function() return rt.TokenBucket{ redis = 5 } end)
+      local _, d = pcall(function() return rt.TokenBucket{} end)
+      local function want(n, name)
+        return "^spec/threads_spec%.lua:" .. (line + n) .. ": bad argument #1 to '"
+          .. name .. "' %("
+      end
+      assert.matches(want(1, "RemoteQueue"), a)
+      assert.matches(want(2, "RemoteExecutor"), b)
+      assert.matches(want(3, "TokenBucket"), c)
+      assert.matches(want(4, "TokenBucket"), d)
+    end)
+
+    it("call duet.core's TokenBucket, even one the user replaced", function()
+      assert.are.same({ true, "replaced 2" }, { rt.spawn(function()
+        local core = require "duet.core"
+        local tb = rt.TokenBucket
+        rawset(core, "TokenBucket", function(_, n) return "replaced " .. n end)
+        return tb(1, 2)
+      end):join(LONG) })
+    end)
+  end)
 end)

@@ -525,6 +525,20 @@ describe("transfer", function()
         assert.is_true(ok, moved)
         assert.are.equal("function", type(moved))
       end)
+
+      it("rt's functions first read after the sender's last move", function()
+        -- a fresh state: its maps are built before it reads rt.sleep (a
+        -- concept that makes no type) or rt.TokenBucket (kept by rt)
+        assert.are.same({ true, true }, { inside(function()
+          assert(rt.spawn(function(f) return f end, rt.now):join())
+          local sleep, TokenBucket = rt.sleep, rt.TokenBucket
+          local _, a, b = rt.spawn(function(s, t)
+            s(0)
+            return s, t
+          end, sleep, TokenBucket):join()
+          return a == sleep, b == TokenBucket
+        end) })
+      end)
     end)
 
     describe("rebinds", function()

@@ -7,8 +7,8 @@
 -- Lua cannot tell a missing argument from an explicit nil; a nil where a
 -- value is required reads "got no value", as luaL says for a missing one.
 local type, tonumber, getmetatable, rawget = type, tonumber, getmetatable, rawget
-local mathtype, format, error, getinfo, getlocal = math.type, string.format,
-  error, debug.getinfo, debug.getlocal
+local mathtype, format, error, getinfo, getlocal, getregistry = math.type,
+  string.format, error, debug.getinfo, debug.getlocal, debug.getregistry
 local sub = string.sub
 local messages = require "duet.messages"
 
@@ -28,9 +28,22 @@ check.typename = typename
 -- Every duet Lua file lives under the directory of this one.
 local home = getinfo(1, "S").source:match("^(.*[/\\])check%.lua$") or "\0"
 
+-- rt's fields written in C that call duet's Lua (csrc/threadsrt.c): their
+-- frames count as duet's. (rt keeps each such field once it was read.)
+local rt_entries = { "TokenBucket", "RemoteExecutor", "RemoteQueue" }
+local function rt_entry(f)
+  local rt = getregistry()._LOADED["duet.threads"]
+  if type(rt) ~= "table" then return false end
+  for i = 1, #rt_entries do
+    if rawget(rt, rt_entries[i]) == f then return true end
+  end
+  return false
+end
+
 -- Walk up from the frame at `level` (counted from the caller of outside) to
 -- the first one outside duet's Lua files. A duet.Socket method counts as
--- duet's: it calls the scheduler's wait hook. When the duet call was a tail
+-- duet's: it calls the scheduler's wait hook; so do rt's entries above.
+-- When the duet call was a tail
 -- call its caller is gone, so the walk goes on to the first frame that has
 -- a line to show. Returns that frame's level from the caller (nil when
 -- there is none) and the level of the duet function the user called.
@@ -38,12 +51,13 @@ local function outside(level)
   level = level + 1
   local tail, entry = false, nil
   while true do
-    local info = getinfo(level, "Slt")
+    local info = getinfo(level, "Sltf")
     if info == nil then return nil, entry and entry - 1 end
     local mine = sub(info.source, 1, #home) == home
     if not mine and info.what == "C" then
       local _, self = getlocal(level, 1)
-      mine = typename(self) == "duet.Socket" and type(self) == "userdata"
+      mine = (typename(self) == "duet.Socket" and type(self) == "userdata")
+        or rt_entry(info.func)
     end
     if mine then
       tail, entry = info.istailcall, level
