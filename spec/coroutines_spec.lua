@@ -214,6 +214,23 @@ describe("coroutines runtime", function()
       assert.are.same({ "x@0.0", "slept@10.0" }, log)
     end)
 
+    it("keeps timers in order over a long run of sleeps that never empties", function()
+      local late = {}
+      on_virtual_clock(function()
+        -- the same period, started apart: each timer set goes last
+        for start = 1, 3 do
+          rt.spawn(function()
+            rt.sleep(start)
+            for k = 1, 1500 do
+              rt.sleep(3)
+              if rt.now() ~= start + 3 * k then late[#late + 1] = start .. "+3x" .. k end
+            end
+          end)
+        end
+      end)
+      assert.are.same({}, late)
+    end)
+
     it("forgets the timers of timed waits woken early, wherever they are", function()
       local log = {}
       on_virtual_clock(function()

@@ -201,21 +201,8 @@ local function timer_push(th, dl)
   end
 end
 
--- Take the run's first timer out: the head moves past it and past the
--- removed ones after it (the run empties when none is left).
-local function run_pop()
-  local h, t = rhead, rtail
-  run[h], rdl[h] = nil, nil
-  h = h + 1
-  while h <= t and not run[h] do
-    run[h], rdl[h] = nil, nil
-    h = h + 1
-  end
-  rdead = rdead - (h - rhead - 1)
-  if h > t then rhead, rtail = 1, 0 else rhead = h end
-end
-
--- Close the gaps of the run's removed timers, when they are over half of it.
+-- Move the run's live timers to indexes 1, 2...: when removed ones are over
+-- half of it, or when its head has gone far.
 local function run_compact()
   local j, h, t = 0, rhead, rtail
   for i = h, t do
@@ -228,6 +215,27 @@ local function run_compact()
   end
   for i = j + 1, t do run[i], rdl[i] = nil, nil end
   rhead, rtail, rdead = 1, j, 0
+end
+
+-- Take the run's first timer out: the head moves past it and past the
+-- removed ones after it (the run empties when none is left). A run that
+-- never empties moves back to index 1 once its head has gone far, so that
+-- it stays in the arrays' array part.
+local function run_pop()
+  local h, t = rhead, rtail
+  run[h], rdl[h] = nil, nil
+  h = h + 1
+  while h <= t and not run[h] do
+    run[h], rdl[h] = nil, nil
+    h = h + 1
+  end
+  rdead = rdead - (h - rhead - 1)
+  if h > t then
+    rhead, rtail = 1, 0
+  else
+    rhead = h
+    if h > 1024 and h + h > t then run_compact() end
+  end
 end
 
 -- Take the timer at index i out of the run.
