@@ -620,6 +620,8 @@ print(th:join())
     it("raises for a main that is not a function", function()
       assert.has_error(function() rt.run() end,
         "bad argument #1 to 'run' (function expected, got no value)")
+      assert.are.same({ false, "bad argument #1 to 'run' (function expected, got table)" },
+        { pcall(rt.run, {}) })
     end)
   end)
 
