@@ -331,8 +331,9 @@ static void apply_path(lua_State *L, int pkg, const char *field,
 static int open_package(lua_State *L) {
   const luaL_Reg *lib;
   int pkg;
-  /* what require finds without a search: the libraries not open yet and
-  ** duet.core (filled only now: a thread may never require) */
+  /* what require finds without a search: the libraries not open yet,
+  ** duet.core and duet.threads (filled only now: a thread may never
+  ** require) */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (lib = lazy_libs; lib->name; lib++) {
     lua_pushcfunction(L, lib->func);
@@ -342,6 +343,8 @@ static int open_package(lua_State *L) {
   lua_setfield(L, -2, LUA_GNAME);
   lua_pushcfunction(L, duet_module_opener());
   lua_setfield(L, -2, "duet.core");
+  lua_pushcfunction(L, duet_threads_module);
+  lua_setfield(L, -2, "duet.threads");
   lua_pop(L, 1);
   luaopen_package(L);
   pkg = lua_gettop(L);

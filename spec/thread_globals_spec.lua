@@ -127,6 +127,14 @@ describe("a thread's _G", function()
       end) })
     end)
 
+    it("has duet.threads preloaded: no search of the path for it", function()
+      assert.are.same({ "function", "threads", true }, { in_thread(function()
+        local preload = type(package.preload["duet.threads"])
+        local r = require "duet.threads"
+        return preload, r.name, r == require("duet").threads
+      end) })
+    end)
+
     it("gives `package` as the first use, with the creator's paths", function()
       assert.are.same({ package.path, package.cpath }, { in_thread(function()
         return package.path, package.cpath
