@@ -25,8 +25,9 @@ static void require_module(lua_State *L, const char *name) {
 
 static void push_rt(lua_State *L);
 
-/* rt.RemoteExecutor{...} and rt.RemoteQueue{...}: duet.remote's makers,
-** given rt. */
+/* rt.RemoteExecutor{...}, rt.RemoteQueue{...}, rt.TokenBucket{redis=...}:
+** duet.remote's makers, given rt. (check.lua counts these C functions as
+** duet's frames, so the makers' argument errors point at the caller.) */
 static int remote_make(lua_State *L, const char *module, const char *name) {
   lua_settop(L, 1);
   require_module(L, module);
@@ -52,15 +53,8 @@ static int token_bucket(lua_State *L) {
   lua_CFunction make;
   if (lua_type(L, 1) == LUA_TTABLE) {
     lua_getfield(L, 1, "redis");
-    if (!lua_isnil(L, -1)) {
-      lua_settop(L, 1);
-      require_module(L, "duet.remote.tokenbucket");
-      lua_getfield(L, -1, "TokenBucket");
-      push_rt(L);
-      lua_pushvalue(L, 1);
-      lua_call(L, 2, 1);
-      return 1;
-    }
+    if (!lua_isnil(L, -1))
+      return remote_make(L, "duet.remote.tokenbucket", "TokenBucket");
     lua_pop(L, 1);
   }
   duet_push_module(L);
@@ -91,9 +85,11 @@ static const char *const core_fields[][2] = {
 ** Redis (duet.remote.*). */
 static int rt_index(lua_State *L) {
   const char *k;
+  size_t len;
   int i;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  k = lua_tostring(L, 2);
+  k = lua_tolstring(L, 2, &len);
+  if (strlen(k) != len) return 0;         /* no field has a \0 */
   lua_settop(L, 2);
   if (strcmp(k, "wrap") == 0 || strcmp(k, "wait_readable") == 0
       || strcmp(k, "wait_writable") == 0) {
