@@ -357,7 +357,7 @@ static void thread_done(duet_Job *job) {
   Thread *th = (Thread *)((char *)job - offsetof(Thread, job));
   if (!th->daemon) {
     pthread_mutex_lock(&live_mu);
-    if (--live_count == 0) pthread_cond_broadcast(&live_cv);
+    if (--live_count <= 1) pthread_cond_broadcast(&live_cv);
     pthread_mutex_unlock(&live_mu);
   }
   duet_release(&th->base);                /* the reference start() took */
@@ -388,7 +388,7 @@ static void start_thread(lua_State *L, Thread *th) {
     pthread_mutex_unlock(&th->mu);
     if (!th->daemon) {
       pthread_mutex_lock(&live_mu);
-      if (--live_count == 0) pthread_cond_broadcast(&live_cv);
+      if (--live_count <= 1) pthread_cond_broadcast(&live_cv);
       pthread_mutex_unlock(&live_mu);
     }
     luaL_error(L, "cannot start thread: %s", strerror(r));
@@ -442,7 +442,7 @@ void duet_spawn_c(lua_State *L, const char *name, lua_CFunction body,
 void duet_keep_alive(int delta) {
   pthread_mutex_lock(&live_mu);
   live_count += delta;
-  if (live_count == 0) pthread_cond_broadcast(&live_cv);
+  if (live_count <= 1) pthread_cond_broadcast(&live_cv);
   pthread_mutex_unlock(&live_mu);
 }
 
@@ -671,12 +671,24 @@ static int thread_stack_size(lua_State *L) {
 
 /* Wait until no non-daemon thread runs (rt.run, and the main state's exit).
 ** `timeout` optional; returns true when none is left. */
+/* How much of live_count is the calling OS thread itself: a non-daemon
+** duet thread counts 1, and so does an executor's worker, whose pool
+** counts while it runs a task; the main thread is not counted. (The
+** wakeups below come whenever the count falls to 1 or 0.) */
+static long own_live(void) {
+  Thread *th = duet_in_worker() ? current_thread() : NULL;
+  if (th == NULL) return 0;
+  return th->body || !th->daemon;
+}
+
+/* Wait until every non-daemon thread but the caller has finished. */
 static int wait_live(lua_State *L, double deadline) {
   int r = 0;
+  long own = own_live();
   duet_wait_begin(L, &live_cv, &live_mu);
   pthread_mutex_lock(&live_mu);
-  while (live_count > 0 && (r = duet_wait(L, &live_cv, &live_mu,
-                                          deadline)) == 0) {}
+  while (live_count > own && (r = duet_wait(L, &live_cv, &live_mu,
+                                            deadline)) == 0) {}
   pthread_mutex_unlock(&live_mu);
   duet_wait_end(L);
   return r;

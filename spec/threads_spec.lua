@@ -617,6 +617,29 @@ print(th:join())
       assert.matches("main failed\nstack traceback:", e)
     end)
 
+    it("in a thread, waits for the other threads but not for itself", function()
+      local th = rt.spawn(function()
+        return rt.run(function()
+          rt.spawn(function() return 7 end)
+          return "ran"
+        end)
+      end)
+      local r = table.pack(th:join(LONG))
+      if r[1] == nil then th:cancel() end  -- stuck: do not keep the run alive
+      assert.are.same({ true, "ran" }, { r[1], r[2] })
+    end)
+
+    it("in an executor's task, waits for the others but not for its own pool", function()
+      -- rt.run's wait, with a bound: a running task cannot be cancelled
+      local ex = rt.Executor{ max_workers = 1 }
+      local f = ex:submit(function()
+        return require("duet.core").wait_threads(LONG)
+      end)
+      local done = f:result()
+      ex:shutdown{ wait = true }
+      assert.is_true(done)
+    end)
+
     it("raises for a main that is not a function", function()
       assert.has_error(function() rt.run() end,
         "bad argument #1 to 'run' (function expected, got no value)")
