@@ -55,6 +55,7 @@ build = {
         "csrc/jitter.c",
         "csrc/process.c",
         "csrc/threadsrt.c",
+        "csrc/duetmod.c",
       },
       libraries = { "pthread", "m", "dl" },
       defines = { "_GNU_SOURCE" },

@@ -48,6 +48,7 @@ static const duet_Opener lazy[] = {
   duet_jitter_open,
   duet_process_open,
   duet_threadsrt_open,
+  duet_duetmod_open,
   NULL
 };
 

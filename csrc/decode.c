@@ -72,7 +72,8 @@ static void remember(Dec *d, int idx) {
 static void push_module(Dec *d, const char *name) {
   /* duet's modules built in C: no package, no search of the path */
   static const luaL_Reg builtin[] = {
-    {"duet.core", NULL}, {"duet.threads", duet_threads_module}, {NULL, NULL}
+    {"duet.core", NULL}, {"duet.threads", duet_threads_module},
+    {"duet", duet_duet_module}, {NULL, NULL}
   };
   lua_State *L = d->L;
   const luaL_Reg *b;

@@ -510,6 +510,11 @@ int duet_tokenbucket_open(lua_State *L);
 int duet_threadsrt_open(lua_State *L);    /* core.threads_runtime */
 int duet_threads_module(lua_State *L);    /* duet.threads' opener */
 
+/* ------------------------------------------------------------- duetmod.c */
+
+int duet_duetmod_open(lua_State *L);      /* core.duet_module */
+int duet_duet_module(lua_State *L);       /* duet's opener */
+
 /* ------------------------------------------------------ poll.c, socket.c */
 
 /* Block the calling OS thread until `fd` is ready for `events` (POLLIN,

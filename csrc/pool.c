@@ -332,7 +332,7 @@ static int open_package(lua_State *L) {
   const luaL_Reg *lib;
   int pkg;
   /* what require finds without a search: the libraries not open yet,
-  ** duet.core and duet.threads (filled only now: a thread may never
+  ** duet, duet.core and duet.threads (filled only now: a thread may never
   ** require) */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (lib = lazy_libs; lib->name; lib++) {
@@ -345,6 +345,8 @@ static int open_package(lua_State *L) {
   lua_setfield(L, -2, "duet.core");
   lua_pushcfunction(L, duet_threads_module);
   lua_setfield(L, -2, "duet.threads");
+  lua_pushcfunction(L, duet_duet_module);
+  lua_setfield(L, -2, "duet");
   lua_pop(L, 1);
   luaopen_package(L);
   pkg = lua_gettop(L);

@@ -127,11 +127,11 @@ describe("a thread's _G", function()
       end) })
     end)
 
-    it("has duet.threads preloaded: no search of the path for it", function()
-      assert.are.same({ "function", "threads", true }, { in_thread(function()
-        local preload = type(package.preload["duet.threads"])
+    it("has duet and duet.threads preloaded: no search of the path for them", function()
+      assert.are.same({ "function", "function", "threads", true }, { in_thread(function()
+        local p1, p2 = type(package.preload.duet), type(package.preload["duet.threads"])
         local r = require "duet.threads"
-        return preload, r.name, r == require("duet").threads
+        return p1, p2, r.name, r == require("duet").threads
       end) })
     end)
 
@@ -183,6 +183,16 @@ describe("a thread's _G", function()
         local loaded = debug.getregistry()._LOADED
         return type(rawget(_G, "package")), loaded["duet.threads"] == r,
           r.sleep == loaded["duet.core"].sleep, type(r.Queue())
+      end) })
+    end)
+
+    it("take duet itself along without opening package", function()
+      local duet = require "duet"
+      assert.are.same({ "nil", true, true, "threads" }, { in_thread(function()
+        local d = duet
+        local loaded = debug.getregistry()._LOADED
+        return type(rawget(_G, "package")), loaded.duet == d,
+          d.cancelled == loaded["duet.core"].cancelled, d.runtime().name
       end) })
     end)
 

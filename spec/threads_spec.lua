@@ -648,14 +648,17 @@ print(th:join())
     end)
   end)
 
-  -- rt is built in C (csrc/threadsrt.c); these of its fields call Lua
-  describe("rt's constructors that dispatch", function()
+  -- rt and duet are built in C (csrc/threadsrt.c, csrc/duetmod.c); these
+  -- of their fields call duet's Lua
+  describe("rt's constructors that dispatch, duet.runtime and duet.explore", function()
     it("point their argument errors at the caller's line", function()
       local line = debug.getinfo(1, "l").currentline
       local _, a = pcall(function() return rt.RemoteQueue() end)
       local _, b = pcall(function() return rt.RemoteExecutor{} end)
       local _, c = pcall(function() return rt.TokenBucket{ redis = 5 } end)
       local _, d = pcall(function() return rt.TokenBucket{} end)
+      local _, e = pcall(function() return duet.runtime("coroutines", { clock = 1 }) end)
+      local _, f = pcall(function() return duet.explore(5) end)
       local function want(n, name)
         return "^spec/threads_spec%.lua:" .. (line + n) .. ": bad argument #1 to '"
           .. name .. "' %("
@@ -664,6 +667,8 @@ print(th:join())
       assert.matches(want(2, "RemoteExecutor"), b)
       assert.matches(want(3, "TokenBucket"), c)
       assert.matches(want(4, "TokenBucket"), d)
+      assert.matches((want(5, "runtime"):gsub("#1", "#2")), e)
+      assert.matches(want(6, "explore"), f)
     end)
 
     it("call duet.core's TokenBucket, even one the user replaced", function()

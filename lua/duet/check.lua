@@ -28,21 +28,29 @@ check.typename = typename
 -- Every duet Lua file lives under the directory of this one.
 local home = getinfo(1, "S").source:match("^(.*[/\\])check%.lua$") or "\0"
 
--- rt's fields written in C that call duet's Lua (csrc/threadsrt.c): their
--- frames count as duet's. (rt keeps each such field once it was read.)
-local rt_entries = { "TokenBucket", "RemoteExecutor", "RemoteQueue" }
-local function rt_entry(f)
-  local rt = getregistry()._LOADED["duet.threads"]
-  if type(rt) ~= "table" then return false end
-  for i = 1, #rt_entries do
-    if rawget(rt, rt_entries[i]) == f then return true end
+-- The functions of duet and rt written in C that call duet's Lua
+-- (csrc/duetmod.c, csrc/threadsrt.c): their frames count as duet's. (rt
+-- keeps each such field once it was read.)
+local c_entries = {
+  ["duet"] = { "runtime", "explore" },
+  ["duet.threads"] = { "TokenBucket", "RemoteExecutor", "RemoteQueue" },
+}
+local function c_entry(f)
+  local loaded = getregistry()._LOADED
+  for name, fields in pairs(c_entries) do
+    local mod = loaded[name]
+    if type(mod) == "table" then
+      for i = 1, #fields do
+        if rawget(mod, fields[i]) == f then return true end
+      end
+    end
   end
   return false
 end
 
 -- Walk up from the frame at `level` (counted from the caller of outside) to
 -- the first one outside duet's Lua files. A duet.Socket method counts as
--- duet's: it calls the scheduler's wait hook; so do rt's entries above.
+-- duet's: it calls the scheduler's wait hook; so do the C entries above.
 -- When the duet call was a tail
 -- call its caller is gone, so the walk goes on to the first frame that has
 -- a line to show. Returns that frame's level from the caller (nil when
@@ -57,7 +65,7 @@ local function outside(level)
     if not mine and info.what == "C" then
       local _, self = getlocal(level, 1)
       mine = (typename(self) == "duet.Socket" and type(self) == "userdata")
-        or rt_entry(info.func)
+        or c_entry(info.func)
     end
     if mine then
       tail, entry = info.istailcall, level

@@ -1,0 +1,206 @@
+/*
+** duetmod.c — the duet module itself (require "duet"): duet.runtime,
+** duet.explore, duet.excepthook, the runtimes, and duet.core's shared
+** values (duet.cancelled, duet.now...).
+**
+** Built in C for the reason rt is (threadsrt.c): a function that uses
+** `duet` takes it to every thread it runs on, and a Lua module would make
+** each new thread's state open package, search the path and run a file.
+** Here decode.c opens it directly, and duet.core's values come on first
+** use. lua/duet/init.lua hands the same table to require.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duet.h"
+
+static const char duet_key = 'd';         /* registry: this state's duet */
+static const char hook_key = 'h';         /* registry: its excepthook */
+
+/* Call require(name) and leave the module on the stack. */
+static void require_module(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
+/* The runtime modules, and the module that checks each one's options. */
+static const char *const runtimes[][3] = {
+  {"threads", "duet.threads", "duet.jitter"},
+  {"coroutines", "duet.coroutines", "duet.coroutines.preempt"},
+  {NULL, NULL, NULL}
+};
+
+/* duet.runtime([name [, options]]): the runtime named `name`, or by env
+** DUET_RUNTIME, else "threads"; with `options`, those options put in
+** force (seeded runs). */
+static int mod_runtime(lua_State *L) {
+  const char *name;
+  int i;
+  if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "bad argument #1 to 'runtime' (string expected, got %s)",
+                      luaL_typename(L, 1));
+  if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
+    return luaL_error(L, "bad argument #2 to 'runtime' (table expected, got %s)",
+                      luaL_typename(L, 2));
+  name = lua_tostring(L, 1);
+  if (name == NULL) name = getenv("DUET_RUNTIME");
+  if (name == NULL) name = "threads";
+  for (i = 0; runtimes[i][0]; i++)
+    if (strcmp(name, runtimes[i][0]) == 0) break;
+  if (runtimes[i][0] == NULL)
+    return luaL_error(L, "bad argument #1 to 'runtime' (invalid runtime '%s')",
+                      name);
+  lua_settop(L, 2);
+  require_module(L, runtimes[i][1]);
+  if (!lua_isnil(L, 2)) {
+    require_module(L, runtimes[i][2]);
+    lua_getfield(L, -1, "configure");
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, "runtime");
+    lua_pushinteger(L, 2);
+    lua_call(L, 3, 0);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* duet.explore(fn [, options]): fn under one seed after another on the
+** coroutines runtime with preemption; raises at the first seed where it
+** fails (naming the seed). */
+static int mod_explore(lua_State *L) {
+  lua_settop(L, 2);
+  require_module(L, "duet.coroutines");
+  require_module(L, "duet.coroutines.preempt");
+  lua_getfield(L, -1, "explore");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, LUA_MULTRET);
+  return lua_gettop(L) - 4;
+}
+
+/* The default excepthook: called for an error that ends a thread (task)
+** nobody is joining. */
+static int default_excepthook(lua_State *L) {
+  const char *name = "?", *text;
+  lua_settop(L, 3);
+  if (lua_toboolean(L, 1)) {
+    lua_getfield(L, 1, "name");
+    if (lua_toboolean(L, -1)) name = luaL_tolstring(L, -1, NULL);
+  }
+  text = lua_toboolean(L, 3) ? luaL_tolstring(L, 3, NULL)
+                             : luaL_tolstring(L, 2, NULL);
+  fprintf(stderr, "Exception in thread %s:\n%s\n", name, text);
+  fflush(stderr);
+  return 0;
+}
+
+/* The fields that are duet.core's own. */
+static const char *const core_fields[] = {
+  "cancelled", "timeout", "broken_barrier", "broken_process", "now",
+  "encode", "decode", NULL
+};
+
+/* __index of duet: the runtimes and duet.redis on first use (redis links
+** hiredis), duet.excepthook, and duet.core's values, kept once read. */
+static int mod_index(lua_State *L) {
+  const char *k;
+  size_t len;
+  int i;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tolstring(L, 2, &len);
+  if (strlen(k) != len) return 0;         /* no field has a \0 */
+  lua_settop(L, 2);
+  if (strcmp(k, "excepthook") == 0) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hook_key) == LUA_TNIL)
+      lua_pushcfunction(L, default_excepthook);
+    return 1;
+  }
+  if (strcmp(k, "redis") == 0) {
+    require_module(L, "duet.redis");
+    return 1;
+  }
+  for (i = 0; runtimes[i][0]; i++)
+    if (strcmp(k, runtimes[i][0]) == 0) {
+      require_module(L, runtimes[i][1]);
+      return 1;
+    }
+  for (i = 0; core_fields[i]; i++)
+    if (strcmp(k, core_fields[i]) == 0) {
+      duet_push_module(L);
+      lua_getfield(L, -1, k);             /* not raw: opens its concept */
+      lua_pushvalue(L, 2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, 1);
+      return 1;
+    }
+  return 0;
+}
+
+/* Hand `hook` (at the top; nil: the default) to duet.core, which moves it
+** into each thread that reports: a hook that cannot move serves this
+** state's tasks only, and threads report with the default. */
+static int set_core_hook(lua_State *L) {
+  duet_push_module(L);
+  lua_getfield(L, -1, "set_excepthook");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* duet.excepthook is replaceable from any state (nil restores the
+** default); any other field is the user's. */
+static int mod_newindex(lua_State *L) {
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  lua_settop(L, 3);
+  if (k == NULL || strcmp(k, "excepthook") != 0) {
+    lua_rawset(L, 1);
+    return 0;
+  }
+  if (!lua_isnil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+    return luaL_error(L, "bad argument #3 to '__newindex' (function expected, got %s)",
+                      luaL_typename(L, 3));
+  if (lua_tocfunction(L, 3) == default_excepthook) {
+    lua_pushnil(L);
+    lua_replace(L, 3);
+  }
+  lua_pushcfunction(L, set_core_hook);
+  lua_pushvalue(L, 3);
+  if (lua_isnil(L, 3) || lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_settop(L, 3);
+    lua_pushcfunction(L, set_core_hook);
+    lua_pushnil(L);
+    lua_call(L, 1, 0);
+  }
+  lua_settop(L, 3);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &hook_key);
+  return 0;
+}
+
+/* The opener of duet, for luaL_requiref and for init.lua. */
+int duet_duet_module(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &duet_key) == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_pushcfunction(L, mod_runtime);
+  lua_setfield(L, -2, "runtime");
+  lua_pushcfunction(L, mod_explore);
+  lua_setfield(L, -2, "explore");
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, mod_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, mod_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &duet_key);
+  return 1;
+}
+
+/* The concept's name in duet.core: init.lua's way in. */
+int duet_duetmod_open(lua_State *L) {
+  lua_pushcfunction(L, duet_duet_module);
+  lua_setfield(L, -2, "duet_module");
+  return 0;
+}
