@@ -206,6 +206,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   char *tb = NULL;
   int ok;
   w->traceback = NULL;
+  duet_running_task(1);
   lua_pushcfunction(L, task_call);
   lua_pushlightuserdata(L, w);
   lua_pushlightuserdata(L, t);
@@ -235,6 +236,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   task_clear(t);
   atomic_fetch_add(&w->pool->nidle, 1);   /* back for more very soon */
   duet_future_finish(L, t->fut, ok, result, tb);
+  duet_running_task(0);
   lua_settop(L, 1);
 }
 

@@ -45,6 +45,8 @@ static atomic_llong next_number = 1;      /* for "Thread-N" */
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t live_cv;
 static long live_count;
+static long live_waiting;                 /* of them, in wait_live */
+static _Thread_local int running_task;    /* an executor's worker, in a task */
 
 /* the replaceable excepthook, moved into each thread that needs it */
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -357,7 +359,7 @@ static void thread_done(duet_Job *job) {
   Thread *th = (Thread *)((char *)job - offsetof(Thread, job));
   if (!th->daemon) {
     pthread_mutex_lock(&live_mu);
-    if (--live_count <= 1) pthread_cond_broadcast(&live_cv);
+    if (--live_count <= live_waiting) pthread_cond_broadcast(&live_cv);
     pthread_mutex_unlock(&live_mu);
   }
   duet_release(&th->base);                /* the reference start() took */
@@ -388,7 +390,7 @@ static void start_thread(lua_State *L, Thread *th) {
     pthread_mutex_unlock(&th->mu);
     if (!th->daemon) {
       pthread_mutex_lock(&live_mu);
-      if (--live_count <= 1) pthread_cond_broadcast(&live_cv);
+      if (--live_count <= live_waiting) pthread_cond_broadcast(&live_cv);
       pthread_mutex_unlock(&live_mu);
     }
     luaL_error(L, "cannot start thread: %s", strerror(r));
@@ -442,7 +444,7 @@ void duet_spawn_c(lua_State *L, const char *name, lua_CFunction body,
 void duet_keep_alive(int delta) {
   pthread_mutex_lock(&live_mu);
   live_count += delta;
-  if (live_count <= 1) pthread_cond_broadcast(&live_cv);
+  if (live_count <= live_waiting) pthread_cond_broadcast(&live_cv);
   pthread_mutex_unlock(&live_mu);
 }
 
@@ -669,26 +671,34 @@ static int thread_stack_size(lua_State *L) {
   return 1;
 }
 
-/* Wait until no non-daemon thread runs (rt.run, and the main state's exit).
-** `timeout` optional; returns true when none is left. */
-/* How much of live_count is the calling OS thread itself: a non-daemon
-** duet thread counts 1, and so does an executor's worker, whose pool
-** counts while it runs a task; the main thread is not counted. (The
-** wakeups below come whenever the count falls to 1 or 0.) */
-static long own_live(void) {
-  Thread *th = duet_in_worker() ? current_thread() : NULL;
-  if (th == NULL) return 0;
-  return th->body || !th->daemon;
+void duet_running_task(int on) {
+  running_task = on;
 }
 
-/* Wait until every non-daemon thread but the caller has finished. */
+/* Whether the calling OS thread is itself one of live_count: a non-daemon
+** duet thread is, and so is an executor's worker running a task (its pool
+** counts while it has work); the main thread is not. */
+static int counted_self(void) {
+  Thread *th = duet_in_worker() ? current_thread() : NULL;
+  if (th == NULL) return 0;
+  return th->body ? running_task : !th->daemon;
+}
+
+/* Wait until no non-daemon thread runs (rt.run, and the main state's
+** exit); a caller that is one itself waits until the only ones left are
+** waiting here as it is (two threads in rt.run must not wait for each
+** other). 0 when none is left, or why not. */
 static int wait_live(lua_State *L, double deadline) {
-  int r = 0;
-  long own = own_live();
+  int r = 0, self = counted_self();
   duet_wait_begin(L, &live_cv, &live_mu);
   pthread_mutex_lock(&live_mu);
-  while (live_count > own && (r = duet_wait(L, &live_cv, &live_mu,
-                                            deadline)) == 0) {}
+  if (self) {
+    live_waiting++;
+    pthread_cond_broadcast(&live_cv);     /* the others may wait for this */
+  }
+  while (live_count > (self ? live_waiting : 0)
+         && (r = duet_wait(L, &live_cv, &live_mu, deadline)) == 0) {}
+  if (self) live_waiting--;
   pthread_mutex_unlock(&live_mu);
   duet_wait_end(L);
   return r;

@@ -20,8 +20,8 @@ enum {
 
 /* transfer.c: the maps of a state, rebuilt when package.loaded gains a
 ** key. An encode keeps what it found of them in a duet_Maps (zeroed, with
-** two stack slots of nil at `slot`), so it builds and fetches them at most
-** once. */
+** two stack slots of nil at `slot`), so it builds and fetches them once,
+** and once more for a C function they do not know. */
 enum { DUET_MAP_MODULES, DUET_MAP_CFUNCS };
 typedef struct duet_Maps {
   struct StateInfo *si;                   /* NULL until first needed */

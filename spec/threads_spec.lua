@@ -629,6 +629,22 @@ print(th:join())
       assert.are.same({ true, "ran" }, { r[1], r[2] })
     end)
 
+    it("in two threads at once, waits for the other threads, not for each other", function()
+      local function prog(name)
+        return function()
+          return rt.run(function()
+            rt.spawn(function() return name end)
+            return name
+          end)
+        end
+      end
+      local a, b = rt.spawn(prog("a")), rt.spawn(prog("b"))
+      local ra, rb = table.pack(a:join(LONG)), table.pack(b:join(LONG))
+      if ra[1] == nil then a:cancel() end
+      if rb[1] == nil then b:cancel() end
+      assert.are.same({ true, "a", true, "b" }, { ra[1], ra[2], rb[1], rb[2] })
+    end)
+
     it("in an executor's task, waits for the others but not for its own pool", function()
       -- rt.run's wait, with a bound: a running task cannot be cancelled
       local ex = rt.Executor{ max_workers = 1 }
