@@ -511,6 +511,9 @@ int duet_tokenbucket_open(lua_State *L);
 
 /* ----------------------------------------------------------- threadsrt.c */
 
+/* Note a C function of duet's modules that calls duet's Lua: check.lua
+** counts its frames as duet's own when it looks for the user's line. */
+void duet_note_entry(lua_State *L, lua_CFunction f);
 int duet_threadsrt_open(lua_State *L);    /* core.threads_runtime */
 int duet_threads_module(lua_State *L);    /* duet.threads' opener */
 

@@ -45,6 +45,9 @@ static int mod_runtime(lua_State *L) {
     return luaL_error(L, "bad argument #2 to 'runtime' (table expected, got %s)",
                       luaL_typename(L, 2));
   name = lua_tostring(L, 1);
+  if (name != NULL && strlen(name) != lua_rawlen(L, 1))
+    return luaL_error(L, "bad argument #1 to 'runtime' (invalid runtime '%s')",
+                      name);
   if (name == NULL) name = getenv("DUET_RUNTIME");
   if (name == NULL) name = "threads";
   for (i = 0; runtimes[i][0]; i++)
@@ -84,14 +87,18 @@ static int mod_explore(lua_State *L) {
 ** nobody is joining. */
 static int default_excepthook(lua_State *L) {
   const char *name = "?", *text;
+  size_t nlen = 1, tlen;
   lua_settop(L, 3);
   if (lua_toboolean(L, 1)) {
     lua_getfield(L, 1, "name");
-    if (lua_toboolean(L, -1)) name = luaL_tolstring(L, -1, NULL);
+    if (lua_toboolean(L, -1)) name = luaL_tolstring(L, -1, &nlen);
   }
-  text = lua_toboolean(L, 3) ? luaL_tolstring(L, 3, NULL)
-                             : luaL_tolstring(L, 2, NULL);
-  fprintf(stderr, "Exception in thread %s:\n%s\n", name, text);
+  text = luaL_tolstring(L, lua_toboolean(L, 3) ? 3 : 2, &tlen);
+  fputs("Exception in thread ", stderr);
+  fwrite(name, 1, nlen, stderr);
+  fputs(":\n", stderr);
+  fwrite(text, 1, tlen, stderr);
+  fputs("\n", stderr);
   fflush(stderr);
   return 0;
 }
@@ -113,8 +120,11 @@ static int mod_index(lua_State *L) {
   if (strlen(k) != len) return 0;         /* no field has a \0 */
   lua_settop(L, 2);
   if (strcmp(k, "excepthook") == 0) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hook_key) == LUA_TNIL)
-      lua_pushcfunction(L, default_excepthook);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hook_key) == LUA_TNIL) {
+      /* duet.core's field, so that a hook calling it on can move */
+      duet_push_module(L);
+      lua_getfield(L, -1, "default_excepthook");
+    }
     return 1;
   }
   if (strcmp(k, "redis") == 0) {
@@ -195,12 +205,17 @@ int duet_duet_module(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &duet_key);
+  duet_note_entry(L, mod_runtime);
+  duet_note_entry(L, mod_explore);
   return 1;
 }
 
-/* The concept's name in duet.core: init.lua's way in. */
+/* The concept's names in duet.core: init.lua's way in, and the default
+** hook (a module field: functions that call it can move). */
 int duet_duetmod_open(lua_State *L) {
   lua_pushcfunction(L, duet_duet_module);
   lua_setfield(L, -2, "duet_module");
+  lua_pushcfunction(L, default_excepthook);
+  lua_setfield(L, -2, "default_excepthook");
   return 0;
 }

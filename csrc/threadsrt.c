@@ -16,6 +16,19 @@
 
 static const char rt_key = 'r';           /* registry: this state's rt */
 
+void duet_note_entry(lua_State *L, lua_CFunction f) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "duet.entries") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "duet.entries");
+  }
+  lua_pushcfunction(L, f);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
 /* Call require(name) and leave the module on the stack. */
 static void require_module(lua_State *L, const char *name) {
   lua_getglobal(L, "require");
@@ -26,8 +39,8 @@ static void require_module(lua_State *L, const char *name) {
 static void push_rt(lua_State *L);
 
 /* rt.RemoteExecutor{...}, rt.RemoteQueue{...}, rt.TokenBucket{redis=...}:
-** duet.remote's makers, given rt. (check.lua counts these C functions as
-** duet's frames, so the makers' argument errors point at the caller.) */
+** duet.remote's makers, given rt. (Noted with duet_note_entry, so that the
+** makers' argument errors point at the caller.) */
 static int remote_make(lua_State *L, const char *module, const char *name) {
   lua_settop(L, 1);
   require_module(L, module);
@@ -166,6 +179,9 @@ static void push_rt(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &rt_key);
+  duet_note_entry(L, remote_executor);
+  duet_note_entry(L, remote_queue);
+  duet_note_entry(L, token_bucket);
 }
 
 /* The opener of duet.threads, for luaL_requiref and for threads.lua. */

@@ -354,6 +354,12 @@ describe("coroutines runtime, seeded", function()
       assert.matches("the last 3 of %d+ preemption", err)
     end)
 
+    it("points a failed seed's error at the line that called explore", function()
+      local line = debug.getinfo(1, "l").currentline
+      local _, err = pcall(function() duet.explore(function() error("boom") end, { runs = 2 }) end)
+      assert.matches("^spec/preempt_spec%.lua:" .. (line + 1) .. ": duet%.explore: seed %d+ failed", err)
+    end)
+
     it("refuses bad arguments", function()
       assert.has_error(function() duet.explore(5) end,
         "bad argument #1 to 'explore' (function expected, got number)")

@@ -475,6 +475,20 @@ print("main done")
       assert.are.equal("HOOK hooked|for the hook|true\n", err)
     end)
 
+    it("can pass on to the default one, in the threads too #notsan", function()
+      local out, err, status = child(PRELUDE .. [[
+local default = duet.excepthook
+duet.excepthook = function(th, e, tb)
+  io.stderr:write("MINE\n")
+  return default(th, e, tb)
+end
+rt.Thread{target = function() error("passed on", 0) end, name = "chain"}:start()
+]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("", out)
+      assert.matches("^MINE\nException in thread chain:\npassed on\n", err)
+    end)
+
     it("is not called for an error that a waiting join receives #notsan", function()
       -- the thread fails long after join has started waiting for it
       local out, err, status = child(PRELUDE .. [[

@@ -29,23 +29,11 @@ check.typename = typename
 local home = getinfo(1, "S").source:match("^(.*[/\\])check%.lua$") or "\0"
 
 -- The functions of duet and rt written in C that call duet's Lua
--- (csrc/duetmod.c, csrc/threadsrt.c): their frames count as duet's. (rt
--- keeps each such field once it was read.)
-local c_entries = {
-  ["duet"] = { "runtime", "explore" },
-  ["duet.threads"] = { "TokenBucket", "RemoteExecutor", "RemoteQueue" },
-}
+-- (csrc/duetmod.c, csrc/threadsrt.c, which note them in the registry):
+-- their frames count as duet's.
 local function c_entry(f)
-  local loaded = getregistry()._LOADED
-  for name, fields in pairs(c_entries) do
-    local mod = loaded[name]
-    if type(mod) == "table" then
-      for i = 1, #fields do
-        if rawget(mod, fields[i]) == f then return true end
-      end
-    end
-  end
-  return false
+  local entries = getregistry()["duet.entries"]
+  return entries ~= nil and entries[f] == true
 end
 
 -- Walk up from the frame at `level` (counted from the caller of outside) to

@@ -173,15 +173,15 @@ function P.explore(fn, options)
       local msg = type(err) == "string" and err or check.typename(err)
       local ok2, s = pcall(tostring, err)
       if type(err) ~= "string" and ok2 then msg = s end
-      error(("duet.explore: seed %d failed (run %d of %d); replay it with DUET_SEED=%d\n%s\n%s")
-        :format(seed, i + 1, runs, seed, format_trace(list, total), msg), 2)
+      check.error(("duet.explore: seed %d failed (run %d of %d); replay it with DUET_SEED=%d\n%s\n%s")
+        :format(seed, i + 1, runs, seed, format_trace(list, total), msg))
     end
   end
   apply(saved)
   return runs
 end
 
---- Called once by init.lua: DUET_SEED turns preemption on from the start.
+--- Called once by the runtime (coroutines/init.lua): DUET_SEED turns preemption on from the start.
 function P.setup(runtime)
   rt = runtime
   rt.trace = P.trace
