@@ -38,6 +38,19 @@ void duet_new_weak(lua_State *L, const char *mode);
 /* Push t[key] (t a stack index, key a raw light-userdata key), first made
 ** a new weak table of `mode` if it is absent: a per-state cache. */
 void duet_weak_at(lua_State *L, int t, const void *key, const char *mode);
+/* The name an __index(t, k) at 1, 2 looks up: k, a string without a \0
+** (no field has one), with the stack cut to t, k; NULL for any other key. */
+const char *duet_index_key(lua_State *L);
+/* require(name), its module left on the stack. */
+void duet_require(lua_State *L, const char *name);
+/* Push this state's module table kept at registry[key]: made now, with
+** `funcs` and a metatable of `index` and `newindex` (NULL: none), if it is
+** not there yet; returns 1 when it was made now. */
+int duet_module_table(lua_State *L, const void *key, const luaL_Reg *funcs,
+                      lua_CFunction index, lua_CFunction newindex);
+/* Note a C function of duet's modules that calls duet's Lua: check.lua
+** counts its frames as duet's own when it looks for the user's line. */
+void duet_note_entry(lua_State *L, lua_CFunction f);
 /* The type name luaL_typeerror would show for the value at idx. */
 const char *duet_type_name(lua_State *L, int idx);
 /* Raise "bad argument #arg (field 'name': <want> expected, got T)" for the
@@ -511,9 +524,6 @@ int duet_tokenbucket_open(lua_State *L);
 
 /* ----------------------------------------------------------- threadsrt.c */
 
-/* Note a C function of duet's modules that calls duet's Lua: check.lua
-** counts its frames as duet's own when it looks for the user's line. */
-void duet_note_entry(lua_State *L, lua_CFunction f);
 int duet_threadsrt_open(lua_State *L);    /* core.threads_runtime */
 int duet_threads_module(lua_State *L);    /* duet.threads' opener */
 

@@ -18,13 +18,6 @@
 static const char duet_key = 'd';         /* registry: this state's duet */
 static const char hook_key = 'h';         /* registry: its excepthook */
 
-/* Call require(name) and leave the module on the stack. */
-static void require_module(lua_State *L, const char *name) {
-  lua_getglobal(L, "require");
-  lua_pushstring(L, name);
-  lua_call(L, 1, 1);
-}
-
 /* The runtime modules, and the module that checks each one's options. */
 static const char *const runtimes[][3] = {
   {"threads", "duet.threads", "duet.jitter"},
@@ -56,9 +49,9 @@ static int mod_runtime(lua_State *L) {
     return luaL_error(L, "bad argument #1 to 'runtime' (invalid runtime '%s')",
                       name);
   lua_settop(L, 2);
-  require_module(L, runtimes[i][1]);
+  duet_require(L, runtimes[i][1]);
   if (!lua_isnil(L, 2)) {
-    require_module(L, runtimes[i][2]);
+    duet_require(L, runtimes[i][2]);
     lua_getfield(L, -1, "configure");
     lua_pushvalue(L, 2);
     lua_pushliteral(L, "runtime");
@@ -74,8 +67,8 @@ static int mod_runtime(lua_State *L) {
 ** fails (naming the seed). */
 static int mod_explore(lua_State *L) {
   lua_settop(L, 2);
-  require_module(L, "duet.coroutines");
-  require_module(L, "duet.coroutines.preempt");
+  duet_require(L, "duet.coroutines");
+  duet_require(L, "duet.coroutines.preempt");
   lua_getfield(L, -1, "explore");
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
@@ -112,13 +105,9 @@ static const char *const core_fields[] = {
 /* __index of duet: the runtimes and duet.redis on first use (redis links
 ** hiredis), duet.excepthook, and duet.core's values, kept once read. */
 static int mod_index(lua_State *L) {
-  const char *k;
-  size_t len;
+  const char *k = duet_index_key(L);
   int i;
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  k = lua_tolstring(L, 2, &len);
-  if (strlen(k) != len) return 0;         /* no field has a \0 */
-  lua_settop(L, 2);
+  if (k == NULL) return 0;
   if (strcmp(k, "excepthook") == 0) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hook_key) == LUA_TNIL) {
       /* duet.core's field, so that a hook calling it on can move */
@@ -128,12 +117,12 @@ static int mod_index(lua_State *L) {
     return 1;
   }
   if (strcmp(k, "redis") == 0) {
-    require_module(L, "duet.redis");
+    duet_require(L, "duet.redis");
     return 1;
   }
   for (i = 0; runtimes[i][0]; i++)
     if (strcmp(k, runtimes[i][0]) == 0) {
-      require_module(L, runtimes[i][1]);
+      duet_require(L, runtimes[i][1]);
       return 1;
     }
   for (i = 0; core_fields[i]; i++)
@@ -190,23 +179,13 @@ static int mod_newindex(lua_State *L) {
 
 /* The opener of duet, for luaL_requiref and for init.lua. */
 int duet_duet_module(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &duet_key) == LUA_TTABLE) return 1;
-  lua_pop(L, 1);
-  lua_createtable(L, 0, 4);
-  lua_pushcfunction(L, mod_runtime);
-  lua_setfield(L, -2, "runtime");
-  lua_pushcfunction(L, mod_explore);
-  lua_setfield(L, -2, "explore");
-  lua_createtable(L, 0, 2);
-  lua_pushcfunction(L, mod_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, mod_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &duet_key);
-  duet_note_entry(L, mod_runtime);
-  duet_note_entry(L, mod_explore);
+  static const luaL_Reg funcs[] = {
+    {"runtime", mod_runtime}, {"explore", mod_explore}, {NULL, NULL}
+  };
+  if (duet_module_table(L, &duet_key, funcs, mod_index, mod_newindex)) {
+    duet_note_entry(L, mod_runtime);
+    duet_note_entry(L, mod_explore);
+  }
   return 1;
 }
 

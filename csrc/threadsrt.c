@@ -16,26 +16,6 @@
 
 static const char rt_key = 'r';           /* registry: this state's rt */
 
-void duet_note_entry(lua_State *L, lua_CFunction f) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "duet.entries") != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "duet.entries");
-  }
-  lua_pushcfunction(L, f);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-}
-
-/* Call require(name) and leave the module on the stack. */
-static void require_module(lua_State *L, const char *name) {
-  lua_getglobal(L, "require");
-  lua_pushstring(L, name);
-  lua_call(L, 1, 1);
-}
-
 static void push_rt(lua_State *L);
 
 /* rt.RemoteExecutor{...}, rt.RemoteQueue{...}, rt.TokenBucket{redis=...}:
@@ -43,7 +23,7 @@ static void push_rt(lua_State *L);
 ** makers' argument errors point at the caller.) */
 static int remote_make(lua_State *L, const char *module, const char *name) {
   lua_settop(L, 1);
-  require_module(L, module);
+  duet_require(L, module);
   lua_getfield(L, -1, name);
   push_rt(L);
   lua_pushvalue(L, 1);
@@ -84,6 +64,12 @@ static int token_bucket(lua_State *L) {
   return make(L);
 }
 
+/* Push one of the C functions above, noted as an entry (duet.h). */
+static void push_entry(lua_State *L, lua_CFunction f) {
+  duet_note_entry(L, f);
+  lua_pushcfunction(L, f);
+}
+
 /* The fields that are duet.core's own under another name, or the same. */
 static const char *const core_fields[][2] = {
   {"wait", "wait_futures"}, {"as_completed", "as_completed"},
@@ -97,30 +83,26 @@ static const char *const core_fields[][2] = {
 ** block the OS thread; rt.ProcessExecutor (duet.process); the objects on
 ** Redis (duet.remote.*). */
 static int rt_index(lua_State *L) {
-  const char *k;
-  size_t len;
+  const char *k = duet_index_key(L);
   int i;
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  k = lua_tolstring(L, 2, &len);
-  if (strlen(k) != len) return 0;         /* no field has a \0 */
-  lua_settop(L, 2);
+  if (k == NULL) return 0;
   if (strcmp(k, "wrap") == 0 || strcmp(k, "wait_readable") == 0
       || strcmp(k, "wait_writable") == 0) {
-    require_module(L, "duet.socket");
+    duet_require(L, "duet.socket");
     lua_getfield(L, -1, "threads");
     lua_call(L, 0, 1);
     lua_getfield(L, -1, k);
   }
   else if (strcmp(k, "ProcessExecutor") == 0) {
-    require_module(L, "duet.process");
+    duet_require(L, "duet.process");
     lua_getfield(L, -1, "threads_executor");
   }
   else if (strcmp(k, "RemoteExecutor") == 0)
-    lua_pushcfunction(L, remote_executor);
+    push_entry(L, remote_executor);
   else if (strcmp(k, "RemoteQueue") == 0)
-    lua_pushcfunction(L, remote_queue);
+    push_entry(L, remote_queue);
   else if (strcmp(k, "TokenBucket") == 0)
-    lua_pushcfunction(L, token_bucket);
+    push_entry(L, token_bucket);
   else {
     const char *field = NULL;
     for (i = 0; core_fields[i][0]; i++)
@@ -166,22 +148,11 @@ static int rt_run(lua_State *L) {
 }
 
 static void push_rt(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rt_key) == LUA_TTABLE) return;
-  lua_pop(L, 1);
-  lua_createtable(L, 0, 8);
-  lua_pushliteral(L, "threads");
-  lua_setfield(L, -2, "name");
-  lua_pushcfunction(L, rt_run);
-  lua_setfield(L, -2, "run");
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, rt_index);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &rt_key);
-  duet_note_entry(L, remote_executor);
-  duet_note_entry(L, remote_queue);
-  duet_note_entry(L, token_bucket);
+  static const luaL_Reg funcs[] = {{"run", rt_run}, {NULL, NULL}};
+  if (duet_module_table(L, &rt_key, funcs, rt_index, NULL)) {
+    lua_pushliteral(L, "threads");
+    lua_setfield(L, -2, "name");
+  }
 }
 
 /* The opener of duet.threads, for luaL_requiref and for threads.lua. */

@@ -82,6 +82,54 @@ void duet_weak_at(lua_State *L, int t, const void *key, const char *mode) {
   lua_rawsetp(L, t, key);
 }
 
+const char *duet_index_key(lua_State *L) {
+  const char *k;
+  size_t len;
+  if (lua_type(L, 2) != LUA_TSTRING) return NULL;
+  k = lua_tolstring(L, 2, &len);
+  if (strlen(k) != len) return NULL;
+  lua_settop(L, 2);
+  return k;
+}
+
+void duet_require(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
+int duet_module_table(lua_State *L, const void *key, const luaL_Reg *funcs,
+                      lua_CFunction index, lua_CFunction newindex) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return 0;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  luaL_setfuncs(L, funcs, 0);
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, index);
+  lua_setfield(L, -2, "__index");
+  if (newindex) {
+    lua_pushcfunction(L, newindex);
+    lua_setfield(L, -2, "__newindex");
+  }
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  return 1;
+}
+
+void duet_note_entry(lua_State *L, lua_CFunction f) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "duet.entries") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "duet.entries");
+  }
+  lua_pushcfunction(L, f);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
 const char *duet_type_name(lua_State *L, int idx) {
   if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
     return lua_tostring(L, -1);
