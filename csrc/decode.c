@@ -70,24 +70,18 @@ static void remember(Dec *d, int idx) {
 
 /* Push package.loaded[name], or require(name). */
 static void push_module(Dec *d, const char *name) {
-  /* duet's modules built in C: no package, no search of the path */
-  static const luaL_Reg builtin[] = {
-    {"duet.core", NULL}, {"duet.threads", duet_threads_module},
-    {"duet", duet_duet_module}, {NULL, NULL}
-  };
   lua_State *L = d->L;
-  const luaL_Reg *b;
+  lua_CFunction open;
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, name) != LUA_TNIL) {
     lua_remove(L, -2);
     return;
   }
   lua_pop(L, 2);
-  for (b = builtin; b->name; b++)
-    if (strcmp(name, b->name) == 0) {
-      luaL_requiref(L, name, b->func ? b->func : duet_module_opener(), 0);
-      return;
-    }
+  if ((open = duet_builtin_opener(name)) != NULL) {  /* no package */
+    luaL_requiref(L, name, open, 0);
+    return;
+  }
   lua_getglobal(L, "require");
   lua_pushstring(L, name);
   lua_call(L, 1, 1);

@@ -225,9 +225,6 @@ enum { DUET_ERR_CANCELLED, DUET_ERR_TIMEOUT, DUET_ERR_BROKEN_BARRIER,
 void duet_push_error(lua_State *L, int which);
 int duet_error_index(const duet_Object *o);  /* which, or -1: not one */
 void duet_push_types(lua_State *L);       /* the set of type names, or nil */
-/* How many types this state has made: the set above grows lazily, as
-** concepts open, so what was built from it is stale when this moves. */
-lua_Integer duet_types_made(lua_State *L);
 int duet_raise(lua_State *L, int which);  /* lua_error with that value */
 
 /* ----------------------------------------- transfer.c, encode.c, decode.c */
@@ -531,6 +528,11 @@ int duet_threads_module(lua_State *L);    /* duet.threads' opener */
 
 int duet_duetmod_open(lua_State *L);      /* core.duet_module */
 int duet_duet_module(lua_State *L);       /* duet's opener */
+/* duet's modules built in C (duet, duet.core, duet.threads): the opener of
+** the one named, or NULL; and all of them put in the preload table on the
+** stack top. A thread's state opens them without package. */
+lua_CFunction duet_builtin_opener(const char *name);
+void duet_preload_builtins(lua_State *L);
 
 /* ------------------------------------------------------ poll.c, socket.c */
 

@@ -166,8 +166,7 @@ static int mod_newindex(lua_State *L) {
   }
   lua_pushcfunction(L, set_core_hook);
   lua_pushvalue(L, 3);
-  if (lua_isnil(L, 3) || lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    lua_settop(L, 3);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* it cannot move: the default */
     lua_pushcfunction(L, set_core_hook);
     lua_pushnil(L);
     lua_call(L, 1, 0);
@@ -187,6 +186,29 @@ int duet_duet_module(lua_State *L) {
     duet_note_entry(L, mod_explore);
   }
   return 1;
+}
+
+/* duet's modules built in C, which a thread's state opens without package
+** or a search of the path; duet.core's opener is known only at run time. */
+static const luaL_Reg builtin[] = {
+  {"duet", duet_duet_module}, {"duet.threads", duet_threads_module},
+  {"duet.core", NULL}, {NULL, NULL}
+};
+
+lua_CFunction duet_builtin_opener(const char *name) {
+  const luaL_Reg *b;
+  for (b = builtin; b->name; b++)
+    if (strcmp(name, b->name) == 0)
+      return b->func ? b->func : duet_module_opener();
+  return NULL;
+}
+
+void duet_preload_builtins(lua_State *L) {
+  const luaL_Reg *b;
+  for (b = builtin; b->name; b++) {
+    lua_pushcfunction(L, duet_builtin_opener(b->name));
+    lua_setfield(L, -2, b->name);
+  }
 }
 
 /* The concept's names in duet.core: init.lua's way in, and the default

@@ -315,7 +315,6 @@ static void push_field_index(lua_State *L, const duet_Type *t) {
 }
 
 static const char types_key = 't';       /* registry: type names, a set */
-static const char ntypes_key = 'n';      /* registry: how many, an integer */
 
 int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
                   const luaL_Reg *metamethods) {
@@ -334,8 +333,6 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, t->name);
   lua_pop(L, 1);
-  lua_pushinteger(L, duet_types_made(L) + 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &ntypes_key);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "__duet");
   lua_pushcfunction(L, object_gc);
@@ -359,14 +356,6 @@ int duet_new_type(lua_State *L, const duet_Type *t, const luaL_Reg *methods,
 
 void duet_push_types(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &types_key);
-}
-
-lua_Integer duet_types_made(lua_State *L) {
-  lua_Integer n;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &ntypes_key);
-  n = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return n;
 }
 
 /* ---------------------------------------------------------- error values */

@@ -341,12 +341,7 @@ static int open_package(lua_State *L) {
   }
   lua_pushcfunction(L, preload_base);
   lua_setfield(L, -2, LUA_GNAME);
-  lua_pushcfunction(L, duet_module_opener());
-  lua_setfield(L, -2, "duet.core");
-  lua_pushcfunction(L, duet_threads_module);
-  lua_setfield(L, -2, "duet.threads");
-  lua_pushcfunction(L, duet_duet_module);
-  lua_setfield(L, -2, "duet");
+  duet_preload_builtins(L);
   lua_pop(L, 1);
   luaopen_package(L);
   pkg = lua_gettop(L);

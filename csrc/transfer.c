@@ -19,11 +19,11 @@
 /* ------------------------------------------------------------ per state */
 
 /* What a state caches for transfers: its module and C-function name maps
-** (rebuilt when package.loaded gains a key or the state a type). */
+** (rebuilt when package.loaded gains a key, and when a C function is not
+** in them: see duet_map_lookup). */
 typedef struct StateInfo {
   lua_Integer loaded_version;             /* bumped by package.loaded */
   lua_Integer maps_version;               /* version the maps were built at */
-  lua_Integer maps_types;                 /* duet_types_made then */
   const void *hook;                       /* our metatable on package.loaded */
 } StateInfo;
 
@@ -151,18 +151,15 @@ static void build_maps(lua_State *L, StateInfo *si) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &modules_key);
   lua_settop(L, top);
   si->maps_version = si->loaded_version;
-  si->maps_types = duet_types_made(L);
 }
 
 int duet_map_lookup(lua_State *L, duet_Maps *mp, int idx, int which) {
   const void *key = which == DUET_MAP_MODULES ? &modules_key : &cfuncs_key;
   int slot = mp->slot + which;
   if (mp->si == NULL) mp->si = state_info(L);
-  /* without our hook on package.loaded, rebuild once per encode; and when
-  ** a concept opened since brought new types (their methods) */
+  /* without our hook on package.loaded, rebuild once per encode */
   if (!mp->ready && (!still_hooked(L, mp->si)
-                     || mp->si->maps_version != mp->si->loaded_version
-                     || mp->si->maps_types != duet_types_made(L))) {
+                     || mp->si->maps_version != mp->si->loaded_version)) {
     build_maps(L, mp->si);
     mp->rebuilt = 1;
   }
@@ -175,9 +172,10 @@ int duet_map_lookup(lua_State *L, duet_Maps *mp, int idx, int which) {
   if (lua_rawget(L, slot) != LUA_TNIL)
     return 1;                             /* name (or {mod, key}) on top */
   lua_pop(L, 1);
-  /* A module can gain a C function without package.loaded changing or a
-  ** type being made (rt caches its fields, a concept adds a function): so
-  ** an unknown C function rebuilds the maps once before it is refused. */
+  /* A state gains C functions without package.loaded changing: a concept
+  ** opened since adds its functions and its types' methods, rt keeps its
+  ** fields. So an unknown C function rebuilds the maps once before it is
+  ** refused. */
   if (which == DUET_MAP_CFUNCS && !mp->rebuilt) {
     build_maps(L, mp->si);
     mp->rebuilt = 1;

@@ -118,12 +118,7 @@ int duet_module_table(lua_State *L, const void *key, const luaL_Reg *funcs,
 }
 
 void duet_note_entry(lua_State *L, lua_CFunction f) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "duet.entries") != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "duet.entries");
-  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, "duet.entries");
   lua_pushcfunction(L, f);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);

@@ -39,9 +39,8 @@ end
 -- Walk up from the frame at `level` (counted from the caller of outside) to
 -- the first one outside duet's Lua files. A duet.Socket method counts as
 -- duet's: it calls the scheduler's wait hook; so do the C entries above.
--- When the duet call was a tail
--- call its caller is gone, so the walk goes on to the first frame that has
--- a line to show. Returns that frame's level from the caller (nil when
+-- When the duet call was a tail call its caller is gone, so the walk goes
+-- on to the first frame that has a line to show. Returns that frame's level from the caller (nil when
 -- there is none) and the level of the duet function the user called.
 local function outside(level)
   level = level + 1
