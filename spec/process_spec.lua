@@ -369,6 +369,20 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    -- A body larger than the channel's buffer is still being written when
+    -- the worker replies "init" and ends: the reply must not be lost to
+    -- the failed write (the same happens to a small body on a slow parent).
+    it("reports a raising initializer also when the worker ended before the task reached it", function()
+      H.run(rt, function()
+        local ex <close> = rt.ProcessExecutor{max_workers = 1,
+          initializer = function() error("no database", 0) end}
+        local big = string.rep("x", 8 << 20)
+        local fut = ex:submit(function() return #big end)
+        assert.are.equal("broken executor: the initializer raised: no database",
+          raised(fut.result, fut))
+      end)
+    end)
+
     it("runs the interpreter named by lua=, and fails its futures when there is none", function()
       H.run(rt, function()
         local ex <close> = rt.ProcessExecutor{max_workers = 1, lua = "lua5.4"}

@@ -186,7 +186,10 @@ local function run_task(io, settle, broke, cfg, w, fut, body)
     w = made
   end
   local p = w.proc
-  local reply = send(io, p, body) and receive(io, p)
+  -- a worker whose initializer raised replies and ends without reading
+  -- the task: its reply is still to be read when the write failed
+  send(io, p, body)
+  local reply = receive(io, p)
   if not reply then                     -- it died: fail only this task
     local err = reap(io, p)
     settle(fut, false, tostring(err), err)
