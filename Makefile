@@ -5,7 +5,8 @@
 LUA      ?= lua5.4
 CC       ?= gcc
 PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket libhiredis-dev redis-server redis-tools
-SAN_PKGS := valgrind luarocks
+SAN_PKGS := valgrind
+ROCK_PKGS := luarocks
 FUZZ_PKGS := clang
 CFLAGS   ?= -O2 -g
 # hidden: a module exports its luaopen_ function only (spec/exports_spec.lua)
@@ -24,7 +25,7 @@ BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
-.PHONY: all deps deps-san install-packages test demo stress sanitize asan tsan valgrind lockcheck fuzz clean
+.PHONY: all deps deps-san install-packages test demo stress rockcheck sanitize asan tsan valgrind lockcheck fuzz clean
 
 all: $(MODULE) $(REDIS_MODULE)
 
@@ -42,9 +43,15 @@ deps:
 deps-san:
 	@$(MAKE) -s install-packages WANT="$(PKGS) $(SAN_PKGS)"
 
+# `luarocks make` of our rockspec into a scratch tree, offline (.ci/rockcheck).
+rockcheck: deps
+	@$(MAKE) -s install-packages WANT="$(ROCK_PKGS)"
+	bash .ci/rockcheck
+
 install-packages:
 	@missing=""; for p in $(WANT); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
