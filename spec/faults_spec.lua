@@ -198,18 +198,21 @@ for _, name in ipairs{ "threads", "coroutines" } do
         local out, err, status = H.child(([[
 local duet = require "duet"
 local rt = duet.runtime(%q)
-duet.excepthook = function(th, e) error("hook failed for " .. th.name, 0) end
+local hooked = rt.Event()
+duet.excepthook = function(th, e)
+  hooked:set()
+  error("hook failed for " .. th.name, 0)
+end
 rt.run(function()
   local th = rt.Thread{target = function() error("boom", 0) end, name = "victim"}
   th:start()
-  rt.sleep(0.2)                          -- it fails with nobody joining
+  assert(hooked:wait(10), "the hook never ran")   -- it failed with nobody joining
   print("join", th:join(5))
   print("another", rt.spawn(function() return 42 end):join(5))
   local ex = rt.Executor{max_workers = 1}
   local f = ex:submit(function() return 7 end)
   f:add_done_callback(function() error("callback boom", 0) end)
   print("result", f:result(5))
-  rt.sleep(0.1)
   print("executor", ex:submit(function() return 8 end):result(5))
   ex:shutdown()
 end)
