@@ -412,10 +412,11 @@ void duet_spawn_c(lua_State *L, const char *name, lua_CFunction body,
 ** close to wait, as each running non-daemon thread is one (an executor
 ** with work queued or running). No Lua API call: safe under a mutex. */
 void duet_keep_alive(int delta);
-/* An executor's worker starts (1) or ends (0) a task: while it runs one,
-** its pool counts among the reasons to wait, so rt.run in that task does
-** not wait for it. */
-void duet_running_task(int on);
+/* An executor's worker starts a task or its initializer (`unit`: its
+** pool's count of workers in rt.run's wait, guarded by thread.c) or ends
+** it (NULL): meanwhile its pool counts among the reasons to wait, so
+** rt.run there does not wait for the pool it runs in. */
+void duet_running_task(int *unit);
 /* Report an error nobody else will see (a done callback that raised) the
 ** way an unjoined thread's is: duet.excepthook(current thread, err,
 ** traceback); traceback NULL: tostring(err). Never raises. */

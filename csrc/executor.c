@@ -19,9 +19,10 @@
 ** pool.c's PoolThreads are another thing, the OS threads under duet
 ** threads); each worker holds the TaskPool too, and leaves once it is
 ** shut down and its queue is empty. An Executor collected without
-** shutdown is shut down with wait=false. While tasks are
-** queued or running the pool counts as a live thread (duet_keep_alive), so
-** rt.run and the process exit wait for them; an idle pool does not.
+** shutdown is shut down with wait=false. While tasks are queued or
+** running, or a worker runs its initializer, the pool counts as a live
+** thread (duet_keep_alive), so rt.run and the process exit wait for them;
+** an idle pool does not.
 */
 #include <math.h>
 #include <sched.h>
@@ -74,6 +75,9 @@ typedef struct TaskPool {
   int nsleeping, nspinning;               /* idle ones parked, spinning */
   int number, next_k;                     /* Executor-<number>_<k> */
   int alive;                              /* holds a keep-alive count */
+  int ninit;                              /* workers in the initializer */
+  int live_waiters;                       /* of its workers, in rt.run's
+                                             wait (thread.c's live_mu) */
   Worker *sleepers;                       /* parked idle workers */
   Worker *all;                            /* every worker, freed with p */
   duet_Message *init, *initargs;          /* the initializer; or NULL */
@@ -120,7 +124,7 @@ static void pool_release(TaskPool *p) {
 ** worker parks or leaves, not each time the queue runs dry: tiny tasks
 ** would toggle it for every one. */
 static void settle_alive(TaskPool *p) {
-  if (p->alive && p->npending == 0 && p->nrunning == 0) {
+  if (p->alive && p->npending == 0 && p->nrunning == 0 && p->ninit == 0) {
     p->alive = 0;
     duet_keep_alive(-1);
   }
@@ -206,7 +210,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   char *tb = NULL;
   int ok;
   w->traceback = NULL;
-  duet_running_task(1);
+  duet_running_task(&w->pool->live_waiters);
   lua_pushcfunction(L, task_call);
   lua_pushlightuserdata(L, w);
   lua_pushlightuserdata(L, t);
@@ -236,7 +240,7 @@ static void run_task(lua_State *L, Worker *w, Task *t) {
   task_clear(t);
   atomic_fetch_add(&w->pool->nidle, 1);   /* back for more very soon */
   duet_future_finish(L, t->fut, ok, result, tb);
-  duet_running_task(0);
+  duet_running_task(NULL);
   lua_settop(L, 1);
 }
 
@@ -287,11 +291,25 @@ static int initialize(lua_State *L, Worker *w) {
   TaskPool *p = w->pool;
   char *broken, *tb;
   Task *orphans = NULL;
+  int ok;
   if (p->init == NULL) return 1;
   w->traceback = NULL;
+  pthread_mutex_lock(&p->mu);             /* the pool has work meanwhile */
+  p->ninit++;
+  if (!p->alive) {
+    p->alive = 1;
+    duet_keep_alive(1);
+  }
+  pthread_mutex_unlock(&p->mu);
+  duet_running_task(&p->live_waiters);
   lua_pushcfunction(L, init_call);
   lua_pushlightuserdata(L, p);
-  if (lua_pcall(L, 1, 0, 1) == LUA_OK) return 1;
+  ok = lua_pcall(L, 1, 0, 1) == LUA_OK;
+  duet_running_task(NULL);
+  pthread_mutex_lock(&p->mu);
+  p->ninit--;                             /* settled when the worker parks */
+  pthread_mutex_unlock(&p->mu);
+  if (ok) return 1;
   lua_pushliteral(L, "broken executor: the initializer raised: ");
   luaL_tolstring(L, -2, NULL);
   lua_concat(L, 2);

@@ -46,7 +46,9 @@ static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t live_cv;
 static long live_count;
 static long live_waiting;                 /* of them, in wait_live */
-static _Thread_local int running_task;    /* an executor's worker, in a task */
+/* an executor's worker in a task or its initializer: its pool's count of
+** workers in wait_live (guarded by live_mu) */
+static _Thread_local int *running_unit;
 
 /* the replaceable excepthook, moved into each thread that needs it */
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -671,17 +673,20 @@ static int thread_stack_size(lua_State *L) {
   return 1;
 }
 
-void duet_running_task(int on) {
-  running_task = on;
+void duet_running_task(int *unit) {
+  running_unit = unit;
 }
 
-/* Whether the calling OS thread is itself one of live_count: a non-daemon
-** duet thread is, and so is an executor's worker running a task (its pool
-** counts while it has work); the main thread is not. */
-static int counted_self(void) {
+/* The one of live_count that the calling OS thread belongs to, as the count
+** of its callers in wait_live: a non-daemon duet thread is one by itself
+** (`own`); an executor's worker in a task or its initializer is part of its
+** pool, which counts once however many of its workers wait; the main
+** thread and daemons belong to none (NULL). */
+static int *counted_self(int *own) {
   Thread *th = duet_in_worker() ? current_thread() : NULL;
-  if (th == NULL) return 0;
-  return th->body ? running_task : !th->daemon;
+  if (th == NULL) return NULL;
+  if (th->body) return running_unit;
+  return th->daemon ? NULL : own;
 }
 
 /* Wait until no non-daemon thread runs (rt.run, and the main state's
@@ -689,16 +694,16 @@ static int counted_self(void) {
 ** waiting here as it is (two threads in rt.run must not wait for each
 ** other). 0 when none is left, or why not. */
 static int wait_live(lua_State *L, double deadline) {
-  int r = 0, self = counted_self();
+  int r = 0, own = 0, *unit = counted_self(&own);
   duet_wait_begin(L, &live_cv, &live_mu);
   pthread_mutex_lock(&live_mu);
-  if (self) {
+  if (unit && (*unit)++ == 0) {
     live_waiting++;
     pthread_cond_broadcast(&live_cv);     /* the others may wait for this */
   }
-  while (live_count > (self ? live_waiting : 0)
+  while (live_count > (unit ? live_waiting : 0)
          && (r = duet_wait(L, &live_cv, &live_mu, deadline)) == 0) {}
-  if (self) live_waiting--;
+  if (unit && --(*unit) == 0) live_waiting--;
   pthread_mutex_unlock(&live_mu);
   duet_wait_end(L);
   return r;

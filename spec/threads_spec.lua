@@ -668,6 +668,33 @@ print(th:join())
       assert.is_true(done)
     end)
 
+    it("in an executor's initializer, does not wait for the work queued on its own pool", function()
+      local ex = rt.Executor{ max_workers = 1, initializer = function(n)
+        _G.waited = require("duet.core").wait_threads(n)
+      end, initargs = { LONG } }
+      local f = ex:submit(function() return _G.waited end)
+      local waited = f:result()
+      ex:shutdown{ wait = true }
+      assert.is_true(waited)
+    end)
+
+    it("in two tasks of one pool at once, still waits for a thread outside it", function()
+      local go, met = rt.Event(), rt.Barrier(2)
+      local outside = rt.spawn(function() go:wait() end)
+      local ex = rt.Executor{ max_workers = 2 }
+      local function task()
+        met:wait()
+        return require("duet.core").wait_threads(0.5)
+      end
+      local a, b = ex:submit(task), ex:submit(task)
+      -- both time out: `outside` runs until both have given up
+      local ra, rb = a:result(), b:result()
+      go:set()
+      outside:join()
+      ex:shutdown{ wait = true }
+      assert.are.same({ false, false }, { ra, rb })
+    end)
+
     it("raises for a main that is not a function", function()
       assert.has_error(function() rt.run() end,
         "bad argument #1 to 'run' (function expected, got no value)")
