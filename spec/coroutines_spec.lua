@@ -291,6 +291,33 @@ describe("coroutines runtime", function()
       assert.is_true(grew < 100, ("memory grew by %.0f KB"):format(grew))
     end)
 
+    -- the scheduler reuses a task's list of joiners for later tasks
+    it("wakes each task's joiners, and only them, across tasks that end one after another", function()
+      local log = {}
+      on_virtual_clock(function()
+        local function joiner(th, tag, timeout)
+          return rt.spawn(function()
+            local ok = th:join(timeout)
+            log[#log + 1] = tag .. "=" .. tostring(ok) .. "@" .. rt.now()
+          end)
+        end
+        local a = rt.spawn(function() rt.sleep(2) end)
+        local quitter = joiner(a, "a/quit", 1)
+        local a1, a2 = joiner(a, "a1"), joiner(a, "a2")
+        quitter:join()
+        a:join()
+        a1:join(); a2:join()
+        local b = rt.spawn(function() rt.sleep(1) end)
+        local b1 = joiner(b, "b1")
+        local c = rt.spawn(function() rt.sleep(3) end)
+        local c1 = joiner(c, "c1")
+        b1:join()
+        c1:join()
+      end)
+      assert.are.same({ "a/quit=nil@1.0", "a1=true@2.0", "a2=true@2.0",
+        "b1=true@3.0", "c1=true@5.0" }, log)
+    end)
+
     it("serves lock waiters in arrival order", function()
       local log, lock = {}, rt.Lock()
       run(function()

@@ -92,6 +92,10 @@ local alive, nalive = {}, 0   -- every started, unfinished task (th._ai)
 local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
 local joiners = {}     -- joiners[th]: wait list of the tasks joining it
+-- joiner lists emptied as their task ended, for the next join: making one
+-- costs as much as a tenth of a spawn and join
+local spare_lists, nspare_lists = {}, 0
+local SPARE_LISTS_MAX = 64
 local pool, npool = {}, 0     -- parked coroutines, ready for another task
 local POOL_MAX = 256
 local PARKED = {}      -- what a coroutine yields when its task is over
@@ -592,6 +596,12 @@ local function retire(th)
   if j then
     joiners[th] = nil
     wake_all(j)
+    local n = nspare_lists
+    if n < SPARE_LISTS_MAX then
+      n = n + 1
+      nspare_lists = n
+      spare_lists[n] = j
+    end
   end
 end
 
@@ -714,7 +724,14 @@ end
 function S.joiners(th)
   local j = joiners[th]
   if not j then
-    j = S.list()
+    local n = nspare_lists
+    if n > 0 then
+      j = spare_lists[n]
+      spare_lists[n] = nil
+      nspare_lists = n - 1
+    else
+      j = S.list()
+    end
     joiners[th] = j
   end
   return j

@@ -115,7 +115,8 @@ function methods:join(timeout)
   if state == NEW then check.error(messages.join_unstarted) end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
-    if not S.block(S.joiners(self), S.deadline(timeout), self, "join") then
+    if not S.block(S.joiners(self), timeout and S.deadline(timeout), self,
+                   "join") then
       return nil, "timeout"
     end
     state = self._state
