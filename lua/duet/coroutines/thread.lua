@@ -115,8 +115,7 @@ function methods:join(timeout)
   if state == NEW then check.error(messages.join_unstarted) end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
-    if not S.block(S.joiners(self), timeout and S.deadline(timeout), self,
-                   "join") then
+    if not S.join_wait(self, timeout and S.deadline(timeout)) then
       return nil, "timeout"
     end
     state = self._state
