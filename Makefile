@@ -7,6 +7,7 @@ CC       ?= gcc
 PKGS     := lua5.4 liblua5.4-dev lua-busted lua-socket libhiredis-dev redis-server redis-tools
 SAN_PKGS := valgrind
 ROCK_PKGS := luarocks
+LINT_PKGS := lua-check
 FUZZ_PKGS := clang
 CFLAGS   ?= -O2 -g
 # hidden: a module exports its luaopen_ function only (spec/exports_spec.lua)
@@ -25,7 +26,7 @@ BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
 
-.PHONY: all deps deps-san install-packages test demo stress rockcheck sanitize asan tsan valgrind lockcheck fuzz clean
+.PHONY: all deps deps-san install-packages test demo stress rockcheck lint sanitize asan tsan valgrind lockcheck fuzz clean
 
 all: $(MODULE) $(REDIS_MODULE)
 
@@ -47,6 +48,11 @@ deps-san:
 rockcheck: deps
 	@$(MAKE) -s install-packages WANT="$(ROCK_PKGS)"
 	bash .ci/rockcheck
+
+# luacheck over the Lua sources, specs, examples and benches (.luacheckrc).
+lint:
+	@$(MAKE) -s install-packages WANT="$(LINT_PKGS)"
+	luacheck --no-color -q lua/ spec/ examples/ bench/
 
 install-packages:
 	@missing=""; for p in $(WANT); do \

@@ -52,7 +52,7 @@ describe("coroutines runtime", function()
       local th, seen
       rt.run(function()
         th = rt.Thread{target = function()
-          local ok, e = pcall(rt.sleep, 60)
+          local _, e = pcall(rt.sleep, 60)
           seen = e
           rt.sleep(1)        -- blocking again while shutting down: cancelled
           return "not reached"

@@ -51,8 +51,6 @@ local function matching(lines, pattern)
   return found
 end
 
-local NUM = "(%-?%d+)"
-
 for _, name in ipairs{ "threads", "coroutines" } do
   local R = "--runtime " .. name .. " "
 

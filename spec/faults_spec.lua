@@ -259,7 +259,7 @@ describe("faults on threads only", function()
       assert.are.same({nil, "empty"}, {q:get(H.SHORT)})
       for i = 1, 10 do assert.are.equal("gc in thread", got[i]) end
       -- the originals still run theirs here, and raise, harmlessly
-      objs = nil
+      objs = nil   -- luacheck: ignore 311 (for the collector)
       collectgarbage()
       collectgarbage()
       for _ = 1, 10 do assert.are.equal("gc in main, collected", q:get(LONG)) end
@@ -339,7 +339,7 @@ describe("faults on threads only", function()
       local doomed = {}
       for i = 1, 8 do
         doomed[i] = capped(function()
-          local t = {}
+          local t = {}   -- luacheck: ignore 241 (only to fill memory)
           for k = 1, 1e7 do t[k] = {k} end
         end)
       end
@@ -355,7 +355,7 @@ describe("faults on threads only", function()
       local q = rt.Queue()
       local th = capped(function()
         local ok, e = pcall(function()
-          local t = {}
+          local t = {}   -- luacheck: ignore 241 (only to fill memory)
           for i = 1, 1e7 do t[i] = i end
         end)
         collectgarbage()
@@ -370,7 +370,7 @@ describe("faults on threads only", function()
       local lock = rt.Lock()
       local th = capped(function()
         lock:with(function()
-          local t = {}
+          local t = {}   -- luacheck: ignore 241 (only to fill memory)
           for i = 1, 1e7 do t[i] = i end
         end)
       end)

@@ -326,7 +326,6 @@ end
 --- ("duet.Queue (size 3/10): 0x55d…"). `finish(obj)`, if given, disposes
 --- of each object made (e.g. shuts an executor down).
 function H.describe_name(rt, name, make, finish)
-  local busted = require "busted"
   local assert = require "luassert"
   H.it_for(rt)("has __name '" .. name .. "' and a __tostring naming it", function()
     H.run(rt, function()

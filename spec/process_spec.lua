@@ -274,7 +274,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
           end
         end
         assert.is_true(n <= 2, n .. " workers")
-        threads = nil
+        threads = nil   -- luacheck: ignore 311 (for the collector)
         collectgarbage()
         collectgarbage()
         assert.is_number(ex:submit(pid):result())

@@ -276,7 +276,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
         H.run(rt, function()
           local a, b = pair()
           do
-            local c <close> = a
+            local c <close> = a   -- luacheck: ignore 211 (closed at the end)
           end
           assert.are.equal(-1, a:getfd())
           b:close()

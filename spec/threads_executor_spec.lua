@@ -536,7 +536,7 @@ describe("threads runtime: Executor", function()
         if #order == 1 then gates[1]:set() elseif #order == 2 then gates[2]:set() end
       end
       assert.are.same({3, 1, 2}, order)
-      for f in rt.as_completed(futs) do break end   -- closed at the break
+      for _ in rt.as_completed(futs) do break end   -- luacheck: ignore 512 (closed at the break)
       collectgarbage()
     end)
 
@@ -551,6 +551,7 @@ describe("threads runtime: Executor", function()
       assert.are.same({b}, not_done)
       done, not_done = rt.wait({b, a}, {return_when = "FIRST_COMPLETED"})
       assert.are.same({a}, done)
+      assert.are.same({b}, not_done)
       gate:set()
       done, not_done = rt.wait({b, a}, {timeout = LONG})
       assert.are.same({b, a}, done)

@@ -491,7 +491,7 @@ describe("threads Queue", function()
       local ok, q = th:join(LONG)
       assert.is_true(ok)
       assert.are.equal(3, q:size())
-      q = nil
+      q = nil   -- luacheck: ignore 311 (for the collector)
       collectgarbage()
       assert.are.equal(1, inner.x)
     end)

@@ -9,7 +9,7 @@ local LONG = H.LONG
 -- Thread targets are copied into their thread's own Lua state. They use
 -- only locals, never globals: a busted spec file's globals are its private
 -- environment, which is no table a thread could share.
-local math, string, pcall, tostring = math, string, pcall, tostring
+local math, string, tostring = math, string, tostring
 
 local function count(t)
   local n = 0

@@ -30,8 +30,8 @@ local refuse = class.refuse
 
 local pack, unpack_msg, spawn = core.process_pack, core.process_unpack,
   core.process_spawn
-local type, select, pcall, tostring, setmetatable, format = type, select,
-  pcall, tostring, setmetatable, string.format
+local type, pcall, tostring, setmetatable, format = type, pcall, tostring,
+  setmetatable, string.format
 local mathtype, now = math.type, core.now
 
 local M = {}

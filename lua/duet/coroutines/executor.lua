@@ -456,7 +456,7 @@ end
 
 ---------------------------------------------------- wait and as_completed
 
-local options = { "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION" }
+local return_whens = { "ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION" }
 
 local function unique_futures(fname, futures)
   check.table(fname, 1, futures)
@@ -516,7 +516,7 @@ function M.wait(futures, opts)
   check.opt_table("wait", 2, opts)
   local timeout = check.timeout("wait", 2, opts and opts.timeout)
   local return_when = check.option("wait", 2, opts and opts.return_when,
-    options, "ALL_COMPLETED")
+    return_whens, "ALL_COMPLETED")
   if not satisfied(futs, return_when) and timeout ~= 0 then
     S.check_block(nil, "wait")   -- before the callbacks go in
     -- completions re-test the condition and wake us when it holds
@@ -567,7 +567,7 @@ function M.as_completed(futures, timeout)
       pending[f] = true
     end
   end
-  futs = nil
+  futs = nil   -- luacheck: ignore 311 (the iterator must not keep the list)
   watch(pending, on_done)
   local function leave()
     unwatch(pending, on_done)

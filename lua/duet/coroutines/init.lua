@@ -1,7 +1,6 @@
 -- duet.coroutines: the coroutines runtime. One OS thread, cooperative tasks
 -- on a scheduler written in Lua; tasks switch only where they block in a
 -- duet call, so plain Lua code between two such calls is never interleaved.
-local core = require "duet.core"
 local check = require "duet.check"
 local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"

@@ -178,8 +178,8 @@ local function heap_down(th, i, dl)
     if c > n then break end
     local cdl = hdl[c]
     if c < n then
-      local rdl = hdl[c + 1]
-      if rdl < cdl then c = c + 1; cdl = rdl end
+      local rd = hdl[c + 1]
+      if rd < cdl then c = c + 1; cdl = rd end
     end
     if cdl >= dl then break end
     local ct = heap[c]
@@ -632,7 +632,7 @@ local function body(th, fn)
     local args = th._vals
     if args then finish(th, fn(unpack(args, 1, args.n)))
     else finish(th, fn()) end
-    th, fn = nil, nil    -- a parked coroutine keeps no task alive
+    th, fn = nil, nil    -- luacheck: ignore 311 (parked, it keeps no task alive)
     th, fn = yield(PARKED)
   end
 end
@@ -879,10 +879,10 @@ local function idle(deadline)
   return true
 end
 
-local function names(max)
+local function names(most)
   local list = {}
   for i = 1, nalive do
-    if i > max then list[#list + 1] = "..."; break end
+    if i > most then list[#list + 1] = "..."; break end
     list[#list + 1] = alive[i].name
   end
   return table.concat(list, ", ")

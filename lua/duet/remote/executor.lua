@@ -21,7 +21,7 @@ local messages = require "duet.messages"
 local P = require "duet.remote.protocol"
 
 local pack, unpack, rpack, runpack = table.pack, table.unpack, rc.pack, rc.unpack
-local type, tostring, pcall, select = type, tostring, pcall, select
+local type, tostring, pcall = type, tostring, pcall
 
 local M = {}
 

@@ -84,7 +84,7 @@ local function opt_timeout(fname, n, timeout)
 end
 
 -- Put packed items, waiting for room until deadline dl (nil: forever).
-local function put_packed(self, fname, packed, dl)
+local function put_packed(self, packed, dl)
   local rt, delay = self._rt, 0.005
   local c = conn(self)
   while true do
@@ -109,7 +109,7 @@ end
 function methods:put(item, timeout)
   local s = pack_item("put", 1, item)
   timeout = opt_timeout("put", 2, timeout)
-  return put_packed(self, "put", { s }, timeout and self._rt.now() + timeout)
+  return put_packed(self, { s }, timeout and self._rt.now() + timeout)
 end
 
 function methods:put_nowait(item)
@@ -130,7 +130,7 @@ function methods:put_many(list, timeout)
     if list[i] == nil then check.argerror("put_many", 1, messages.nil_item_at .. i) end
     packed[i] = pack_item("put_many", 1, list[i])
   end
-  return put_packed(self, "put_many", packed, timeout and self._rt.now() + timeout)
+  return put_packed(self, packed, timeout and self._rt.now() + timeout)
 end
 
 -- Take up to max entries: first any that a dead getter left pending, then
