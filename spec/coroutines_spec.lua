@@ -685,6 +685,74 @@ describe("coroutines runtime", function()
       assert.are.equal(3, peak)
     end)
   end)
+
+  -- The executors, SharedTable and TokenBucket load on first use.
+  describe("start-up", function()
+    local H = require "helpers"
+
+    it("serves every public name of the modules it loads on first use", function()
+      for _, mod in ipairs { "duet.coroutines.executor", "duet.coroutines.sharedtable" } do
+        for k, v in pairs(require(mod)) do
+          if k:sub(1, 1) ~= "_" then
+            assert.are.equal(v, rt[k], mod .. "." .. k)
+          end
+        end
+      end
+      for k in pairs(require "duet.coroutines.tokenbucket") do
+        if k:sub(1, 1) ~= "_" then assert.is_function(rt[k], k) end
+      end
+      assert.is_function(rt.ProcessExecutor)
+    end)
+
+    it("loads the executors only when a script first asks for them", function()
+      local out, err, status = H.child([[
+local rt = require("duet").runtime("coroutines")
+local loaded = package.loaded
+print(loaded["duet.coroutines.executor"], loaded["duet.process"])
+print(rt.run(function() return rt.Executor{}:submit(function() return 6 * 7 end):result() end))
+print(loaded["duet.coroutines.executor"] ~= nil, loaded["duet.process"])
+local ex <close> = rt.ProcessExecutor{max_workers = 1}
+print(loaded["duet.process"] ~= nil)
+]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("nil\tnil\n42\ntrue\tnil\ntrue\n", out)
+    end)
+
+    -- a module loaded inside the first seeded run would change its
+    -- preemption points: a seed would not replay in a new process; and
+    -- each seeded run numbers its executors from 0, as its tasks
+    it("lets the first seeded run of a process preempt, and name tasks, as the next ones do", function()
+      local out, err, status = H.child([[
+local duet = require "duet"
+local rt = duet.runtime("coroutines")
+local function prog()
+  local ex = rt.Executor{ max_workers = 2 }
+  local st = rt.SharedTable()
+  local tb = rt.TokenBucket{ rate = 1e6, capacity = 1e6 }
+  local futs = {}
+  for i = 1, 4 do
+    futs[i] = ex:submit(function()
+      for _ = 1, 200 do st.n = (st.n or 0) + 1; tb:consume(1) end
+      return i
+    end)
+  end
+  rt.wait(futs)
+  ex:shutdown()
+end
+local traces = {}
+for r = 1, 2 do
+  duet.runtime("coroutines", { preempt = { seed = 3 } })
+  rt.run(prog)
+  local t = {}
+  for i, e in ipairs(rt.trace()) do t[i] = e.task .. "@" .. e.where end
+  traces[r] = table.concat(t, ";")
+end
+print(#traces[1] > 0, traces[1] == traces[2])
+]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("true\ttrue\n", out)
+    end)
+  end)
 end)
 
 describe("duet.check", function()

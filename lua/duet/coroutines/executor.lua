@@ -296,14 +296,11 @@ local Executor = class.new("duet.Executor", function(self)
     or self._shutdown and ", shut down" or "")
 end)
 
-local executors = 0                        -- numbers the default prefixes
-
 function M.Executor(opts)
   local o = options.check("Executor", opts, 100)
   local prefix = o.thread_name_prefix
   if not prefix then
-    prefix = "Executor-" .. executors
-    executors = executors + 1
+    prefix = "Executor-" .. S.number_executor()
   end
   return setmetatable({ _work = {}, _wh = 1, _wt = 0, _workers = 0,
     _busy = 0, _shutdown = false, _exit = list(), _opts = o,

@@ -7,10 +7,13 @@ local thread = require "duet.coroutines.thread"
 
 local rt = { name = "coroutines" }
 
+local load_lazy
+
 --- Run main(...) as the main task; return its results once it and every
 --- non-daemon task have finished (daemons still alive are cancelled).
 function rt.run(main, ...)
   check.func("run", 1, main)
+  if S.seeded() then load_lazy() end
   return S.run(main, ...)
 end
 
@@ -29,9 +32,32 @@ local function export(mod)
 end
 export "duet.coroutines.sync"
 export "duet.coroutines.queue"
-export "duet.coroutines.sharedtable"
-export "duet.coroutines.executor"
-export "duet.coroutines.tokenbucket"
+
+-- What fewer scripts use loads on first use: a third of the runtime's Lua
+-- that every script would parse at start-up (spec/coroutines_spec.lua
+-- checks that these names cover the modules' exports).
+local function process_executor()
+  rt.ProcessExecutor = require("duet.process").coroutines(S,
+    require "duet.coroutines.executor", rt.wait_readable, rt.wait_writable)
+end
+local lazy = {
+  Future = "duet.coroutines.executor", Executor = "duet.coroutines.executor",
+  wait = "duet.coroutines.executor", as_completed = "duet.coroutines.executor",
+  SharedTable = "duet.coroutines.sharedtable",
+  ProcessExecutor = process_executor,
+}
+-- A seed replays the same preemptions only if every run executes the same
+-- code under the preempter's count: no module may load inside the first.
+function load_lazy()
+  for k in pairs(lazy) do local _ = rt[k] end
+  require "duet.coroutines.tokenbucket"
+end
+setmetatable(rt, { __index = function(_, k)
+  local from = lazy[k]
+  if from == nil then return nil end
+  if type(from) == "function" then from() else export(from) end
+  return rawget(rt, k)
+end })
 
 -- Objects on Redis (duet.remote.*), loaded on first use; TokenBucket
 -- {redis = url, ...} is the bucket shared through Redis.
@@ -41,13 +67,12 @@ end
 function rt.RemoteQueue(opts)
   return require("duet.remote.queue").RemoteQueue(rt, opts)
 end
-local TokenBucket = rt.TokenBucket
 function rt.TokenBucket(...)
   local opts = ...
   if type(opts) == "table" and opts.redis ~= nil then
     return require("duet.remote.tokenbucket").TokenBucket(rt, opts)
   end
-  return (TokenBucket(...))
+  return (require("duet.coroutines.tokenbucket").TokenBucket(...))
 end
 
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
@@ -56,9 +81,5 @@ for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
 
 -- Seeded preemption and the virtual clock (rt.trace; DUET_SEED).
 require("duet.coroutines.preempt").setup(rt)
-
--- ProcessExecutor: child processes whose sockets join the same poll.
-rt.ProcessExecutor = require("duet.process").coroutines(S,
-  require "duet.coroutines.executor", rt.wait_readable, rt.wait_writable)
 
 return rt

@@ -659,6 +659,7 @@ end
 
 local Thread             -- the tasks' metatable (thread.lua)
 local idents = 0
+local executors = 0    -- numbers the Executors' default thread name prefixes
 
 -- A new task, not started. The fields read on the hot paths are present
 -- from the start, so they never go through Thread's __index function.
@@ -957,7 +958,7 @@ function S.run(main, ...)
     -- A seeded run replays exactly: its trace, task idents and names too.
     -- Finalizers written in Lua run in whichever task is running and count
     -- against its hook: collect earlier garbage now, not during the run.
-    tracewho, tracewhere, ntrace, idents = {}, {}, 0, 0
+    tracewho, tracewhere, ntrace, idents, executors = {}, {}, 0, 0, 0
   end
   start(m, false)
   local ok, err = pcall(loop)
@@ -992,6 +993,19 @@ function S.configure(p, virtual, keep)
   now = virtual and vnow or realnow
   S.now = now
   tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, keep
+end
+
+-- The number of a new Executor, for its "Executor-N" prefix: from 0, and
+-- again from 0 in each seeded run, which names its tasks as the last did.
+function S.number_executor()
+  local n = executors
+  executors = n + 1
+  return n
+end
+
+-- Whether runs are seeded (preempted by a preempter).
+function S.seeded()
+  return preempter ~= false
 end
 
 -- The last run's preemptions (the last `keep` of them), oldest first: a
