@@ -605,16 +605,17 @@ for _, name in ipairs{ "threads", "coroutines" } do
           local order = H.run(rt, function()
             local a, b = pair()
             local order = {}
-            rt.spawn(function()
+            local reader = rt.spawn(function()
               local line = b:receive("*l")
               order[#order + 1] = "got " .. line
             end)
-            rt.spawn(function()
+            local writer = rt.spawn(function()
               rt.sleep(0.05)
               order[#order + 1] = "slept"
               a:send("line\n")
             end)
-            rt.sleep(0.1)
+            reader:join(LONG)
+            writer:join(LONG)
             a:close()
             b:close()
             return order

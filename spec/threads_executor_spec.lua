@@ -444,17 +444,18 @@ describe("threads runtime: Executor", function()
 
     it("raises the first error in list order and cancels the tasks after it", function()
       local ex <close> = rt.Executor{max_workers = 1}
-      local ran = rt.SharedTable()
+      local ran, gate = rt.SharedTable(), rt.Event()
       local ok, e = pcall(ex.map, ex, function(x)
         ran[x] = true
         if x == 2 then error("bad " .. x) end
-        rt.sleep(0.005)
+        if x > 2 then gate:wait(LONG) end   -- 3 holds the only worker
         return x
       end, {1, 2, 3, 4, 5, 6, 7, 8})
       assert.is_false(ok)
       assert.matches("bad 2", e)
+      gate:set()
       ex:shutdown()
-      assert.is_nil(ran[8])              -- cancelled before it could run
+      for x = 4, 8 do assert.is_nil(ran[x], x) end   -- cancelled, never run
     end)
   end)
 
