@@ -428,6 +428,15 @@ static int process_child(lua_State *L) {
   return 1;
 }
 
+/* A write failed (the peer gone, or ENOBUFS...): end our side of the
+** stream, so that a peer still alive reads end of file instead of waiting
+** for the rest of a frame, and ends; its replies stay readable. -1. */
+static int write_failed(Process *p) {
+  shutdown(p->fd, SHUT_WR);
+  p->out.off = p->out.len = 0;
+  return -1;
+}
+
 /* Write what `out` holds: 1 all written, 0 it would block, -1 closed. */
 static int flush_out(Process *p) {
   Buf *b = &p->out;
@@ -435,7 +444,7 @@ static int flush_out(Process *p) {
     ssize_t r = send(p->fd, b->p + b->off, b->len - b->off, MSG_NOSIGNAL);
     if (r >= 0) b->off += (size_t)r;
     else if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    else if (errno != EINTR) return -1;
+    else if (errno != EINTR) return write_failed(p);
   }
   b->off = b->len = 0;
   return 1;
@@ -476,7 +485,7 @@ static int process_send(lua_State *L) {
     do r = sendmsg(p->fd, &mh, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      return push_flushed(L, -1);
+      return push_flushed(L, write_failed(p));
     done = r > 0 ? (size_t)r : 0;
     if (done == HEADER + len) return push_flushed(L, 1);
   }

@@ -713,9 +713,12 @@ print(rt.run(function() return rt.Executor{}:submit(function() return 6 * 7 end)
 print(loaded["duet.coroutines.executor"] ~= nil, loaded["duet.process"])
 local ex <close> = rt.ProcessExecutor{max_workers = 1}
 print(loaded["duet.process"] ~= nil)
+local mine = function() end
+rt.SharedTable = mine            -- a script's own stays, loaded or not
+print(rt.SharedTable == mine)
 ]])
       assert.are.equal(0, status, err)
-      assert.are.equal("nil\tnil\n42\ntrue\tnil\ntrue\n", out)
+      assert.are.equal("nil\tnil\n42\ntrue\tnil\ntrue\ntrue\n", out)
     end)
 
     -- a module loaded inside the first seeded run would change its
@@ -725,8 +728,12 @@ print(loaded["duet.process"] ~= nil)
       local out, err, status = H.child([[
 local duet = require "duet"
 local rt = duet.runtime("coroutines")
+local before = rt.Executor{ max_workers = 1 }   -- made outside any run
+local names = {}
 local function prog()
+  names[#names + 1] = before:submit(function() return rt.current().name end):result()
   local ex = rt.Executor{ max_workers = 2 }
+  names[#names + 1] = ex:submit(function() return rt.current().name end):result()
   local st = rt.SharedTable()
   local tb = rt.TokenBucket{ rate = 1e6, capacity = 1e6 }
   local futs = {}
@@ -748,9 +755,11 @@ for r = 1, 2 do
   traces[r] = table.concat(t, ";")
 end
 print(#traces[1] > 0, traces[1] == traces[2])
+print(table.concat(names, " "))
 ]])
       assert.are.equal(0, status, err)
-      assert.are.equal("true\ttrue\n", out)
+      -- the outside one keeps its number, and its own count of workers
+      assert.are.equal("true\ttrue\nExecutor-0_0 Executor-1_0 Executor-0_1 Executor-1_0\n", out)
     end)
   end)
 end)

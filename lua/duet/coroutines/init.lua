@@ -24,10 +24,11 @@ rt.current = S.current
 rt.Thread = thread.Thread
 rt.spawn = thread.spawn
 
--- a module's names that start with "_" are for duet's own modules
+-- a module's names that start with "_" are for duet's own modules; a
+-- name the script has set already stays as it set it
 local function export(mod)
   for k, v in pairs(require(mod)) do
-    if k:sub(1, 1) ~= "_" then rt[k] = v end
+    if k:sub(1, 1) ~= "_" and rawget(rt, k) == nil then rt[k] = v end
   end
 end
 export "duet.coroutines.sync"
@@ -36,9 +37,11 @@ export "duet.coroutines.queue"
 -- What fewer scripts use loads on first use: a third of the runtime's Lua
 -- that every script would parse at start-up (spec/coroutines_spec.lua
 -- checks that these names cover the modules' exports).
+local sockets = require("duet.socket").coroutines(S)
 local function process_executor()
   rt.ProcessExecutor = require("duet.process").coroutines(S,
-    require "duet.coroutines.executor", rt.wait_readable, rt.wait_writable)
+    require "duet.coroutines.executor", sockets.wait_readable,
+    sockets.wait_writable)
 end
 local lazy = {
   Future = "duet.coroutines.executor", Executor = "duet.coroutines.executor",
@@ -77,7 +80,7 @@ end
 
 -- Sockets (duet.socket): rt.wrap, rt.wait_readable, rt.wait_writable; a
 -- task waiting on a descriptor suspends until the scheduler's poll says so.
-for k, v in pairs(require("duet.socket").coroutines(S)) do rt[k] = v end
+for k, v in pairs(sockets) do rt[k] = v end
 
 -- Seeded preemption and the virtual clock (rt.trace; DUET_SEED).
 require("duet.coroutines.preempt").setup(rt)

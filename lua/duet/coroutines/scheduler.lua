@@ -660,6 +660,7 @@ end
 local Thread             -- the tasks' metatable (thread.lua)
 local idents = 0
 local executors = 0    -- numbers the Executors' default thread name prefixes
+local executors_outside = 0   -- of them, made outside any rt.run
 
 -- A new task, not started. The fields read on the hot paths are present
 -- from the start, so they never go through Thread's __index function.
@@ -958,7 +959,8 @@ function S.run(main, ...)
     -- A seeded run replays exactly: its trace, task idents and names too.
     -- Finalizers written in Lua run in whichever task is running and count
     -- against its hook: collect earlier garbage now, not during the run.
-    tracewho, tracewhere, ntrace, idents, executors = {}, {}, 0, 0, 0
+    tracewho, tracewhere, ntrace, idents = {}, {}, 0, 0
+    executors = executors_outside
   end
   start(m, false)
   local ok, err = pcall(loop)
@@ -995,11 +997,13 @@ function S.configure(p, virtual, keep)
   tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, keep
 end
 
--- The number of a new Executor, for its "Executor-N" prefix: from 0, and
--- again from 0 in each seeded run, which names its tasks as the last did.
+-- The number of a new Executor, for its "Executor-N" prefix, counting
+-- from 0; each seeded run counts on from those made outside any run, so
+-- that it names its tasks as the last one did.
 function S.number_executor()
   local n = executors
   executors = n + 1
+  if not active then executors_outside = executors end
   return n
 end
 
