@@ -150,6 +150,21 @@ end
 describe("rt.RemoteExecutor when things go wrong #notsan", function()
   local rt = duet.threads
 
+  -- it would keep reconnecting for an hour (bench/b11_redis.lua's workers
+  -- outlived their server and the run)
+  it("a worker that cannot reach its server stops on SIGTERM", function()
+    for _, runtime in ipairs { "threads", "coroutines" } do
+      local w = R.start_worker(("--redis redis://127.0.0.1:1/0 --queue %s --runtime %s")
+        :format(R.unique("gone"), runtime))
+      assert.is_true(R.wait_serving(w), "the worker never started")
+      R.kill(w.pid, "TERM")
+      local gone = R.wait_exit(rt, w, 30)
+      local log = R.stop_worker(rt, w)
+      assert.is_true(gone, runtime .. ": still running after SIGTERM: " .. log)
+      assert.matches("stopped %(SIGTERM%)", log)
+    end
+  end)
+
   it("delivers 10,000 results once each, though a worker is killed with SIGKILL", function()
     local queue = R.unique("kill")
     local ex = rt.RemoteExecutor{ redis = R.url(), queue = queue, visibility_timeout = 0.5 }

@@ -126,7 +126,8 @@ local function open(self)
 end
 
 -- Run io(self) on a live link; on a link failure reconnect with backoff
--- (50 ms doubling to 1 s) and run it again, for up to retry_for seconds.
+-- (50 ms doubling to 1 s) and run it again, for up to retry_for seconds,
+-- or until the connection's stop() says so.
 -- A server still loading its data after a restart counts as not there.
 local function with_link(self, io)
   if self._closed then check.error("attempt to use a closed connection") end
@@ -141,7 +142,7 @@ local function with_link(self, io)
     drop(self)
     if not is_link_error(e) then error(e, 0) end
     t0 = t0 or rt.now()
-    if rt.now() - t0 >= self._retry_for then
+    if rt.now() - t0 >= self._retry_for or self._stop and self._stop() then
       error(("redis: cannot reach %s:%d: %s"):format(self._cfg.host,
         self._cfg.port, tostring(e.msg)), 0)
     end
@@ -251,7 +252,8 @@ Connection.__gc = Connection.close
 
 --- duet.redis.connect(url [, opts]) -> a Connection. opts: runtime (the rt
 --- whose sockets to use; default the running one), retry_for (seconds to
---- keep reconnecting, default 10), connect_timeout (seconds, default 5).
+--- keep reconnecting, default 10), connect_timeout (seconds, default 5),
+--- stop (a function: reconnecting gives up once it returns true).
 function M.connect(url, opts)
   if type(url) ~= "string" then
     check.argerror("connect", 1, "string expected, got "
@@ -266,6 +268,7 @@ function M.connect(url, opts)
     _cfg = cfg, _rt = opts.runtime or current_runtime(),
     _retry_for = check.opt_number("connect", 2, opts.retry_for, 10),
     _connect_timeout = check.opt_number("connect", 2, opts.connect_timeout, 5),
+    _stop = check.opt_func("connect", 2, opts.stop),
     _shas = {}, _url = url,
   }, Connection)
   with_link(self, function() end)

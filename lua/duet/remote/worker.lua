@@ -61,17 +61,18 @@ local function run_batch(conn, keys, cfg, entries, cache)
   conn:eval(P.STORE, { keys.tasks }, argv)
 end
 
---- loop(url, queue, opts): serve until a stop signal. opts: consumer
---- (name, unique per thread), batch (tasks per read, default 100),
---- rt (the runtime), block (seconds a read waits, default 1).
-function M.loop(url, queue, opts)
+-- Serve queue until a stop signal, counting the tasks run in count.n.
+local function serve(url, queue, opts, count)
   local rt = opts.rt
-  local conn = redis.connect(url, { runtime = rt, retry_for = opts.retry_for or 3600 })
+  -- a worker keeps reconnecting to a server that went away (for an hour),
+  -- but not once it has been told to stop
+  local conn = redis.connect(url, { runtime = rt,
+    retry_for = opts.retry_for or 3600, stop = rc.stop_signal })
   local keys = P.keys(queue)
   P.ensure_group(conn, keys)
   local cfg = P.config(conn, keys)
   local consumer, batch = opts.consumer, opts.batch or 100
-  local cache, next_reclaim, done = {}, 0, 0
+  local cache, next_reclaim = {}, 0
   while not rc.stop_signal() do
     local entries
     if rt.now() >= next_reclaim then
@@ -92,11 +93,22 @@ function M.loop(url, queue, opts)
     end
     if #entries > 0 then
       run_batch(conn, keys, cfg, entries, cache)
-      done = done + #entries
+      count.n = count.n + #entries
     end
   end
   conn:close()
-  return done
+end
+
+--- loop(url, queue, opts): serve until a stop signal; the number of tasks
+--- run. opts: consumer (name, unique per thread), batch (tasks per read,
+--- default 100), rt (the runtime), block (seconds a read waits, default
+--- 1). A server that cannot be reached once a stop signal has come ends
+--- the loop instead of raising.
+function M.loop(url, queue, opts)
+  local count = { n = 0 }
+  local ok, err = pcall(serve, url, queue, opts, count)
+  if not ok and not rc.stop_signal() then error(err, 0) end
+  return count.n
 end
 
 local USAGE = [[
