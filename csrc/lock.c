@@ -448,6 +448,13 @@ static int guard_tostring(lua_State *L) {
   return 1;
 }
 
+static const luaL_Reg guard_meta[] = {
+  {"__close", guard_close},
+  {"__tostring", guard_tostring},
+  {"__newindex", duet_newindex},
+  {NULL, NULL}
+};
+
 /* local _ <close> = x:guard() */
 int duet_lock_guard(lua_State *L, const duet_LockOps *ops) {
   duet_Object *o = duet_check_self(L, ops->type);
@@ -457,7 +464,10 @@ int duet_lock_guard(lua_State *L, const duet_LockOps *ops) {
   g = (Guard *)lua_newuserdatauv(L, sizeof(Guard), 1);  /* closed first */
   g->ops = ops;
   g->o = NULL;
-  luaL_setmetatable(L, guard_name);
+  /* made here: a state may hold a Semaphore or Condition, whose guard()
+  ** this is too, and never have opened Lock */
+  if (luaL_newmetatable(L, guard_name)) luaL_setfuncs(L, guard_meta, 0);
+  lua_setmetatable(L, -2);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
   r = ops->acquire(L, o, -1);
@@ -465,13 +475,6 @@ int duet_lock_guard(lua_State *L, const duet_LockOps *ops) {
   g->o = o;
   return 1;
 }
-
-static const luaL_Reg guard_meta[] = {
-  {"__close", guard_close},
-  {"__tostring", guard_tostring},
-  {"__newindex", duet_newindex},
-  {NULL, NULL}
-};
 
 /* ------------------------------------------------------------------ open */
 
@@ -490,8 +493,6 @@ int duet_lock_open(lua_State *L) {
   pthread_once(&once, process_init);
   duet_new_type(L, &lock_type, lock_methods, NULL);
   duet_new_type(L, &rlock_type, rlock_methods, NULL);
-  if (luaL_newmetatable(L, guard_name)) luaL_setfuncs(L, guard_meta, 0);
-  lua_pop(L, 1);
   luaL_setfuncs(L, lock_funcs, 0);
   return 0;
 }

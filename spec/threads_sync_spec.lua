@@ -75,6 +75,21 @@ end
 
 describe("threads runtime: locks and signals", function()
 
+  -- a new thread's state opens only the types that reach it: guard() there
+  -- may be the first of any lock-like object's
+  it("guard() works in a thread that was given only that object, and releases it", function()
+    for _, make in ipairs { rt.Lock, rt.RLock, rt.Semaphore, rt.BoundedSemaphore,
+                            rt.Condition } do
+      local x = make()
+      local ok, e = rt.spawn(function()
+        do local _ <close> = x:guard() end
+        return "closed"
+      end):join(LONG)
+      assert.are.same({ true, "closed" }, { ok, e }, tostring(x))
+      assert.is_true(free_elsewhere(x), tostring(x))
+    end
+  end)
+
   describe("Lock", function()
     it("blocks another thread until released, then it takes it", function()
       local l, started = rt.Lock(), rt.Event()
