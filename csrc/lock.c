@@ -164,8 +164,13 @@ static void lock_describe(duet_Object *o, char *buf, size_t size) {
   snprintf(buf, size, "%s", atomic_load(&k->m.held) ? "locked" : "unlocked");
 }
 
+/* A state that is handed a Lock makes Lock's metatable alone; duet.Lock()
+** and RLock() come with duet_lock_open. */
+static int open_lock_type(lua_State *L);
+static int open_rlock_type(lua_State *L);
+
 static const duet_Type lock_type = {"duet.Lock", lock_destroy,
-                                    lock_describe, duet_lock_open, NULL, NULL,
+                                    lock_describe, open_lock_type, NULL, NULL,
                                     NULL};
 
 #define check_lock(L) ((Lock *)duet_check_self(L, &lock_type))
@@ -251,7 +256,7 @@ static void rlock_describe(duet_Object *o, char *buf, size_t size) {
 
 static const duet_Type rlock_type = {"duet.RLock", rlock_destroy,
                                      rlock_describe,
-                                     duet_lock_open, NULL, NULL, NULL};
+                                     open_rlock_type, NULL, NULL, NULL};
 
 #define check_rlock(L) ((RLock *)duet_check_self(L, &rlock_type))
 
@@ -488,11 +493,23 @@ static void process_init(void) {
   spin_limit = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 100 : 0;
 }
 
-int duet_lock_open(lua_State *L) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static int open_lock_type(lua_State *L) {
   pthread_once(&once, process_init);
   duet_new_type(L, &lock_type, lock_methods, NULL);
+  return 0;
+}
+
+static int open_rlock_type(lua_State *L) {
+  pthread_once(&once, process_init);
   duet_new_type(L, &rlock_type, rlock_methods, NULL);
+  return 0;
+}
+
+int duet_lock_open(lua_State *L) {
+  open_lock_type(L);
+  open_rlock_type(L);
   luaL_setfuncs(L, lock_funcs, 0);
   return 0;
 }

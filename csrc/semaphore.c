@@ -33,12 +33,17 @@ static void sem_describe(duet_Object *o, char *buf, size_t size) {
   snprintf(buf, size, "value %lld", atomic_load(&((Semaphore *)o)->value));
 }
 
+/* A state that is handed one kind makes its metatable alone; the
+** constructors come with duet_semaphore_open. */
+static int open_sem_type(lua_State *L);
+static int open_bsem_type(lua_State *L);
+
 static const duet_Type sem_type = {"duet.Semaphore", sem_destroy,
-                                   sem_describe, duet_semaphore_open,
+                                   sem_describe, open_sem_type,
                                    NULL, NULL, NULL};
 static const duet_Type bsem_type = {"duet.BoundedSemaphore", sem_destroy,
-                                    sem_describe, duet_semaphore_open,
-                                   NULL, NULL, NULL};
+                                    sem_describe, open_bsem_type,
+                                    NULL, NULL, NULL};
 
 /* Take a permit if there is one. seq_cst: with `parked` this is the
 ** Dekker pair of lock.c (a releaser sees the parker, or the parker sees
@@ -174,9 +179,19 @@ static const luaL_Reg sem_funcs[] = {
   {NULL, NULL}
 };
 
-int duet_semaphore_open(lua_State *L) {
+static int open_sem_type(lua_State *L) {
   duet_new_type(L, &sem_type, sem_methods, NULL);
+  return 0;
+}
+
+static int open_bsem_type(lua_State *L) {
   duet_new_type(L, &bsem_type, bsem_methods, NULL);
+  return 0;
+}
+
+int duet_semaphore_open(lua_State *L) {
+  open_sem_type(L);
+  open_bsem_type(L);
   luaL_setfuncs(L, sem_funcs, 0);
   return 0;
 }

@@ -208,6 +208,24 @@ describe("a thread's _G", function()
     end)
   end)
 
+  -- each type's metatable and methods cost a thread about half a KB
+  describe("a duet object moved into a thread", function()
+    it("makes only its own type there, and the rest of its family on demand", function()
+      local lock, sem = rt.Lock(), rt.Semaphore(1)
+      assert.are.same({ "nil", "nil", "nil", "true", "true", "true" }, { in_thread(function()
+        local l, s = lock, sem
+        local reg = debug.getregistry()
+        local before = { type(reg["duet.RLock"]), type(reg["duet.BoundedSemaphore"]),
+          type(reg["duet.Guard"]) }
+        local r = require("duet.core").RLock()
+        local b = require("duet.core").BoundedSemaphore(1)
+        local ok = r:acquire() and b:acquire() and l:acquire() and s:acquire()
+        return before[1], before[2], before[3], tostring(ok),
+          tostring(reg["duet.RLock"] ~= nil), tostring(reg["duet.BoundedSemaphore"] ~= nil)
+      end) })
+    end)
+  end)
+
   describe("string, opened on first use,", function()
     it("takes a method call on a string as the first use", function()
       assert.are.same({ "xxx", "X" }, { in_thread(function()
