@@ -138,7 +138,8 @@ typedef struct duet_Type {
   void (*describe)(duet_Object *o, char *buf, size_t size);
   /* the concept's opener: adds its functions to the module table on the
   ** stack top and makes its metatables (run through duet_open_concept);
-  ** or an opener of this type's metatable alone (a queue's kind) */
+  ** or an opener of this type's metatable alone (a queue's kind, Lock,
+  ** Semaphore: a state handed one makes no other) */
   lua_CFunction open;
   const duet_Moves *moves;                /* NULL: shared by reference */
   const duet_Field *fields;               /* name-NULL-ended, or NULL */
