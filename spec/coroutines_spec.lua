@@ -687,6 +687,7 @@ describe("coroutines runtime", function()
   end)
 
   -- The executors, SharedTable and TokenBucket load on first use.
+  -- (#notsan: child processes; /bin/sh crashes with TSan preloaded)
   describe("start-up", function()
     local H = require "helpers"
 
@@ -704,7 +705,7 @@ describe("coroutines runtime", function()
       assert.is_function(rt.ProcessExecutor)
     end)
 
-    it("loads the executors only when a script first asks for them", function()
+    it("loads the executors only when a script first asks for them #notsan", function()
       local out, err, status = H.child([[
 local rt = require("duet").runtime("coroutines")
 local loaded = package.loaded
@@ -724,7 +725,7 @@ print(rt.SharedTable == mine)
     -- a module loaded inside the first seeded run would change its
     -- preemption points: a seed would not replay in a new process; and
     -- each seeded run numbers its executors from 0, as its tasks
-    it("lets the first seeded run of a process preempt, and name tasks, as the next ones do", function()
+    it("lets the first seeded run of a process preempt, and name tasks, as the next ones do #notsan", function()
       local out, err, status = H.child([[
 local duet = require "duet"
 local rt = duet.runtime("coroutines")
