@@ -10,6 +10,7 @@ local core = require "duet.core"
 local check = require "duet.check"
 local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
+local NEXT <const> = 2   -- a wait list's first waiter (scheduler.lua)
 local class = require "duet.coroutines.class"
 
 local setmetatable, type, error, huge = setmetatable, type, error, math.huge
@@ -195,7 +196,7 @@ end
 -- Move the first waiting putters' items in while they fit, in order.
 local function refill(self)
   local putters = self._putters
-  local th = putters._next
+  local th = putters[NEXT]
   while th do
     local need = th._need
     if count(self) + need > self._cap then return end
@@ -207,7 +208,7 @@ local function refill(self)
     end
     self._unfinished = self._unfinished + need
     wake(th, true)
-    th = putters._next
+    th = putters[NEXT]
   end
 end
 
@@ -257,7 +258,7 @@ local function get(self, timeout)
   if timeout ~= nil then timeout = timeout_check("get", 1, timeout) end
   if self._n == 0 then return get_wait(self, "get", timeout) end
   local item = self:_pop()
-  if self._putters._next then refill(self) end
+  if self._putters[NEXT] then refill(self) end
   return item
 end
 
@@ -280,7 +281,7 @@ function Queue:put(item, timeout)
   if n >= self._cap then return put_wait(self, "put", item, 1, timeout) end
   if n == 0 then
     local getters = self._getters
-    if getters._next then
+    if getters[NEXT] then
       wake_first(getters, item)
       self._unfinished = self._unfinished + 1
       return true
@@ -305,7 +306,7 @@ function Queue:get(timeout)
   local item = items[h]
   items[h] = nil
   if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
-  if self._putters._next then refill(self) end
+  if self._putters[NEXT] then refill(self) end
   return item
 end
 
@@ -352,7 +353,7 @@ function methods:put_many(items, timeout)
   local n
   n, timeout = check_many(self, items, timeout)
   if n == 0 then return true end
-  if count(self) + n > self._cap or self._putters._next then
+  if count(self) + n > self._cap or self._putters[NEXT] then
     return put_many_wait(self, items, n, timeout)
   end
   local getters, i = self._getters, 1
@@ -377,7 +378,7 @@ function methods:get_many(max, timeout)
     k = k + 1
     out[k] = self:_pop()
   end
-  if self._putters._next then refill(self) end
+  if self._putters[NEXT] then refill(self) end
   return out
 end
 
@@ -390,7 +391,7 @@ function Queue:put_many(items, timeout)
   if n == 0 then return true end
   local h, t = self._h, self._t
   local held = t - h + 1
-  if held + n > self._cap or self._putters._next then
+  if held + n > self._cap or self._putters[NEXT] then
     return put_many_wait(self, items, n, timeout)
   end
   local i = 1
@@ -449,7 +450,7 @@ function Queue:get_many(max, timeout)
     for j = h, last do items[j] = nil end
     if last == t then self._h, self._t = 1, 0 else self._h = last + 1 end
   end
-  if self._putters._next then refill(self) end
+  if self._putters[NEXT] then refill(self) end
   return out
 end
 

@@ -13,9 +13,9 @@
 --                timeout, again and again), any other into the heap; every
 --                due timer fires in the same pass, earliest first
 --   wait lists   each object keeps its waiters in an intrusive FIFO list,
---                a ring through the list itself: its _next is the first
---                waiter (false: none), its _prev the last (itself: none),
---                the last waiter's _next is the list; a task waits on at
+--                a ring through the list itself: its NEXT is the first
+--                waiter (false: none), its PREV the last (itself: none),
+--                the last waiter's NEXT is the list; a task waits on at
 --                most one list at a time, so the links live in the task
 --                itself and removal is O(1) without knowing the list
 --   descriptors  a wait list per descriptor and direction; a C poller
@@ -28,22 +28,25 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- A new task holds _id (its ident) and the first seven: eight fields fill
--- a hash part of 8 nodes (192 bytes) exactly, and a ninth would double it,
--- so a task that sleeps, waits on a list or is handed a value never grows
--- its table. (Issue 16: an idle task costs ~1.5 KB, of which ~1.1 KB is the
--- Lua coroutine itself; see also the note above S.block on call frames.)
---   _co, _state                       the coroutine (false until its first
+-- The hot ones are the eight slots of the task's array part, named by the
+-- constants below: a table constructor fills an array part without hashing
+-- a key, and an integer index is read and written without a lookup, which
+-- makes a spawn + join an eighth cheaper than with named fields. The slots
+-- are never nil, so no write to them reaches Thread's __newindex.
+--   CO, STATE                         the coroutine (false until its first
 --                                     turn and once over) and the state
---   _vals     the arguments until it runs, then its results (false: none)
---   _ai       its index in the array of live tasks
---   _prev, _next                      wait-list links (_next false: on no
---             list); a task on no list keeps in _prev the function it runs
+--   VALS      the arguments until it runs, then its results (false: none)
+--   AI        its index in the array of live tasks
+--   PREV, NEXT                        wait-list links (NEXT false: on no
+--             list); a task on no list keeps in PREV the function it runs
 --             until its first turn, and a value handed over by whoever woke
---             it (a queue item, ...) until it takes it (S.take_val), so
---             neither grows the table
---   _sus      while suspended: its heap index, minus its index in the
+--             it (a queue item, ...) until it takes it (S.take_val)
+--   SUS       while suspended: its heap index, minus its index in the
 --             run, or true when it has no timer; false otherwise
+--   ID        its ident
+-- A wait list is a table of its own whose slots PREV and NEXT are the ring's
+-- (the same slots as a task's: a ring joins both). Rarer fields are named
+-- ones, which Thread's __newindex lets through for "_" names:
 --   _val, _need                       a waiting putter's item(s) and count
 --   _err, _tb                         the error that ended it, traceback
 --
@@ -53,6 +56,10 @@
 -- task is blocked. Without them the loop is the plain FIFO one: no hook, no
 -- draw, the real clock.
 local core = require "duet.core"
+-- A task's slots; the eighth is its ident (thread.lua, queue.lua and
+-- sync.lua use the same numbers).
+local PREV <const>, NEXT <const>, SUS <const>, CO <const>, STATE <const>,
+  AI <const>, VALS <const> = 1, 2, 3, 4, 5, 6, 7
 local check = require "duet.check"
 local messages = require "duet.messages"
 
@@ -88,7 +95,7 @@ local heap, hdl, nheap = {}, {}, 0     -- tasks, their deadlines
 -- deadlines in rdl, in order; rdead counts the removed ones. Empty: rhead
 -- 1, rtail 0, so rtail > 0 says it is not; rhead is never a removed one.
 local run, rdl, rhead, rtail, rdead = {}, {}, 1, 0, 0
-local alive, nalive = {}, 0   -- every started, unfinished task (th._ai)
+local alive, nalive = {}, 0   -- every started, unfinished task (th[AI])
 local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
 local joiners = {}     -- joiners[th]: wait list of the tasks joining it
@@ -121,19 +128,19 @@ local tracewho, tracewhere, ntrace, tracemax = {}, {}, 0, 50
 
 -------------------------------------------------------------------- wait lists
 
--- An empty wait list. (wl._next is its first waiter, false when it has
+-- An empty wait list. (wl[NEXT] is its first waiter, false when it has
 -- none; S.waiters counts them.)
 function S.list()
-  local wl = { _next = false, _prev = false }
-  wl._prev = wl
+  local wl = { false, false }
+  wl[PREV] = wl
   return wl
 end
 
 function S.waiters(wl)
-  local n, th = 0, wl._next
+  local n, th = 0, wl[NEXT]
   while th and th ~= wl do
     n = n + 1
-    th = th._next
+    th = th[NEXT]
   end
   return n
 end
@@ -141,18 +148,18 @@ end
 -- The links are fields every task has from the start: these assignments
 -- never reach Thread's __newindex.
 local function link(wl, th)
-  local t = wl._prev
-  th._prev, th._next = t, wl
-  t._next = th
-  wl._prev = th
+  local t = wl[PREV]
+  th[PREV], th[NEXT] = t, wl
+  t[NEXT] = th
+  wl[PREV] = th
 end
 
 local function unlink(th)
-  local p, nx = th._prev, th._next
-  if p ~= nx then p._next = nx
-  else p._next = false end   -- both are the list: it is empty now
-  nx._prev = p
-  th._prev, th._next = false, false
+  local p, nx = th[PREV], th[NEXT]
+  if p ~= nx then p[NEXT] = nx
+  else p[NEXT] = false end   -- both are the list: it is empty now
+  nx[PREV] = p
+  th[PREV], th[NEXT] = false, false
 end
 
 ------------------------------------------------------------------------ timers
@@ -164,11 +171,11 @@ local function heap_up(th, i, dl)
     if pdl <= dl then break end
     local pt = heap[p]
     heap[i], hdl[i] = pt, pdl
-    pt._sus = i
+    pt[SUS] = i
     i = p
   end
   heap[i], hdl[i] = th, dl
-  th._sus = i
+  th[SUS] = i
 end
 
 local function heap_down(th, i, dl)
@@ -184,11 +191,11 @@ local function heap_down(th, i, dl)
     if cdl >= dl then break end
     local ct = heap[c]
     heap[i], hdl[i] = ct, cdl
-    ct._sus = i
+    ct[SUS] = i
     i = c
   end
   heap[i], hdl[i] = th, dl
-  th._sus = i
+  th[SUS] = i
 end
 
 -- Start the timer of task th for deadline dl.
@@ -198,7 +205,7 @@ local function timer_push(th, dl)
     t = t + 1
     rtail = t
     run[t], rdl[t] = th, dl
-    th._sus = -t
+    th[SUS] = -t
   else
     nheap = nheap + 1
     heap_up(th, nheap, dl)
@@ -214,7 +221,7 @@ local function run_compact()
     if th then
       j = j + 1
       run[j], rdl[j] = th, rdl[i]
-      th._sus = -j
+      th[SUS] = -j
     end
   end
   for i = j + 1, t do run[i], rdl[i] = nil, nil end
@@ -295,27 +302,27 @@ local function fire(t)
     else
       return
     end
-    if th._next then unlink(th) end
-    th._sus = false
+    if th[NEXT] then unlink(th) end
+    th[SUS] = false
     schedule(th, TIMEDOUT)
   end
 end
 
 -- (unlink and schedule written out: every hand-off and join comes here)
 local function wake(th, why)
-  local i = th._sus
+  local i = th[SUS]
   if i ~= true then
     if i > 0 then heap_remove(i) else run_remove(-i) end
   end
-  local nx = th._next
+  local nx = th[NEXT]
   if nx then
-    local p = th._prev
-    if p ~= nx then p._next = nx
-    else p._next = false end
-    nx._prev = p
-    th._prev, th._next = false, false
+    local p = th[PREV]
+    if p ~= nx then p[NEXT] = nx
+    else p[NEXT] = false end
+    nx[PREV] = p
+    th[PREV], th[NEXT] = false, false
   end
-  th._sus = false
+  th[SUS] = false
   local n = nready + 1
   nready = n
   ready[n], whys[n] = th, why
@@ -324,21 +331,21 @@ end
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
 -- (The value goes in _prev once wake() has taken the task off its list.)
 function S.wake_first(wl, val)
-  local th = wl._next
+  local th = wl[NEXT]
   if th then
     wake(th, WOKEN)
-    if val ~= nil then th._prev = val end
+    if val ~= nil then th[PREV] = val end
   end
   return th
 end
 
 -- Wake every waiter of `wl`, handing each `val` (if any).
 local function wake_all(wl, val)
-  local th = wl._next
+  local th = wl[NEXT]
   while th do
     wake(th, WOKEN)
-    if val ~= nil then th._prev = val end
-    th = wl._next
+    if val ~= nil then th[PREV] = val end
+    th = wl[NEXT]
   end
 end
 S.wake_all = wake_all
@@ -346,14 +353,14 @@ S.wake_all = wake_all
 -- Wake a task known to be suspended.
 function S.wake(th, val)
   wake(th, WOKEN)
-  if val ~= nil then th._prev = val end
+  if val ~= nil then th[PREV] = val end
 end
 
 -- The value handed to the running task by whoever woke it (false: none).
 function S.take_val()
   local th = current
-  local v = th._prev
-  th._prev = false
+  local v = th[PREV]
+  th[PREV] = false
   return v
 end
 
@@ -370,7 +377,7 @@ local function misuse(obj, fname)
     check.error("duet.coroutines: a SharedTable:update function must not block")
   elseif not active then
     check.error("duet.coroutines: blocking call outside rt.run")
-  elseif current._co ~= running() then
+  elseif current[CO] ~= running() then
     check.error("duet.coroutines: blocking call from a coroutine that is not a duet task")
   end
   local what = fname and (obj and check.typename(obj) .. ":" .. fname or fname)
@@ -384,7 +391,7 @@ end
 -- Raise unless the caller may block: a task's own coroutine, inside run,
 -- able to yield. For blocking calls that change state before they suspend.
 function S.check_block(obj, fname)
-  if current._co ~= running() or atomic > 0 or not isyieldable() then
+  if current[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(obj, fname)
   end
 end
@@ -396,7 +403,7 @@ end
 -- heap.
 local function suspend(wl, deadline, obj, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(obj, fname)
   end
   if shutting or pending[th] then
@@ -405,7 +412,7 @@ local function suspend(wl, deadline, obj, fname)
   end
   if wl then link(wl, th) end
   if deadline and deadline < huge then timer_push(th, deadline)
-  else th._sus = true end
+  else th[SUS] = true end
   return (yield())
 end
 S.suspend = suspend
@@ -414,11 +421,11 @@ S.suspend = suspend
 -- for the next blocking call): for re-taking a lock that must be held again.
 function S.suspend_nocancel(wl, obj, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(obj, fname)
   end
   link(wl, th)
-  th._sus = true
+  th[SUS] = true
   th._nocancel = true
   yield()
   th._nocancel = false
@@ -434,13 +441,13 @@ end
 -- timeout; raises duet.cancelled.
 function S.block(wl, deadline, obj, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(obj, fname)
   end
   if not (shutting or pending[th]) then
     if wl then link(wl, th) end
     if deadline and deadline < huge then timer_push(th, deadline)
-    else th._sus = true end
+    else th[SUS] = true end
     local why = yield()
     if why == WOKEN then return true end
     if why == TIMEDOUT then return false end
@@ -455,17 +462,17 @@ end
 -- timeout; raises duet.cancelled.
 function S.get_wait(wl, deadline, obj, fname, closed)
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(obj, fname)
   end
   if not (shutting or pending[th]) then
     link(wl, th)
     if deadline and deadline < huge then timer_push(th, deadline)
-    else th._sus = true end
+    else th[SUS] = true end
     local why = yield()
     if why == WOKEN then
-      local v = th._prev
-      th._prev = false
+      local v = th[PREV]
+      th[PREV] = false
       if v == closed then return nil, "closed" end
       return v
     end
@@ -490,13 +497,13 @@ function S.sleep(seconds)
     check.argerror("sleep", 1, messages.duration)
   end
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(nil, "sleep")
   end
   if not (shutting or pending[th]) then
     if s > 0 then
       local deadline = now() + s
-      if deadline < huge then timer_push(th, deadline) else th._sus = true end
+      if deadline < huge then timer_push(th, deadline) else th[SUS] = true end
       if yield() ~= CANCELLED then return end
       error(cancelled)
     end
@@ -514,7 +521,7 @@ end
 -- and rt.wait_readable / rt.wait_writable, which pass their name.)
 local function wait_fd(fd, ev, deadline, fname)
   local th = current
-  if th._co ~= running() or atomic > 0 or not isyieldable() then
+  if th[CO] ~= running() or atomic > 0 or not isyieldable() then
     misuse(nil, fname)
   end
   local lists = ev == 1 and rwait or wwait
@@ -523,12 +530,12 @@ local function wait_fd(fd, ev, deadline, fname)
     wl = S.list()
     lists[fd] = wl
   end
-  if not wl._next then p_add(poller, fd, ev) end
+  if not wl[NEXT] then p_add(poller, fd, ev) end
   nfdwait = nfdwait + 1
   local why = suspend(wl, deadline)
   nfdwait = nfdwait - 1
   if why == WOKEN then return true end
-  if not wl._next then p_del(poller, fd, ev) end   -- nobody else waits on it
+  if not wl[NEXT] then p_del(poller, fd, ev) end   -- nobody else waits on it
   if why == TIMEDOUT then return false end
   error(cancelled)
 end
@@ -594,14 +601,14 @@ function S.report(th, err, tb)
 end
 
 local function retire(th)
-  if th._state == ALIVE then nlive = nlive - 1 end
-  local i, last = th._ai, alive[nalive]
+  if th[STATE] == ALIVE then nlive = nlive - 1 end
+  local i, last = th[AI], alive[nalive]
   alive[i] = last
-  last._ai = i
+  last[AI] = i
   alive[nalive] = nil
   nalive = nalive - 1
   if pending[th] then pending[th] = nil end
-  th._co = false
+  th[CO] = false
   local j = joiners[th]
   if j then
     joiners[th] = nil
@@ -616,9 +623,9 @@ local function retire(th)
 end
 
 local function finish(th, ...)
-  th._vals = select("#", ...) > 0 and pack(...) or false
+  th[VALS] = select("#", ...) > 0 and pack(...) or false
   retire(th)
-  th._state = DONE
+  th[STATE] = DONE
 end
 
 -- A coroutine runs one task after another, parking in between.
@@ -629,7 +636,7 @@ local function body(th, fn)
       pending[th] = nil
       error(cancelled)   -- cancelled before it ever ran
     end
-    local args = th._vals
+    local args = th[VALS]
     if args then finish(th, fn(unpack(args, 1, args.n)))
     else finish(th, fn()) end
     th, fn = nil, nil    -- luacheck: ignore 311 (parked, it keeps no task alive)
@@ -646,12 +653,12 @@ local function fail(th, co, err)
   end
   local tb = traceback(co, msg)
   local j = joiners[th]
-  local watched = j and j._next
+  local watched = j and j[NEXT]
   th._err = err
   th._tb = tb
-  th._vals = false
+  th[VALS] = false
   retire(th)
-  th._state = FAILED
+  th[STATE] = FAILED
   if not watched and err ~= cancelled and th ~= mainthread then
     S.report(th, err, tb)
   end
@@ -666,8 +673,8 @@ local executors_outside = 0   -- of them, made outside any rt.run
 -- from the start, so they never go through Thread's __index function.
 function S.new(target, vals)
   idents = idents + 1
-  return setmetatable({ _id = idents, _vals = vals, _state = NEW, _co = false,
-    _ai = false, _sus = false, _prev = target, _next = false }, Thread)
+  return setmetatable({ target, false, false, false, NEW, false, vals,
+    idents }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -676,14 +683,14 @@ local function start(th, daemon)
     check.error("duet.coroutines: cannot start a task outside rt.run")
   end
   if daemon then
-    th._state = DAEMON
+    th[STATE] = DAEMON
   else
-    th._state = ALIVE
+    th[STATE] = ALIVE
     nlive = nlive + 1
   end
   nalive = nalive + 1
   alive[nalive] = th
-  th._ai = nalive
+  th[AI] = nalive
   schedule(th, WOKEN)
 end
 S.start = start
@@ -697,11 +704,10 @@ function S.spawn(fn, ...)
   end
   idents = idents + 1
   local n = nalive + 1
-  local th = setmetatable({ _id = idents,
-    _vals = select("#", ...) > 0 and pack(...) or false, _state = ALIVE,
-    _co = false, _ai = n, _sus = false, _prev = fn, _next = false }, Thread)
-  if current._state == DAEMON then
-    th._state = DAEMON
+  local th = setmetatable({ fn, false, false, false, ALIVE, n,
+    select("#", ...) > 0 and pack(...) or false, idents }, Thread)
+  if current[STATE] == DAEMON then
+    th[STATE] = DAEMON
     th._daemon = true
   else
     nlive = nlive + 1
@@ -716,7 +722,7 @@ end
 
 -- Ask `th` to stop: its current or next blocking call raises duet.cancelled.
 function S.cancel(th)
-  if th._sus and not th._nocancel then
+  if th[SUS] and not th._nocancel then
     wake(th, CANCELLED)
   else
     pending[th] = true
@@ -770,7 +776,7 @@ local function step_fifo()
     local th = batch[i]
     batch[i] = nil
     current = th
-    local co = th._co
+    local co = th[CO]
     local ok, r
     if co then
       ok, r = resume(co, bwhys[i])
@@ -782,9 +788,9 @@ local function step_fifo()
       else
         co = create(body)
       end
-      th._co = co
-      local fn = th._prev
-      th._prev = false
+      th[CO] = co
+      local fn = th[PREV]
+      th[PREV] = false
       ok, r = resume(co, th, fn)
     end
     if not ok then
@@ -815,7 +821,7 @@ local function step_seeded()
   ready[n], whys[n] = nil, nil
   nready = n - 1
   current = th
-  local co = th._co
+  local co = th[CO]
   local ok, r
   if co then
     ok, r = resume(co, why)
@@ -828,9 +834,9 @@ local function step_seeded()
       co = create(body)
       p_arm(preempter, co)
     end
-    th._co = co
-    local fn = th._prev
-    th._prev = false
+    th[CO] = co
+    local fn = th[PREV]
+    th[PREV] = false
     ok, r = resume(co, th, fn)
   end
   if not ok then
@@ -930,12 +936,12 @@ local function cleanup()
   active = false         -- to-be-closed handlers run below may not spawn
   for i = 1, #left do
     local th = left[i]
-    if th._next then unlink(th) end
-    local co = th._co
-    th._sus = false
+    if th[NEXT] then unlink(th) end
+    local co = th[CO]
+    th[SUS] = false
     th._err = cancelled
-    th._state = FAILED
-    th._co = false
+    th[STATE] = FAILED
+    th[CO] = false
     -- runs the task's pending to-be-closed variables (lock guards, ...)
     if co then coclose(co) end
   end
@@ -951,8 +957,8 @@ end
 function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
   local m = mainthread
-  m._prev = main
-  m._vals = select("#", ...) > 0 and pack(...) or false
+  m[PREV] = main
+  m[VALS] = select("#", ...) > 0 and pack(...) or false
   m._err, m._tb = false, false
   active = true
   if preempter then
@@ -965,8 +971,8 @@ function S.run(main, ...)
   start(m, false)
   local ok, err = pcall(loop)
   cleanup()
-  local state, res, merr = m._state, m._vals, m._err
-  m._state, m._vals, m._err = ALIVE, false, nil
+  local state, res, merr = m[STATE], m[VALS], m._err
+  m[STATE], m[VALS], m._err = ALIVE, false, nil
   if not ok then error(err, 0) end
   if state == FAILED then
     if type(merr) == "string" then error(m._tb, 0) end

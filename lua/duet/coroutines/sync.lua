@@ -8,6 +8,7 @@ local core = require "duet.core"
 local check = require "duet.check"
 local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
+local NEXT <const> = 2   -- a wait list's first waiter (scheduler.lua)
 local class = require "duet.coroutines.class"
 
 local setmetatable, getmetatable, rawget, error, pcall = setmetatable,
@@ -87,7 +88,7 @@ function Lock:release()
   if not self._locked then check.error(messages.release_unlocked) end
   -- with waiters the lock stays locked: it now belongs to the first one
   local waiters = self._waiters
-  if waiters._next then wake_first(waiters) else self._locked = false end
+  if waiters[NEXT] then wake_first(waiters) else self._locked = false end
 end
 
 function Lock:locked()

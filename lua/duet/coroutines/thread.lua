@@ -10,6 +10,8 @@ local setmetatable, unpack, rawset, rawget, type, tostring = setmetatable,
   table.unpack, rawset, rawget, type, tostring
 local format, byte = string.format, string.byte
 local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
+-- The task slots this file reads (their layout is in scheduler.lua).
+local STATE <const>, VALS <const>, ID <const> = 5, 7, 8
 
 local Thread = { __name = "duet.Thread",
   __fields = { name = true, ident = true, daemon = true, traceback = true } }
@@ -18,22 +20,22 @@ local methods = {}
 -- The public fields are served from private ones, so that every write to
 -- them comes through __newindex (a table field that exists would not):
 -- name (_name, made "Thread-N" on first read, since building that string
--- for every spawn would cost a fifth of it), daemon (_daemon), ident (_id),
--- traceback (_tb).
+-- for every spawn would cost a fifth of it), daemon (_daemon), ident (the
+-- slot ID), traceback (_tb).
 function Thread.__index(th, k)
   local m = methods[k]
   if m ~= nil then return m end
   if k == "name" then
     local name = rawget(th, "_name")
     if not name then
-      name = "Thread-" .. rawget(th, "_id")
+      name = "Thread-" .. th[ID]
       rawset(th, "_name", name)
     end
     return name
   elseif k == "daemon" then
     return rawget(th, "_daemon") or false
   elseif k == "ident" then
-    return rawget(th, "_id")
+    return th[ID]
   elseif k == "traceback" then
     return rawget(th, "_tb") or nil
   end
@@ -51,7 +53,7 @@ function Thread.__newindex(th, k, v)
     end
     rawset(th, "_name", v)
   elseif k == "daemon" then
-    if th._state ~= NEW then check.error(messages.daemon_active) end
+    if th[STATE] ~= NEW then check.error(messages.daemon_active) end
     rawset(th, "_daemon", v and true or false)
   elseif type(k) == "string" and byte(k) == 95 then
     rawset(th, k, v)
@@ -64,7 +66,7 @@ local states = { [NEW] = "initial", [ALIVE] = "started",
   [DAEMON] = "started", [DONE] = "stopped", [S.FAILED] = "stopped" }
 
 function Thread.__tostring(th)
-  return format("duet.Thread (%s, %s%s): %p", th.name, states[th._state],
+  return format("duet.Thread (%s, %s%s): %p", th.name, states[th[STATE]],
     th.daemon and " daemon" or "", th)
 end
 
@@ -89,7 +91,7 @@ function M.Thread(opts)
   local th = S.new(target, args or false)
   if name then th._name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
-  if daemon == nil then daemon = S.current()._state == DAEMON end
+  if daemon == nil then daemon = S.current()[STATE] == DAEMON end
   if daemon then th._daemon = true end
   return th
 end
@@ -98,30 +100,29 @@ M.spawn = S.spawn
 
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
-local main = setmetatable({ _id = 0, _name = "MainThread", _vals = false,
-  _state = ALIVE, _co = false, _ai = false, _sus = false, _prev = false,
-  _next = false }, Thread)
+local main = setmetatable({ false, false, false, false, ALIVE, false, false,
+  0, _name = "MainThread" }, Thread)
 S.setup(Thread, main)
 
 function methods:start()
-  if self._state ~= NEW then check.error(messages.started_once) end
+  if self[STATE] ~= NEW then check.error(messages.started_once) end
   S.start(self, self.daemon)
 end
 
 function methods:join(timeout)
   if timeout ~= nil then timeout = check.timeout("join", 1, timeout) end
   if self == S.current() then check.error(messages.join_current) end
-  local state = self._state
+  local state = self[STATE]
   if state == NEW then check.error(messages.join_unstarted) end
   if state == ALIVE or state == DAEMON then
     if timeout == 0 then return nil, "timeout" end
     if not S.join_wait(self, timeout and S.deadline(timeout)) then
       return nil, "timeout"
     end
-    state = self._state
+    state = self[STATE]
   end
   if state == DONE then
-    local res = self._vals
+    local res = self[VALS]
     if res then return true, unpack(res, 1, res.n) end
     return true
   end
@@ -129,14 +130,14 @@ function methods:join(timeout)
 end
 
 function methods:is_alive()
-  local state = self._state
+  local state = self[STATE]
   return state == ALIVE or state == DAEMON
 end
 
 -- A finished task ignores it; a task cancelling itself raises at once (as
 -- on the threads runtime, where a running thread is interrupted).
 function methods:cancel()
-  if self._state >= DONE then return end
+  if self[STATE] >= DONE then return end
   S.cancel(self)
   if self == S.current() then S.check_cancel() end
 end
