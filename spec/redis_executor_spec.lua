@@ -165,6 +165,32 @@ describe("rt.RemoteExecutor when things go wrong #notsan", function()
     end
   end)
 
+  -- Only giving up on an unreachable server is how a stopped worker ends;
+  -- the child has had its SIGTERM before the loop starts, and the loop's
+  -- first command then fails on a tasks key that holds a string.
+  it("a worker told to stop still reports an error that is not the server's absence", function()
+    local queue = R.unique("wrongtype")
+    local c = redis.connect(R.url())
+    c:call("SET", "duet:{" .. queue .. "}:tasks", "not a stream")
+    c:close()
+    local ch = R.start_child(([[
+      local duet = require "duet"
+      local rc = require "duet.redis_core"
+      local worker = require "duet.remote.worker"
+      rc.catch_stop_signals()
+      local f = assert(io.open("/proc/self/stat"))
+      local pid = f:read("n")
+      f:close()
+      os.execute("kill -TERM " .. pid)
+      assert(rc.stop_signal() == "SIGTERM", "no stop signal")
+      local ok, err = pcall(worker.loop, %q, %q, { rt = duet.threads, consumer = "c" })
+      print(ok and "returned" or "raised", err)
+    ]]):format(R.url(), queue))
+    local code, out = R.wait_child(ch)
+    assert.equal(0, code, out)
+    assert.matches("^raised%s.*WRONGTYPE", out)
+  end)
+
   it("delivers 10,000 results once each, though a worker is killed with SIGKILL", function()
     local queue = R.unique("kill")
     local ex = rt.RemoteExecutor{ redis = R.url(), queue = queue, visibility_timeout = 0.5 }

@@ -65,9 +65,14 @@ end
 local function serve(url, queue, opts, count)
   local rt = opts.rt
   -- a worker keeps reconnecting to a server that went away (for an hour),
-  -- but not once it has been told to stop
+  -- but not once it has been told to stop; count.gave_up records that the
+  -- connection gave up for that reason (it raises at once when it does)
+  local function stop()
+    if rc.stop_signal() then count.gave_up = true end
+    return count.gave_up
+  end
   local conn = redis.connect(url, { runtime = rt,
-    retry_for = opts.retry_for or 3600, stop = rc.stop_signal })
+    retry_for = opts.retry_for or 3600, stop = stop })
   local keys = P.keys(queue)
   P.ensure_group(conn, keys)
   local cfg = P.config(conn, keys)
@@ -103,11 +108,11 @@ end
 --- run. opts: consumer (name, unique per thread), batch (tasks per read,
 --- default 100), rt (the runtime), block (seconds a read waits, default
 --- 1). A server that cannot be reached once a stop signal has come ends
---- the loop instead of raising.
+--- the loop instead of raising; any other error raises.
 function M.loop(url, queue, opts)
-  local count = { n = 0 }
+  local count = { n = 0, gave_up = false }
   local ok, err = pcall(serve, url, queue, opts, count)
-  if not ok and not rc.stop_signal() then error(err, 0) end
+  if not ok and not count.gave_up then error(err, 0) end
   return count.n
 end
 
