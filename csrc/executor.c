@@ -101,6 +101,15 @@ struct Worker {
 static atomic_int next_number;
 static _Thread_local TaskPool *own_pool;      /* a worker's pool */
 
+/* A pool's broken error when its text could not be copied: the pool must
+** still break, or its queued tasks would wait for workers that are gone. */
+static char broken_no_memory[] =
+  "broken executor: the initializer raised (no memory to keep its error)";
+
+static void free_broken(char *broken) {
+  if (broken != broken_no_memory) free(broken);
+}
+
 static void pool_release(TaskPool *p) {
   if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
     while (p->all) {
@@ -114,7 +123,7 @@ static void pool_release(TaskPool *p) {
     duet_message_free(p->init);
     duet_message_free(p->initargs);
     free(p->prefix);
-    free(p->broken);
+    free_broken(p->broken);
     free(p->broken_tb);
     free(p);
   }
@@ -314,11 +323,12 @@ static int initialize(lua_State *L, Worker *w) {
   luaL_tolstring(L, -2, NULL);
   lua_concat(L, 2);
   broken = strdup(lua_tostring(L, -1));
+  if (broken == NULL) broken = broken_no_memory;
   tb = w->traceback;
   w->traceback = NULL;
   lua_settop(L, 1);
   pthread_mutex_lock(&p->mu);
-  if (p->broken == NULL && broken != NULL) {
+  if (p->broken == NULL) {
     p->broken = broken;
     p->broken_tb = tb;
     broken = tb = NULL;
@@ -328,7 +338,7 @@ static int initialize(lua_State *L, Worker *w) {
     atomic_store(&p->queued, 0);
   }
   pthread_mutex_unlock(&p->mu);
-  free(broken);
+  free_broken(broken);
   free(tb);
   fail_tasks(L, p, orphans);
   return 0;
