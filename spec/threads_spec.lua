@@ -488,9 +488,25 @@ rt.Thread{target = function() error("passed on", 0) end, name = "chain"}:start()
     end)
 
     it("is not called for an error that a waiting join receives #notsan", function()
-      -- the thread fails long after join has started waiting for it
+      -- The thread fails once the main thread sleeps after setting `ready`:
+      -- its only wait from then on is join's (Linux: the main thread's
+      -- state in /proc is S).
       local out, err, status = child(PRELUDE .. [[
-local th = rt.spawn(function() rt.sleep(0.3); error("joined", 0) end)
+local ready = rt.Event()
+local th = rt.spawn(function(ev)
+  ev:wait()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  local state
+  repeat
+    f = assert(io.open("/proc/self/task/" .. pid .. "/stat"))
+    state = f:read("a"):match("^%d+ %b() (%a)")
+    f:close()
+  until state == "S"
+  error("joined", 0)
+end, ready)
+ready:set()
 print(th:join())
 ]])
       assert.are.equal(0, status, err)
