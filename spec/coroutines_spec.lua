@@ -686,7 +686,8 @@ describe("coroutines runtime", function()
     end)
   end)
 
-  -- The executors, SharedTable and TokenBucket load on first use.
+  -- The executors, SharedTable, TokenBucket and seeded runs' module load on
+  -- first use.
   -- (#notsan: child processes; /bin/sh crashes with TSan preloaded)
   describe("start-up", function()
     local H = require "helpers"
@@ -703,6 +704,26 @@ describe("coroutines runtime", function()
         if k:sub(1, 1) ~= "_" then assert.is_function(rt[k], k) end
       end
       assert.is_function(rt.ProcessExecutor)
+      assert.are.equal(require("duet.coroutines.preempt").trace, rt.trace)
+    end)
+
+    it("loads seeded runs' module only for their options, duet.explore or rt.trace #notsan", function()
+      local out, err, status = H.child([[
+local duet = require "duet"
+local rt = duet.runtime("coroutines")
+local loaded = package.loaded
+print(loaded["duet.coroutines.preempt"])
+print(#rt.trace(), loaded["duet.coroutines.preempt"] ~= nil)
+]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("nil\n0\ttrue\n", out)
+      out, err, status = H.child([[
+local duet = require "duet"
+duet.runtime("coroutines", { preempt = { seed = 1 } })
+print(package.loaded["duet.coroutines.preempt"] ~= nil)
+]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("true\n", out)
     end)
 
     it("loads the executors only when a script first asks for them #notsan", function()

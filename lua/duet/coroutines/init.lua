@@ -6,6 +6,7 @@ local S = require "duet.coroutines.scheduler"
 local thread = require "duet.coroutines.thread"
 
 local rt = { name = "coroutines" }
+S.runtime = rt             -- for preempt.lua, which loads on first use
 
 local load_lazy
 
@@ -48,6 +49,7 @@ local lazy = {
   wait = "duet.coroutines.executor", as_completed = "duet.coroutines.executor",
   SharedTable = "duet.coroutines.sharedtable",
   ProcessExecutor = process_executor,
+  trace = function() rt.trace = require("duet.coroutines.preempt").trace end,
 }
 -- A seed replays the same preemptions only if every run executes the same
 -- code under the preempter's count: no module may load inside the first.
@@ -82,7 +84,9 @@ end
 -- task waiting on a descriptor suspends until the scheduler's poll says so.
 for k, v in pairs(sockets) do rt[k] = v end
 
--- Seeded preemption and the virtual clock (rt.trace; DUET_SEED).
-require("duet.coroutines.preempt").setup(rt)
+-- Seeded preemption and the virtual clock from the start (DUET_SEED; else
+-- preempt.lua loads with duet.runtime's options, duet.explore or rt.trace).
+local seed = os.getenv("DUET_SEED")
+if seed and seed ~= "" then require("duet.coroutines.preempt").setup() end
 
 return rt

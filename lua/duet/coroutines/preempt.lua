@@ -21,7 +21,6 @@ local DEFAULT_RUNS = 100                   -- explore's seeds
 -- duet's own Lua files, where a task is never preempted (see preempt.c).
 local home = debug.getinfo(1, "S").source:match("^(.*[/\\])coroutines[/\\]preempt%.lua$")
 
-local rt                 -- the runtime's table (set by init.lua)
 local config = { clock = "real" }   -- the options in force, checked
 
 -- DUET_SEED, as an integer, or nil when unset.
@@ -110,7 +109,7 @@ local function apply(cfg)
   local seed = p and (env_seed() or p.seed)
   local preempter = p and core.preempter(seed, p.min, p.max, home) or false
   S.configure(preempter, cfg.clock == "virtual", p and p.trace or DEFAULT_TRACE)
-  rt.now = S.now
+  S.runtime.now = S.now
   config = cfg
 end
 
@@ -161,7 +160,7 @@ function P.explore(fn, options)
   if S.active() then check.error("duet.explore: cannot run inside rt.run") end
   local env = env_seed()
   if env then first, runs = env, 1 end   -- replaying one seed
-  local saved = config
+  local saved, rt = config, S.runtime
   for i = 0, runs - 1 do
     local seed = first + i
     p.seed = seed
@@ -181,15 +180,11 @@ function P.explore(fn, options)
   return runs
 end
 
---- Called once by the runtime (coroutines/init.lua): DUET_SEED turns preemption on from the start.
-function P.setup(runtime)
-  rt = runtime
-  rt.trace = P.trace
-  local seed = env_seed()
-  if seed then
-    apply({ preempt = { seed = seed, min = DEFAULT_MIN, max = DEFAULT_MAX,
-      trace = DEFAULT_TRACE }, clock = "virtual" })
-  end
+--- Called by the runtime (coroutines/init.lua) when DUET_SEED is set: it
+--- turns preemption on from the start.
+function P.setup()
+  apply({ preempt = { seed = env_seed(), min = DEFAULT_MIN, max = DEFAULT_MAX,
+    trace = DEFAULT_TRACE }, clock = "virtual" })
 end
 
 return P
