@@ -28,7 +28,7 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- The hot ones are the eight slots of the task's array part, named by the
+-- The hot ones are the nine slots of the task's array part, named by the
 -- constants below: a table constructor fills an array part without hashing
 -- a key, and an integer index is read and written without a lookup, which
 -- makes a spawn + join an eighth cheaper than with named fields. The slots
@@ -44,6 +44,7 @@
 --   SUS       while suspended: its heap index, minus its index in the
 --             run, or true when it has no timer; false otherwise
 --   ID        its ident
+--   JOIN      the wait list of the tasks joining it (false: none yet)
 -- A wait list is a table of its own whose slots PREV and NEXT are the ring's
 -- (the same slots as a task's: a ring joins both). Rarer fields are named
 -- ones, which Thread's __newindex lets through for "_" names:
@@ -59,7 +60,7 @@ local core = require "duet.core"
 -- A task's slots; the eighth is its ident (thread.lua, queue.lua and
 -- sync.lua use the same numbers).
 local PREV <const>, NEXT <const>, SUS <const>, CO <const>, STATE <const>,
-  AI <const>, VALS <const> = 1, 2, 3, 4, 5, 6, 7
+  AI <const>, VALS <const>, JOIN <const> = 1, 2, 3, 4, 5, 6, 7, 9
 local check = require "duet.check"
 local messages = require "duet.messages"
 
@@ -98,7 +99,6 @@ local run, rdl, rhead, rtail, rdead = {}, {}, 1, 0, 0
 local alive, nalive = {}, 0   -- every started, unfinished task (th[AI])
 local nlive = 0        -- how many of them are not daemons
 local pending = {}     -- pending[th]: cancelled while not suspended
-local joiners = {}     -- joiners[th]: wait list of the tasks joining it
 -- joiner lists emptied as their task ended, for the next join: making one
 -- costs about 1,700 instructions, a thirteenth of a spawn and join
 local spare_lists, nspare_lists = {}, 0
@@ -329,7 +329,7 @@ local function wake(th, why)
 end
 
 -- Wake the first waiter of `wl` (handing it `val`, if any); return it.
--- (The value goes in _prev once wake() has taken the task off its list.)
+-- (The value goes in PREV once wake() has taken the task off its list.)
 function S.wake_first(wl, val)
   local th = wl[NEXT]
   if th then
@@ -609,9 +609,9 @@ local function retire(th)
   nalive = nalive - 1
   if pending[th] then pending[th] = nil end
   th[CO] = false
-  local j = joiners[th]
+  local j = th[JOIN]
   if j then
-    joiners[th] = nil
+    th[JOIN] = false
     wake_all(j)
     local n = nspare_lists
     if n < SPARE_LISTS_MAX then
@@ -652,7 +652,7 @@ local function fail(th, co, err)
     msg = ok and s or "(error object is not a string)"
   end
   local tb = traceback(co, msg)
-  local j = joiners[th]
+  local j = th[JOIN]
   local watched = j and j[NEXT]
   th._err = err
   th._tb = tb
@@ -674,7 +674,7 @@ local executors_outside = 0   -- of them, made outside any rt.run
 function S.new(target, vals)
   idents = idents + 1
   return setmetatable({ target, false, false, false, NEW, false, vals,
-    idents }, Thread)
+    idents, false }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -705,7 +705,7 @@ function S.spawn(fn, ...)
   idents = idents + 1
   local n = nalive + 1
   local th = setmetatable({ fn, false, false, false, ALIVE, n,
-    select("#", ...) > 0 and pack(...) or false, idents }, Thread)
+    select("#", ...) > 0 and pack(...) or false, idents, false }, Thread)
   if current[STATE] == DAEMON then
     th[STATE] = DAEMON
     th._daemon = true
@@ -738,9 +738,11 @@ function S.check_cancel()
   end
 end
 
--- Block the running task until `th` ends: S.block on th's joiners.
+-- Block the running task until `th` (alive) ends: S.block on th's joiners.
+-- (The running task is always alive: only here can it be the one joined.)
 function S.join_wait(th, deadline)
-  local j = joiners[th]
+  if th == current then check.error(messages.join_current) end
+  local j = th[JOIN]
   if not j then
     local n = nspare_lists
     if n > 0 then
@@ -750,7 +752,7 @@ function S.join_wait(th, deadline)
     else
       j = S.list()
     end
-    joiners[th] = j
+    th[JOIN] = j
   end
   return S.block(j, deadline, th, "join")
 end
@@ -927,7 +929,7 @@ end
 -- After the loop, however it ended: close what is left, reset the state.
 local function cleanup()
   local left = alive
-  alive, nalive, nlive, pending, joiners = {}, 0, 0, {}, {}
+  alive, nalive, nlive, pending = {}, 0, 0, {}
   -- a seed replays the same preemptions only if every run starts alike:
   -- a spare list makes a join run fewer instructions than a new one
   spare_lists, nspare_lists = {}, 0
@@ -938,7 +940,7 @@ local function cleanup()
     local th = left[i]
     if th[NEXT] then unlink(th) end
     local co = th[CO]
-    th[SUS] = false
+    th[SUS], th[JOIN] = false, false
     th._err = cancelled
     th[STATE] = FAILED
     th[CO] = false

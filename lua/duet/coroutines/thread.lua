@@ -101,7 +101,7 @@ M.spawn = S.spawn
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
 local main = setmetatable({ false, false, false, false, ALIVE, false, false,
-  0, _name = "MainThread" }, Thread)
+  0, false, _name = "MainThread" }, Thread)
 S.setup(Thread, main)
 
 function methods:start()
@@ -111,11 +111,13 @@ end
 
 function methods:join(timeout)
   if timeout ~= nil then timeout = check.timeout("join", 1, timeout) end
-  if self == S.current() then check.error(messages.join_current) end
   local state = self[STATE]
   if state == NEW then check.error(messages.join_unstarted) end
   if state == ALIVE or state == DAEMON then
-    if timeout == 0 then return nil, "timeout" end
+    if timeout == 0 then
+      if self == S.current() then check.error(messages.join_current) end
+      return nil, "timeout"
+    end
     if not S.join_wait(self, timeout and S.deadline(timeout)) then
       return nil, "timeout"
     end
