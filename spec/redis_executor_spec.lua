@@ -185,10 +185,13 @@ describe("rt.RemoteExecutor when things go wrong #notsan", function()
       assert(rc.stop_signal() == "SIGTERM", "no stop signal")
       local ok, err = pcall(worker.loop, %q, %q, { rt = duet.threads, consumer = "c" })
       print(ok and "returned" or "raised", err)
+      -- and a server it cannot reach ends it, even with no time left to retry
+      print(pcall(worker.loop, "redis://127.0.0.1:1/0", "q",
+        { rt = duet.threads, consumer = "c", retry_for = 0 }))
     ]]):format(R.url(), queue))
     local code, out = R.wait_child(ch)
     assert.equal(0, code, out)
-    assert.matches("^raised%s.*WRONGTYPE", out)
+    assert.matches("^raised%s[^\n]*WRONGTYPE[^\n]*\ntrue\t0\n$", out)
   end)
 
   it("delivers 10,000 results once each, though a worker is killed with SIGKILL", function()

@@ -142,7 +142,8 @@ local function with_link(self, io)
     drop(self)
     if not is_link_error(e) then error(e, 0) end
     t0 = t0 or rt.now()
-    if rt.now() - t0 >= self._retry_for or self._stop and self._stop() then
+    -- stop() first: the caller learns whether it was what ended the link
+    if self._stop and self._stop() or rt.now() - t0 >= self._retry_for then
       error(("redis: cannot reach %s:%d: %s"):format(self._cfg.host,
         self._cfg.port, tostring(e.msg)), 0)
     end
