@@ -625,18 +625,26 @@ static void queue_destroy(duet_Object *o) {
   free(q);
 }
 
+/* "size 3/10, putters 2, closed": the waiters in line are shown when there
+** are any (as asyncio's Queue repr does). */
 static void queue_describe(duet_Object *o, char *buf, size_t size) {
   Queue *q = (Queue *)o;
-  size_t n;
-  int closed;
+  size_t n, getters, putters;
+  int closed, len;
   pthread_mutex_lock(&q->mu);
   n = q->n;
   closed = q->closed;
+  getters = queue_line_length(q->getters);
+  putters = queue_line_length(q->putters);
   pthread_mutex_unlock(&q->mu);
-  if (q->maxsize > 0)
-    snprintf(buf, size, "size %zu/%zu%s", n, q->maxsize,
-             closed ? ", closed" : "");
-  else snprintf(buf, size, "size %zu%s", n, closed ? ", closed" : "");
+  if (q->maxsize > 0) len = snprintf(buf, size, "size %zu/%zu", n, q->maxsize);
+  else len = snprintf(buf, size, "size %zu", n);
+  if (getters > 0 && len >= 0 && (size_t)len < size)
+    len += snprintf(buf + len, size - len, ", getters %zu", getters);
+  if (putters > 0 && len >= 0 && (size_t)len < size)
+    len += snprintf(buf + len, size - len, ", putters %zu", putters);
+  if (closed && len >= 0 && (size_t)len < size)
+    snprintf(buf + len, size - len, ", closed");
 }
 
 static const duet_Type queue_types[3] = {

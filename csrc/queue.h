@@ -99,5 +99,6 @@ size_t queue_get_wait(lua_State *L, Queue *q, Item *items, size_t max,
                       int *why);
 int queue_unget(Queue *q, Item *items, size_t k);     /* q->mu held */
 void queue_shut(Queue *q);                            /* q->mu held */
+size_t queue_line_length(const Waiter *head);         /* q->mu held */
 
 #endif

@@ -59,6 +59,13 @@ static void line_remove(Waiter **head, Waiter *w) {
   }
 }
 
+/* How many wait in the line that starts at `head`. */
+size_t queue_line_length(const Waiter *head) {
+  size_t n = 0;
+  for (; head; head = head->next) n++;
+  return n;
+}
+
 /* Take the head of the line out and tell it `state`. A waiter not parked
 ** may return the moment it sees the new state (its node is on its stack),
 ** so nothing of the node is touched after the store unless it is parked:

@@ -11,13 +11,19 @@ local SHORT, LONG = H.SHORT, H.LONG
 -- environment, which is no table a thread could share.
 local math, string, pcall, tostring = math, string, pcall, tostring
 
--- Start fn(...) in a thread and wait until it is blocked in a duet call
--- (as far as one can tell from outside: it has not finished after a
--- moment). Correctness of the cases never depends on it.
-local function blocked(fn, ...)
+-- How many wait in `line` ("getters", "putters") of queue q, as its
+-- __tostring tells.
+local function in_line(q, line)
+  return tonumber(tostring(q):match(line .. " (%d+)")) or 0
+end
+
+-- Start fn(...) in a thread and wait until one more waits in `line` of q:
+-- the thread's get or put (order in line is what several cases check).
+local function blocked(q, line, fn, ...)
+  local before = in_line(q, line)
   local th = rt.spawn(fn, ...)
-  rt.sleep(0.05)
-  assert.is_true(th:is_alive(), "the thread should be blocked")
+  assert.is_true(H.wait_until(rt, function() return in_line(q, line) > before end),
+    "the thread never got in line")
   return th
 end
 
@@ -206,7 +212,7 @@ describe("threads Queue", function()
       H.run(rt, function()
         for _, kind in ipairs{"Queue", "LifoQueue", "PriorityQueue"} do
           local q = rt[kind]()
-          local a = blocked(function() return q:get() end)
+          local a = blocked(q, "getters", function() return q:get() end)
           q:put(1)
           -- granted to `a` at the put, whether or not `a` has run since
           assert.are.same({nil, "empty"}, {q:get_nowait()})
@@ -220,7 +226,7 @@ describe("threads Queue", function()
         local q, served = rt.Queue(), rt.SharedTable()
         local threads = {}
         for i = 1, 3 do
-          threads[i] = blocked(function()
+          threads[i] = blocked(q, "getters", function()
             local v = q:get(LONG)
             served[i] = v ~= nil
             return v
@@ -240,8 +246,8 @@ describe("threads Queue", function()
       H.run(rt, function()
         local q = rt.Queue(2)
         q:put_many{1, 2}
-        local big = blocked(function() return q:put_many({3, 4}) end)
-        local small = blocked(function() return q:put(5) end)
+        local big = blocked(q, "putters", function() return q:put_many({3, 4}) end)
+        local small = blocked(q, "putters", function() return q:put(5) end)
         assert.are.equal(1, q:get())
         -- one slot free: `big` needs two and is first, so `small` waits too
         assert.are.same({nil, "full"}, {q:put_nowait(6)})
@@ -260,7 +266,7 @@ describe("threads Queue", function()
       H.run(rt, function()
         local q = rt.Queue()
         local short = rt.spawn(function() return q:get(SHORT) end)
-        local long = blocked(function() return q:get(LONG) end)
+        local long = blocked(q, "getters", function() return q:get(LONG) end)
         assert.are.same({true, nil, "empty"}, {short:join(LONG)})
         q:put("for long")
         assert.are.same({true, "for long"}, {long:join(LONG)})
@@ -273,7 +279,7 @@ describe("threads Queue", function()
         local q = rt.Queue(1)
         q:put("kept")
         local short = rt.spawn(function() return q:put("dropped", SHORT) end)
-        local long = blocked(function() return q:put("second", LONG) end)
+        local long = blocked(q, "putters", function() return q:put("second", LONG) end)
         assert.are.same({true, nil, "full"}, {short:join(LONG)})
         assert.are.equal("kept", q:get())
         assert.are.same({true, true}, {long:join(LONG)})
@@ -295,7 +301,7 @@ describe("threads Queue", function()
     it("while blocked in get: join gives false, duet.cancelled; nothing was taken", function()
       H.run(rt, function()
         local q = rt.Queue()
-        local th = blocked(function() return q:get() end)
+        local th = blocked(q, "getters", function() return q:get() end)
         th:cancel()
         assert.are.same({false, duet.cancelled}, {th:join(LONG)})
         q:put("still here")
@@ -307,8 +313,8 @@ describe("threads Queue", function()
     it("while blocked in get_many, with other getters in line", function()
       H.run(rt, function()
         local q = rt.Queue()
-        local first = blocked(function() return q:get_many(5) end)
-        local second = blocked(function() return q:get_many(5, LONG) end)
+        local first = blocked(q, "getters", function() return q:get_many(5) end)
+        local second = blocked(q, "getters", function() return q:get_many(5, LONG) end)
         first:cancel()
         assert.are.same({false, duet.cancelled}, {first:join(LONG)})
         q:put_many{1, 2}
@@ -322,7 +328,7 @@ describe("threads Queue", function()
       H.run(rt, function()
         local q = rt.Queue(1)
         q:put("kept")
-        local th = blocked(function() return q:put("lost") end)
+        local th = blocked(q, "putters", function() return q:put("lost") end)
         th:cancel()
         assert.are.same({false, duet.cancelled}, {th:join(LONG)})
         assert.are.same({"kept"}, drain(q))
@@ -335,8 +341,8 @@ describe("threads Queue", function()
       H.run(rt, function()
         local q = rt.Queue(2)
         q:put_many{1, 2}
-        local big = blocked(function() return q:put_many({3, 4}) end)
-        local small = blocked(function() return q:put(5, LONG) end)
+        local big = blocked(q, "putters", function() return q:put_many({3, 4}) end)
+        local small = blocked(q, "putters", function() return q:put(5, LONG) end)
         big:cancel()
         assert.are.same({false, duet.cancelled}, {big:join(LONG)})
         assert.are.equal(1, q:get())
@@ -349,7 +355,7 @@ describe("threads Queue", function()
       H.run(rt, function()
         local q = rt.Queue()
         for i = 1, 200 do
-          local first = blocked(function() return q:get() end)
+          local first = blocked(q, "getters", function() return q:get() end)
           local second = rt.spawn(function() return q:get(LONG) end)
           q:put(i)
           first:cancel()
@@ -471,7 +477,7 @@ describe("threads Queue", function()
     it("while a getter is in line, hands it nil, 'closed' even later", function()
       H.run(rt, function()
         local q = rt.Queue()
-        local th = blocked(function() return q:get() end)
+        local th = blocked(q, "getters", function() return q:get() end)
         q:close()
         assert.are.same({true, nil, "closed"}, {th:join(LONG)})
       end)

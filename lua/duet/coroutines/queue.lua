@@ -35,11 +35,15 @@ local function count(self)
   return self._n or self._t - self._h + 1
 end
 
+-- "size 3/10, putters 2, closed": waiters in line shown when there are any
 local function describe(self)
   local n = count(self)
-  local size = self.maxsize > 0 and ("size %d/%d"):format(n, self.maxsize)
+  local s = self.maxsize > 0 and ("size %d/%d"):format(n, self.maxsize)
     or ("size %d"):format(n)
-  return self._closed and size .. ", closed" or size
+  local getters, putters = S.waiters(self._getters), S.waiters(self._putters)
+  if getters > 0 then s = s .. ", getters " .. getters end
+  if putters > 0 then s = s .. ", putters " .. putters end
+  return self._closed and s .. ", closed" or s
 end
 
 local Queue = class.new("duet.Queue", describe)
