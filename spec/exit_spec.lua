@@ -20,8 +20,10 @@ describe("process exit (threads runtime) #notsan", function()
   describe("with a non-daemon thread still running", function()
     it("waits for it when the script ends, and its output appears", function()
       local out, err, status = child [[
-rt.spawn(function() rt.sleep(0.2); print("thread done") end)
+local printed = rt.Event()   -- the thread prints second, however slow main is
+rt.spawn(function(ev) ev:wait(); rt.sleep(0.2); print("thread done") end, printed)
 print("main done")
+printed:set()
 ]]
       assert.are.equal(0, status, err)
       assert.are.equal("main done\nthread done\n", out)
@@ -122,13 +124,15 @@ print("main done")
   describe("with Thread handles dropped without join", function()
     it("collects them and still runs their threads to the end", function()
       local out, err, status = child [[
+local printed = rt.Event()
 for i = 1, 200 do rt.spawn(function() return i end) end
-rt.spawn(function() rt.sleep(0.2); print("dropped thread done") end)
+rt.spawn(function(ev) ev:wait(); rt.sleep(0.2); print("dropped thread done") end, printed)
 collectgarbage()
 collectgarbage()
 for i = 1, 200 do rt.spawn(function() return i end) end
 collectgarbage()
 print("main done")
+printed:set()
 ]]
       assert.are.equal(0, status, err)
       assert.are.equal("main done\ndropped thread done\n", out)

@@ -80,8 +80,9 @@ local function background(name, code, lines, driver)
     pid=$!
     ( n=0; while [ $n -lt 70 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; n=$((n+1)); done
       kill -KILL $pid 2>/dev/null ) >/dev/null 2>&1 &
+    out=%s
     n=0
-    while [ "$(grep -c . %s)" -lt %d ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
+    while [ "$(grep -c . $out)" -lt %d ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
     %s
     wait $pid
   ]]):format(script, out, out, lines, driver))
@@ -500,9 +501,15 @@ for _, name in ipairs{ "threads", "coroutines" } do
 
     it("lets no worker outlive a parent stopped by Ctrl-C #notsan", function()
       -- as with an Executor, a script's exit waits for its running tasks
-      -- after the first Ctrl-C on the threads runtime; the second ends it
+      -- after the first Ctrl-C on the threads runtime, silently; the second
+      -- ends it. On coroutines the second is sent once the first has been
+      -- reported, so that it cannot end the script before that.
+      local wait_first = name == "coroutines" and [[
+        n=0
+        while ! grep -q 'interrupted!' $out && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done
+      ]] or "sleep 0.3"
       local text = background(name, BUSY_AND_IDLE, 2,
-        "kill -INT $pid; sleep 0.3; kill -INT $pid 2>/dev/null")
+        "kill -INT $pid\n" .. wait_first .. "\nkill -INT $pid 2>/dev/null")
       if name == "coroutines" then assert.matches("interrupted!", text) end
       assert.is_true(all_ended(pids_of(text)))
     end)

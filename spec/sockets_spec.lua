@@ -386,8 +386,11 @@ for _, name in ipairs{ "threads", "coroutines" } do
           local a, b = pair()
           local blocked, caught = rt.Event(), rt.Event()
           local th = rt.spawn(function(s, ev, caught)
-            ev:set()
-            local ok, e = pcall(s.receive, s, "*l")
+            -- set inside the pcall: a cancel right after it is caught too
+            local ok, e = pcall(function()
+              ev:set()
+              return s:receive("*l")
+            end)
             caught:set()
             local line = s:receive("*l")  -- the whole line, after the cancel
             s:close()

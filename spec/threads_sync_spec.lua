@@ -797,12 +797,32 @@ describe("threads runtime: locks and signals", function()
     end)
 
     it("a pass whose last party arrived completes even if a waiter's timeout passes during the action", function()
-      -- the waiter's timeout is long enough for main to arrive first, and
-      -- ends while the action still runs
-      local b = rt.Barrier(2, function() rt.sleep(0.5) end)
-      local th = daemon(function() return b:wait(0.25) end)
-      assert.is_true(wait_until(function() return b.n_waiting == 1 end))
-      local mine = b:wait(LONG)
+      -- The action runs until the waiter's deadline has passed. Main must
+      -- arrive before that deadline: when a loaded machine made it late
+      -- (the barrier broke), the case runs again with a longer timeout.
+      local function attempt(timeout)
+        local st = rt.SharedTable()
+        local b = rt.Barrier(2, function()
+          while rt.now() <= st.deadline + 0.01 do rt.sleep(0.005) end
+        end)
+        local th = daemon(function()
+          st.deadline = rt.now() + timeout
+          return b:wait(timeout)
+        end)
+        assert.is_true(wait_until(function()
+          return b.n_waiting == 1 or not th:is_alive()
+        end))
+        local arrived, mine = pcall(b.wait, b, LONG)
+        return b, th, arrived, mine
+      end
+      local timeout = 0.25
+      local b, th, arrived, mine = attempt(timeout)
+      while not arrived and timeout < 4 do
+        th:join(LONG)
+        timeout = timeout * 2
+        b, th, arrived, mine = attempt(timeout)
+      end
+      assert.is_true(arrived, tostring(mine))
       local ok, theirs = th:join(LONG)
       assert.is_true(ok, tostring(theirs))
       assert.are.same({0, 1}, {math.min(mine, theirs), math.max(mine, theirs)})

@@ -467,8 +467,11 @@ return function(rt)
         H.run(rt, function()
           local ev, started = rt.Event(), rt.Event()
           local th = rt.spawn(function()
-            started:set()
-            local ok, e = pcall(ev.wait, ev, LONG)
+            -- set inside the pcall: a cancel right after it is caught too
+            local ok, e = pcall(function()
+              started:set()
+              return ev:wait(LONG)
+            end)
             return ok, e == duet.cancelled
           end)
           started:wait(LONG)
