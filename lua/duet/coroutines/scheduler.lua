@@ -769,39 +769,43 @@ end
 
 ------------------------------------------------------------------- the loop
 
--- Run every task that is ready now, in order.
+-- Run every task that is ready now, in order; then those they made ready,
+-- batch after batch, while the loop has nothing else to do (no timer, no
+-- descriptor, a live task left): a spawn + join takes two batches.
 local function step_fifo()
-  local batch, bwhys, n = ready, whys, nready
-  ready, whys, nready = spare, sparewhys, 0
-  spare, sparewhys = batch, bwhys
-  for i = 1, n do
-    local th = batch[i]
-    batch[i] = nil
-    current = th
-    local co = th[CO]
-    local ok, r
-    if co then
-      ok, r = resume(co, bwhys[i])
-    else                 -- its first turn: a parked coroutine, or a new one
-      if npool > 0 then
-        co = pool[npool]
-        pool[npool] = nil
-        npool = npool - 1
-      else
-        co = create(body)
+  repeat
+    local batch, bwhys, n = ready, whys, nready
+    ready, whys, nready = spare, sparewhys, 0
+    spare, sparewhys = batch, bwhys
+    for i = 1, n do
+      local th = batch[i]
+      batch[i] = nil
+      current = th
+      local co = th[CO]
+      local ok, r
+      if co then
+        ok, r = resume(co, bwhys[i])
+      else                 -- its first turn: a parked coroutine, or a new one
+        if npool > 0 then
+          co = pool[npool]
+          pool[npool] = nil
+          npool = npool - 1
+        else
+          co = create(body)
+        end
+        th[CO] = co
+        local fn = th[PREV]
+        th[PREV] = false
+        ok, r = resume(co, th, fn)
       end
-      th[CO] = co
-      local fn = th[PREV]
-      th[PREV] = false
-      ok, r = resume(co, th, fn)
+      if not ok then
+        fail(th, co, r)
+      elseif r == PARKED and npool < POOL_MAX then
+        npool = npool + 1
+        pool[npool] = co
+      end
     end
-    if not ok then
-      fail(th, co, r)
-    elseif r == PARKED and npool < POOL_MAX then
-      npool = npool + 1
-      pool[npool] = co
-    end
-  end
+  until nready == 0 or nheap > 0 or rtail > 0 or nfdwait > 0 or nlive == 0
   current = mainthread
 end
 local step = step_fifo
