@@ -681,6 +681,17 @@ describe("coroutines runtime", function()
   -- The executors, SharedTable, TokenBucket and seeded runs' module load on
   -- first use.
   -- (#notsan: child processes; /bin/sh crashes with TSan preloaded)
+  -- as on the threads runtime, where the hook runs in the dying thread
+  it("refuses a join of the current task in the excepthook of a failed one", function()
+    local saved, got = duet.excepthook, nil
+    duet.excepthook = function() got = { pcall(function() return rt.current():join() end) } end
+    local ok, e = pcall(run, function() rt.spawn(function() error("boom") end) end)
+    duet.excepthook = saved
+    assert.is_true(ok, e)
+    assert.is_false(got[1])
+    assert.matches("cannot join current thread", got[2])
+  end)
+
   describe("start-up", function()
     local H = require "helpers"
 

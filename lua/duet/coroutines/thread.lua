@@ -122,6 +122,8 @@ function methods:join(timeout)
       return nil, "timeout"
     end
     state = self[STATE]
+  elseif self == S.current() then   -- the excepthook runs in a failed task
+    check.error(messages.join_current)
   end
   if state == DONE then
     local res = self[VALS]
