@@ -113,17 +113,17 @@ function methods:join(timeout)
   if timeout ~= nil then timeout = check.timeout("join", 1, timeout) end
   local state = self[STATE]
   if state == NEW then check.error(messages.join_unstarted) end
-  if state == ALIVE or state == DAEMON then
-    if timeout == 0 then
-      if self == S.current() then check.error(messages.join_current) end
-      return nil, "timeout"
-    end
+  local alive = state == ALIVE or state == DAEMON
+  if alive and timeout ~= 0 then
+    -- (S.join_wait refuses the current task where it waits)
     if not S.join_wait(self, timeout and S.deadline(timeout)) then
       return nil, "timeout"
     end
     state = self[STATE]
-  elseif self == S.current() then   -- the excepthook runs in a failed task
-    check.error(messages.join_current)
+  else
+    -- the current task may have failed: its excepthook runs in it
+    if self == S.current() then check.error(messages.join_current) end
+    if alive then return nil, "timeout" end
   end
   if state == DONE then
     local res = self[VALS]
