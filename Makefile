@@ -22,6 +22,9 @@ MODULE   := lua/duet/core.so
 REDIS_SRCS := $(wildcard csrc/redis/*.c)
 REDIS_HDRS := $(wildcard csrc/redis/*.h)
 REDIS_MODULE := lua/duet/redis_core.so
+# The floors some bench rows are measured against (bench/floor.c): Lua and
+# pthreads only, no duet; built for make bench and for the specs that run it.
+FLOOR_MODULE := build/bench/floor.so
 BUSTED   := busted --lua=$(LUA) $(BUSTED_FLAGS)
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;
 export LUA_CPATH := ./lua/?.so;;
@@ -35,6 +38,10 @@ $(MODULE): $(SRCS) $(HDRS)
 
 $(REDIS_MODULE): $(REDIS_SRCS) $(REDIS_HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(LUA_INC) -fPIC -shared -o $@ $(REDIS_SRCS) -lhiredis
+
+$(FLOOR_MODULE): bench/floor.c
+	mkdir -p build/bench
+	$(CC) -std=c11 -Wall -Wextra -pedantic $(CFLAGS) $(LUA_INC) -fPIC -shared -pthread -o $@ bench/floor.c
 
 # Install the system packages the project needs (apt-get as root, else
 # print the command and stop).
@@ -73,7 +80,7 @@ install-packages:
 # tells the specs where it is.
 WITH_REDIS := sh spec/redis_server.sh run
 
-test: deps all
+test: deps all $(FLOOR_MODULE)
 	$(WITH_REDIS) $(BUSTED)
 
 stress: deps all
@@ -109,8 +116,14 @@ build/%/duet/redis_core.so: $(REDIS_SRCS) $(REDIS_HDRS)
 	$(CC) $(WARN) -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared \
 	  -o $@ $(REDIS_SRCS) -lhiredis
 
+# the floors' module, found before build/bench's by the busted --cpath
+build/%/floor.so: bench/floor.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -Wall -Wextra -pedantic -O1 -g $(SAN_$*) $(LUA_INC) -fPIC -shared \
+	  -pthread -o $@ bench/floor.c
+
 # The private redis-server starts outside the sanitizer's preload.
-asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so
+asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so build/asan/floor.so
 	$(WITH_REDIS) env LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -120,7 +133,7 @@ asan: deps-san build/asan/duet/core.so build/asan/duet/redis_core.so
 # One process per spec file: Lua raises errors with longjmp from code TSan
 # does not see, so each error leaves a frame on TSan's shadow stack, which
 # holds 65,536; the whole suite in one process raises more.
-tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so
+tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so build/tsan/floor.so
 	@fail=0; for f in spec/*_spec.lua spec/regress/*_spec.lua; do \
 	  $(WITH_REDIS) env LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/spec/tsan.supp" \
@@ -131,8 +144,8 @@ tsan: deps-san build/tsan/duet/core.so build/tsan/duet/redis_core.so
 # valgrind is slow (~30x, and the queue and lock specs' spinning waits far
 # more): CI runs this subset (about a minute); the object specs were run
 # once under it by hand (make valgrind VALGRIND_SPECS="spec/*_spec.lua").
-VALGRIND_SPECS ?= spec/transfer_spec.lua spec/threads_spec.lua
-valgrind: deps-san build/vg/duet/core.so build/vg/duet/redis_core.so
+VALGRIND_SPECS ?= spec/transfer_spec.lua spec/threads_spec.lua spec/bench_floor_spec.lua
+valgrind: deps-san build/vg/duet/core.so build/vg/duet/redis_core.so build/vg/floor.so
 	DUET_SANITIZER=valgrind LUA_CPATH="./build/vg/?.so;;" \
 	valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
@@ -196,7 +209,7 @@ clean:
 # goes to bench/RESULTS.md). QUICK=1: smaller sizes, one run, about 30 s,
 # for specs and CI; its figures are not for comparison.
 .PHONY: bench
-bench: all
+bench: all $(FLOOR_MODULE)
 	$(LUA) bench/run.lua $(if $(QUICK),--quick)
 
 # Lua Lanes for bench's Lanes column (optional: it has no Debian package).
@@ -215,5 +228,5 @@ bench-peer-lanes:
 # Instructions per operation on single-threaded hot paths (callgrind; each
 # op run n and 2n times, the difference over n): bench/instr.lua.
 .PHONY: bench-instr
-bench-instr: all
+bench-instr: all $(FLOOR_MODULE)
 	$(LUA) bench/instr.lua $(INSTR_N)

@@ -6,6 +6,9 @@
 --
 -- Cases: c10, c100, c1000 (C clients; --quick: 10, 100, 200), c5000 (for
 -- the coroutines runtime only, as issue 9 asks; --quick: 500).
+-- Case floor: the memory floor of c1000, no duet and no task: 1,000
+-- LuaSocket connections (--quick: 200) made in one loop, a client and the
+-- server's accepted socket each, one line each way, all held open.
 -- Metrics: messages echoed per second, from the first connect until every
 -- client and every server thread has ended (higher is better), and the
 -- peak RSS growth (VmHWM after minus VmRSS before) per connection in KB
@@ -85,4 +88,30 @@ local cases = {
   c5000 = echo_case(5000, 500),
 }
 
-bench.main("B10", cases, { "c10", "c100", "c1000", "c5000" }, arg)
+cases.floor = { plain = true, fn = function(_, quick, id)
+  local n = quick and 200 or 1000
+  local srv = assert(socket.bind("127.0.0.1", 0, n))
+  local _, port = srv:getsockname()
+  local clients, conns = {}, {}
+  for i = 1, n do clients[i], conns[i] = false, false end
+  collectgarbage()
+  local before = bench.rss_kb()
+  for i = 1, n do
+    local c = socket.tcp()
+    assert(c:connect("127.0.0.1", port))
+    c:setoption("tcp-nodelay", true)
+    local conn = assert(srv:accept())
+    conn:setoption("tcp-nodelay", true)
+    local msg = ("hello %d %d"):format(i, 1)
+    assert(c:send(msg .. "\n"))
+    assert(conn:send(assert(conn:receive("*l")) .. "\n"))
+    bench.check("echo", c:receive("*l"), msg)
+    clients[i], conns[i] = c, conn
+  end
+  local peak = bench.rss_kb("VmHWM")
+  for i = 1, n do clients[i]:close(); conns[i]:close() end
+  srv:close()
+  bench.result(id, "rss_per_conn", (peak - before) / n, "KB")
+end }
+
+bench.main("B10", cases, { "c10", "c100", "c1000", "c5000", "floor" }, arg)

@@ -10,6 +10,11 @@
 --   sleep10k         10,000 threads (tasks) each sleeping 0.1 s (--quick:
 --                    1,000); seconds until all are joined, lower is better
 --                    (0.1 s is the floor).
+--   floor_thread     the floor of idle1k, no duet: 1,000 pthreads (--quick:
+--                    100), each with a bare luaL_newstate() of its own,
+--                    blocked on a condition variable (bench/floor.c)
+--   floor_task       the floor of idle10k, no duet: 10,000 bare Lua
+--                    coroutines (--quick: 1,000), each yielded once
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local bench = require "benchlib"
 
@@ -51,4 +56,32 @@ local cases = {
   end },
 }
 
-bench.main("B8", cases, { "idle1k", "idle10k", "sleep10k" }, arg)
+-- The floors: RSS per idle one, as above, for what any Lua library's idle
+-- thread (a Lua state and a pthread) or task (a Lua coroutine) holds.
+cases.floor_thread = { plain = true, fn = function(_, quick, id)
+  local n = quick and 100 or 1000
+  local floor = bench.floor()
+  local before = bench.rss_kb()
+  bench.check("threads", floor.idle_states(n), n)
+  local after = bench.rss_kb()
+  floor.release()
+  bench.result(id, "rss_per_thread", (after - before) / n, "KB")
+end }
+cases.floor_task = { plain = true, fn = function(_, quick, id)
+  local n = quick and 1000 or 10000
+  local cos, yield = {}, coroutine.yield
+  for i = 1, n do cos[i] = false end   -- the list's room, before `before`
+  local idle = function() yield() end
+  collectgarbage()
+  local before = bench.rss_kb()
+  for i = 1, n do
+    local co = coroutine.create(idle)
+    coroutine.resume(co)
+    cos[i] = co
+  end
+  local after = bench.rss_kb()
+  bench.check("suspended", coroutine.status(cos[n]), "suspended")
+  bench.result(id, "rss_per_thread", (after - before) / n, "KB")
+end }
+
+bench.main("B8", cases, { "idle1k", "idle10k", "sleep10k", "floor_thread", "floor_task" }, arg)

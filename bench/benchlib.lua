@@ -16,8 +16,8 @@ local M = {}
 
 -- Run by hand (no LUA_PATH / LUA_CPATH, as `make` exports them), a script
 -- finds duet in the checkout it sits in.
+local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
 do
-  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
   if not os.getenv("LUA_PATH") then
     package.path = ("%s/lua/?.lua;%s/lua/?/init.lua;"):format(root, root) .. package.path
   end
@@ -53,6 +53,13 @@ end
 -- only when duet is missing altogether).
 local ok, core = pcall(require, "duet.core")
 M.now = ok and core.now or os.clock
+
+--- The floors' C module (bench/floor.c): a sanitizer build on LUA_CPATH
+--- first, else build/bench's (make bench and make test build it).
+function M.floor()
+  package.cpath = package.cpath .. ";" .. root .. "/build/bench/?.so"
+  return require "floor"
+end
 
 local report = require "report"
 M.rss_kb, M.result, M.check = report.rss_kb, report.result, report.check

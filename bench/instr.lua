@@ -13,10 +13,13 @@ local lua = os.getenv("LUA") or "lua5.4"
 
 local OPS = {
   { "loop", "empty for-loop iteration (the floor)" },
+  { "call_floor", "floor: two C methods that do nothing, on a userdata (no duet)" },
   { "lock_threads", "Lock acquire + release, threads runtime" },
   { "lock_coroutines", "Lock acquire + release, coroutines runtime" },
+  { "queue_floor", "floor: put + get of one integer, least Lua queue class (no duet)" },
   { "queue_threads", "Queue put + get of one integer, threads runtime" },
   { "queue_coroutines", "Queue put + get of one integer, coroutines runtime" },
+  { "spawn_floor", "floor: a new coroutine resumed to its end (no duet)" },
   { "spawn_coroutines", "spawn + join of an empty task, coroutines runtime" },
   -- a thread costs ~100 times more: these run n / 40 times
   { "spawn_threads", "spawn + join of an empty thread, threads runtime", 40 },

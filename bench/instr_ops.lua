@@ -9,7 +9,10 @@
 -- an empty thread, of one whose function reads rt.name), message_coroutines (put + get of one table
 -- {id, name, values} on the coroutines runtime), spawn_cqueues (cq:wrap of
 -- an empty function + the loop that ends it), loop (an empty for loop:
--- the floor every figure includes).
+-- the floor every figure includes). Floors, no duet: call_floor (two C
+-- methods that do nothing on a userdata: bench/floor.c), queue_floor (put +
+-- get of one integer on the least Lua queue class), spawn_floor (a new
+-- coroutine resumed to its end).
 local op, n = arg[1], tonumber(arg[2])
 assert(op and n, "usage: lua5.4 bench/instr_ops.lua OP N")
 
@@ -71,6 +74,37 @@ function ops.spawn_cqueues()
     cq:wrap(empty)
     assert(cq:loop())
   end
+end
+
+function ops.call_floor()
+  local here = arg[0]:match("^(.*)/[^/]*$") or "."
+  package.cpath = package.cpath .. ";" .. here .. "/../build/bench/?.so"
+  local lock = require("floor").object()
+  for _ = 1, n do lock:acquire(); lock:release() end
+end
+function ops.queue_floor()
+  local Q = {}
+  Q.__index = Q
+  function Q:put(item)
+    local t = self._t + 1
+    self._t = t
+    self._items[t] = item
+    return true
+  end
+  function Q:get()
+    local h, t, items = self._h, self._t, self._items
+    local item = items[h]
+    items[h] = nil
+    if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
+    return item
+  end
+  local q = setmetatable({ _items = {}, _h = 1, _t = 0 }, Q)
+  for i = 1, n do q:put(i); assert(q:get() == i) end
+end
+function ops.spawn_floor()
+  local create, resume = coroutine.create, coroutine.resume
+  local empty = function() end
+  for _ = 1, n do resume(create(empty)) end
 end
 
 assert(ops[op], "unknown op " .. op)()
