@@ -820,4 +820,13 @@ describe("duet.check", function()
     assert.is_false(ok)
     assert.matches("^[^:]*coroutines_spec%.lua:%d+: bad argument #1 to 'get'", e)
   end)
+
+  it("after a tail call into duet, points the error at the nearest caller with a line", function()
+    local q = rt.Queue()
+    local function get_bad() return q:get(-1) end   -- its frame is gone
+    local line = debug.getinfo(1, "l").currentline
+    local ok, e = pcall(function() local v = get_bad(); return v end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*coroutines_spec%.lua:" .. (line + 1) .. ": bad argument #1 to 'get'", e)
+  end)
 end)

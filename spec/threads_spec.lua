@@ -751,4 +751,15 @@ print(th:join())
       end):join(LONG) })
     end)
   end)
+
+  describe("error positions", function()
+    it("after a tail call into a C method, the error names the tail call's line", function()
+      local q = rt.Queue()
+      local line = debug.getinfo(1, "l").currentline
+      local function get_bad() return q:get(-1) end   -- Lua keeps this frame
+      local ok, e = pcall(function() local v = get_bad(); return v end)
+      assert.is_false(ok)
+      assert.matches("^spec/threads_spec%.lua:" .. (line + 1) .. ": bad argument #1 to 'get'", e)
+    end)
+  end)
 end)
