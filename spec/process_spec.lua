@@ -503,10 +503,12 @@ for _, name in ipairs{ "threads", "coroutines" } do
       -- as with an Executor, a script's exit waits for its running tasks
       -- after the first Ctrl-C on the threads runtime, silently; the second
       -- ends it. On coroutines the second is sent once the first has been
-      -- reported, so that it cannot end the script before that.
+      -- reported (or the script has ended), so that it cannot end the
+      -- script before that.
       local wait_first = name == "coroutines" and [[
         n=0
-        while ! grep -q 'interrupted!' $out && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done
+        while ! grep -q 'interrupted!' $out && kill -0 $pid 2>/dev/null \
+            && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done
       ]] or "sleep 0.3"
       local text = background(name, BUSY_AND_IDLE, 2,
         "kill -INT $pid\n" .. wait_first .. "\nkill -INT $pid 2>/dev/null")

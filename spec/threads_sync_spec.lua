@@ -797,13 +797,15 @@ describe("threads runtime: locks and signals", function()
     end)
 
     it("a pass whose last party arrived completes even if a waiter's timeout passes during the action", function()
-      -- The action runs until the waiter's deadline has passed. Main must
-      -- arrive before that deadline: when a loaded machine made it late
-      -- (the barrier broke), the case runs again with a longer timeout.
+      -- The action runs until the waiter's deadline has passed, with half
+      -- the timeout to spare: the waiter reads the clock for st.deadline a
+      -- moment before wait does for its own. Main must arrive before that
+      -- deadline: when a loaded machine made it late (the barrier broke),
+      -- the case runs again with a longer timeout.
       local function attempt(timeout)
         local st = rt.SharedTable()
         local b = rt.Barrier(2, function()
-          while rt.now() <= st.deadline + 0.01 do rt.sleep(0.005) end
+          while rt.now() <= st.deadline + timeout / 2 do rt.sleep(0.005) end
         end)
         local th = daemon(function()
           st.deadline = rt.now() + timeout
