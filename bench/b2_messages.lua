@@ -3,7 +3,8 @@
 -- threads runtime every message is copied from one Lua state to another).
 -- Peers: bench/peers/b2_messages_threads.py, b2_messages_asyncio.py.
 -- Metric: messages per second (--quick: 20,000 messages), higher is better.
--- Case floor: the same messages through a plain Lua list, no duet at all.
+-- Case floor: the same messages through a plain Lua list, no duet at all;
+-- floor_queue: through the least Lua queue class, no duet.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local bench = require "benchlib"
 
@@ -57,4 +58,39 @@ cases.floor = { plain = true, fn = function(_, quick, id)
   bench.result(id, "rate", n / dt, "msgs/s")
 end }
 
-bench.main("B2", cases, { "tables", "floor" }, arg)
+-- The least queue: the same, through the least Lua queue class (put and
+-- get methods over _items/_h/_t, no waiting, no checks), in one loop after
+-- the other: the cost of a method call per put and per get, no duet.
+cases.floor_queue = { plain = true, fn = function(_, quick, id)
+  local n = quick and 20000 or 200000
+  local Q = {}
+  Q.__index = Q
+  function Q:put(item)
+    local t = self._t + 1
+    self._t = t
+    self._items[t] = item
+    return true
+  end
+  function Q:get()
+    local h, t, items = self._h, self._t, self._items
+    local item = items[h]
+    items[h] = nil
+    if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
+    return item
+  end
+  local q = setmetatable({ _items = {}, _h = 1, _t = 0 }, Q)
+  local t0 = bench.now()
+  for i = 1, n do q:put({ id = i, name = "item" .. i, values = { 1, 2, 3 } }) end
+  local ids, values = 0, 0
+  for _ = 1, n do
+    local m = q:get()
+    ids = ids + m.id
+    values = values + m.values[3]
+    assert(m.name == "item" .. m.id, "message garbled")
+  end
+  local dt = bench.now() - t0
+  bench.check("sum", ids + values, n * (n + 1) // 2 + 3 * n)
+  bench.result(id, "rate", n / dt, "msgs/s")
+end }
+
+bench.main("B2", cases, { "tables", "floor", "floor_queue" }, arg)

@@ -72,6 +72,8 @@ M.rows = {
     "B2 200k table messages {id, name, values}"),
   def("B2.floor", "b2_messages", "B2.floor", "rate", "k msgs/s", 1e-3, "higher",
     "B2 the same, through a plain Lua list: no duet, no task (the floor)", { "coroutines" }),
+  def("B2.floor_queue", "b2_messages", "B2.floor_queue", "rate", "k msgs/s", 1e-3, "higher",
+    "B2 the same, through the least Lua queue class: no duet, no task", { "coroutines" }),
   def("B3.spawn1k", "b3_spawn", "B3.spawn1k", "per_spawn", "us each", 1, "lower",
     "B3 spawn + join 1,000 empty threads/tasks"),
   def("B3.spawn10k", "b3_spawn", "B3.spawn10k", "per_spawn", "us each", 1, "lower",

@@ -1,5 +1,5 @@
 -- The floors make bench measures its rows against (bench/floor.c, the
--- "floor" cases of B8 and B10) and make bench-instr's operations, run small:
+-- floor cases of B2, B8 and B10) and make bench-instr's operations, run small:
 -- they do what their rows say, and every case prints a figure. Never
 -- asserts a figure's size: speed and memory live in bench/.
 package.cpath = package.cpath .. ";./build/bench/?.so"
@@ -55,6 +55,7 @@ end)
 
 describe("the floor cases #notsan", function()
   for _, c in ipairs({
+    { "b2_messages", "floor_queue", "B2.floor_queue rate", "msgs/s" },
     { "b8_memory", "floor_thread", "B8.floor_thread rss_per_thread" },
     { "b8_memory", "floor_task", "B8.floor_task rss_per_thread" },
     { "b10_echo", "floor", "B10.floor rss_per_conn" },
@@ -62,7 +63,8 @@ describe("the floor cases #notsan", function()
     it(c[1] .. " --case " .. c[2] .. " prints its figure", function()
       local out, ok = run(("lua5.4 bench/%s.lua --case %s --quick"):format(c[1], c[2]))
       assert.is_true(ok, out)
-      local v = out:match("RESULT " .. c[3]:gsub("%.", "%%.") .. " ([%d.e+-]+) KB\n")
+      local v = out:match("RESULT " .. c[3]:gsub("%.", "%%.") .. " ([%d.e+-]+) "
+        .. (c[4] or "KB") .. "\n")
       assert.truthy(v, out)
       assert.is_true(tonumber(v) > 0, out)
     end)
