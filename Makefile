@@ -83,7 +83,7 @@ WITH_REDIS := sh spec/redis_server.sh run
 test: deps all $(FLOOR_MODULE)
 	$(WITH_REDIS) $(BUSTED)
 
-stress: deps all
+stress: deps all $(FLOOR_MODULE)
 	$(WITH_REDIS) $(BUSTED) --tags=stress --exclude-tags=
 
 demo: deps all
@@ -166,7 +166,7 @@ $(LOCKCHECK)/duet/core.so: $(SRCS) $(HDRS) spec/lockcheck/held.c spec/lockcheck/
 	$(CC) $(WARN) -O1 -g $(LUA_INC) -fPIC -shared -pthread -o $@ $(SRCS) \
 	  spec/lockcheck/held.c $(LOCKCHECK)/wrap.S @$(LOCKCHECK)/wrap.flags -lm -ldl
 
-lockcheck: deps all $(LOCKCHECK)/duet/core.so
+lockcheck: deps all $(FLOOR_MODULE) $(LOCKCHECK)/duet/core.so
 	$(WITH_REDIS) env DUET_LOCKCHECK=1 LUA_CPATH="./$(LOCKCHECK)/?.so;./lua/?.so;;" \
 	$(call SPECS_BUSTED,lockcheck)
 

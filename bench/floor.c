@@ -10,9 +10,9 @@
 **   floor.idle_states(n)  n pthreads, each with a bare luaL_newstate() of
 **                         its own, blocked on a condition variable: the
 **                         floor of an idle thread (B8 "floor_thread");
+**                         floor.waiting() counts those waiting,
 **                         floor.release() wakes and joins them
 */
-#define _GNU_SOURCE   /* pthread_setname_np */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -41,44 +41,28 @@ static int object(lua_State *L) {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t counted = PTHREAD_COND_INITIALIZER;
-static int released, nwaiting;
+static int released, nwaiting, nfailed;   /* under mu */
 static pthread_t *threads;
 static int nthreads;
 
-/* Own a state, wait to be released, close it. (Named, so that a spec can
-** count them in /proc/self/task.) */
+/* Own a state, wait to be released, close it. */
 static void *idle_main(void *arg) {
   lua_State *L = luaL_newstate();
   (void)arg;
-  pthread_setname_np(pthread_self(), "floor idle");
   pthread_mutex_lock(&mu);
+  if (L == NULL) nfailed++;
   nwaiting++;
   pthread_cond_signal(&counted);
   while (!released) pthread_cond_wait(&wake, &mu);
+  nwaiting--;
   pthread_mutex_unlock(&mu);
   if (L != NULL) lua_close(L);
   return NULL;
 }
 
-/* Start n of them; returns once every one has its state and waits. */
-static int idle_states(lua_State *L) {
-  int n = (int)luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n > 0 && threads == NULL, 1, "one batch of n > 0 at a time");
-  threads = calloc((size_t)n, sizeof *threads);
-  if (threads == NULL) return luaL_error(L, "out of memory");
-  released = nwaiting = 0;
-  for (nthreads = 0; nthreads < n; nthreads++)
-    if (pthread_create(&threads[nthreads], NULL, idle_main, NULL) != 0) break;
-  pthread_mutex_lock(&mu);
-  while (nwaiting < nthreads) pthread_cond_wait(&counted, &mu);
-  pthread_mutex_unlock(&mu);
-  lua_pushinteger(L, nthreads);
-  return 1;
-}
-
-static int release(lua_State *L) {
+/* Wake and join the batch (none: nothing to do). */
+static void release_all(void) {
   int i;
-  (void)L;
   pthread_mutex_lock(&mu);
   released = 1;
   pthread_cond_broadcast(&wake);
@@ -87,6 +71,49 @@ static int release(lua_State *L) {
   free(threads);
   threads = NULL;
   nthreads = 0;
+}
+
+/* Start n of them, on 1 MB stacks as duet's threads (DUET_DEFAULT_STACK);
+** returns how many started once every one has its state and waits. */
+static int idle_states(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  pthread_attr_t attr;
+  int failed;
+  luaL_argcheck(L, n > 0 && n <= 100000 && threads == NULL, 1,
+                "one batch of 1 to 100000 at a time");
+  threads = calloc((size_t)n, sizeof *threads);
+  if (threads == NULL) return luaL_error(L, "not enough memory");
+  released = nwaiting = nfailed = 0;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+  for (nthreads = 0; nthreads < n; nthreads++)
+    if (pthread_create(&threads[nthreads], &attr, idle_main, NULL) != 0) break;
+  pthread_attr_destroy(&attr);
+  pthread_mutex_lock(&mu);
+  while (nwaiting < nthreads) pthread_cond_wait(&counted, &mu);
+  failed = nfailed;
+  pthread_mutex_unlock(&mu);
+  if (failed > 0) {                       /* a floor without them is wrong */
+    release_all();
+    return luaL_error(L, "not enough memory for %d Lua states", failed);
+  }
+  lua_pushinteger(L, nthreads);
+  return 1;
+}
+
+/* How many of them wait now. */
+static int waiting(lua_State *L) {
+  int n;
+  pthread_mutex_lock(&mu);
+  n = nwaiting;
+  pthread_mutex_unlock(&mu);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int release(lua_State *L) {
+  (void)L;
+  release_all();
   return 0;
 }
 
@@ -95,8 +122,8 @@ int luaopen_floor(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"acquire", return_true}, {"release", return_nothing}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {
-    {"object", object}, {"idle_states", idle_states}, {"release", release},
-    {NULL, NULL}};
+    {"object", object}, {"idle_states", idle_states}, {"waiting", waiting},
+    {"release", release}, {NULL, NULL}};
   luaL_newmetatable(L, "floor.object");
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");

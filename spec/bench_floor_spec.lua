@@ -5,18 +5,6 @@
 package.cpath = package.cpath .. ";./build/bench/?.so"
 local floor = require "floor"
 
--- threads of this process named "floor idle" (bench/floor.c names them)
-local pid = assert(io.open("/proc/self/stat")):read("l"):match("^%d+")
-local function idle_threads()
-  local p = assert(io.popen("cat /proc/" .. pid .. "/task/*/comm 2>/dev/null"))
-  local n = 0
-  for name in p:lines() do
-    if name == "floor idle" then n = n + 1 end
-  end
-  p:close()
-  return n
-end
-
 -- stdout and whether the command succeeded
 local function run(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
@@ -33,23 +21,26 @@ describe("bench/floor.c", function()
   end)
 
   it("idle_states(n) returns once n threads, each with its own state, wait; release() ends them", function()
+    finally(floor.release)
     for _ = 1, 2 do   -- a second batch after the first is released
       assert.equal(8, floor.idle_states(8))
-      assert.equal(8, idle_threads())
+      assert.equal(8, floor.waiting())
       floor.release()
-      assert.equal(0, idle_threads())
+      assert.equal(0, floor.waiting())
     end
   end)
 
-  it("idle_states refuses n < 1 and a second batch before release, changing nothing", function()
-    assert.has_error(function() floor.idle_states(0) end,
-      "bad argument #1 to 'idle_states' (one batch of n > 0 at a time)")
+  it("idle_states refuses n out of range and a second batch before release, changing nothing", function()
+    finally(floor.release)
+    local msg = "bad argument #1 to 'idle_states' (one batch of 1 to 100000 at a time)"
+    assert.has_error(function() floor.idle_states(0) end, msg)
+    assert.has_error(function() floor.idle_states(2 ^ 32 + 3) end, msg)
+    assert.equal(0, floor.waiting())
     assert.equal(1, floor.idle_states(1))
-    assert.has_error(function() floor.idle_states(1) end,
-      "bad argument #1 to 'idle_states' (one batch of n > 0 at a time)")
-    assert.equal(1, idle_threads())
+    assert.has_error(function() floor.idle_states(1) end, msg)
+    assert.equal(1, floor.waiting())
     floor.release()
-    assert.equal(0, idle_threads())
+    assert.equal(0, floor.waiting())
   end)
 end)
 
