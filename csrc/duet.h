@@ -57,6 +57,10 @@ const char *duet_type_name(lua_State *L, int idx);
 ** value on top; a number where an "integer" is wanted shows as a float. */
 int duet_field_error(lua_State *L, int arg, const char *name,
                      const char *want);
+/* The length of the list argument at (absolute) idx: its field n when set,
+** as table.pack sets it, else #list. An n that is not a non-negative
+** integer (1.0 counts as 1) is a bad argument. */
+lua_Integer duet_list_len(lua_State *L, int idx);
 /* Inside a spin loop: tell the CPU, and the compiler, that memory moves. */
 static inline void duet_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

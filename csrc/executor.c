@@ -612,6 +612,8 @@ static int map_collect(lua_State *L) {
     lua_settop(L, 4);
     lua_rawseti(L, 3, ms->at);
   }
+  lua_pushinteger(L, ms->n);              /* a nil result leaves a hole */
+  lua_setfield(L, 3, "n");
   return 1;
 }
 
@@ -625,10 +627,7 @@ static int executor_map(lua_State *L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   timeout = duet_opt_timeout(L, 4);
   lua_settop(L, 3);
-  if (lua_getfield(L, 3, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
-    ms.n = lua_tointeger(L, -1);
-  else ms.n = luaL_len(L, 3);
-  lua_pop(L, 1);
+  ms.n = duet_list_len(L, 3);
   lua_createtable(L, (int)(ms.n > 0 && ms.n < 1 << 20 ? ms.n : 0), 0); /* 4 */
   for (i = 1; i <= ms.n; i++) {
     lua_geti(L, 3, i);

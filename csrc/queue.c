@@ -337,11 +337,7 @@ static int queue_put_many(lua_State *L) {
   Batch *b;
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 3);
-  if (lua_getfield(L, 2, "n") == LUA_TNUMBER && lua_isinteger(L, -1)
-      && lua_tointeger(L, -1) >= 0)       /* a table.pack list */
-    k = (size_t)lua_tointeger(L, -1);
-  else k = (size_t)lua_rawlen(L, 2);
-  lua_settop(L, 3);
+  k = (size_t)duet_list_len(L, 2);
   b = borrow_batch(L, k);                 /* stack index 4 */
   for (i = 0; i < k; i++) {
     Item *it = &b->items[i];

@@ -139,3 +139,18 @@ int duet_field_error(lua_State *L, int arg, const char *name,
                        "got %s", name, want, fl ? "float"
                                                 : duet_type_name(L, -1)));
 }
+
+lua_Integer duet_list_len(lua_State *L, int idx) {
+  lua_Integer n;
+  int isint = 0;
+  int t = lua_getfield(L, idx, "n");
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return luaL_len(L, idx);
+  }
+  n = lua_tointegerx(L, -1, &isint);
+  if (t != LUA_TNUMBER || !isint || n < 0)
+    luaL_argerror(L, idx, "field 'n' must be a non-negative integer");
+  lua_pop(L, 1);
+  return n;
+}

@@ -165,7 +165,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
           return not ok and e, ex:map(function(x) return x * x end, {1, 2, 3}, LONG)
         end)
         assert.are.equal("task 4 failed", strip(msg))
-        assert.are.same({1, 4, 9}, after)
+        assert.are.same({n = 3, 1, 4, 9}, after)
       end)
     end)
 

@@ -194,7 +194,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
           return require("duet.core").process_self()
         end):result()
         assert.are_not.equal(pid, other)
-        assert.are.same({2, 4, 6}, ex:map(function(x) return 2 * x end, {1, 2, 3}))
+        assert.are.same({n = 3, 2, 4, 6}, ex:map(function(x) return 2 * x end, {1, 2, 3}))
       end)
     end)
 

@@ -50,7 +50,7 @@ for _, name in ipairs{ "threads", "coroutines" } do
         local f = ex:submit("redis_tasks.double", 21)
         assert.equal(42, f:result(H.LONG * 4))
         assert.same({ "b", "a" }, { ex:submit("redis_tasks.pair", "a", "b"):result(H.LONG) })
-        assert.same({ 2, 4, 6 }, ex:map("redis_tasks.double", { 1, 2, 3 }, H.LONG))
+        assert.same({ n = 3, 2, 4, 6 }, ex:map("redis_tasks.double", { 1, 2, 3 }, H.LONG))
         -- mixed with a local future in rt.wait and rt.as_completed
         local mine = rt.Future()
         local remote = ex:submit("redis_tasks.double", 5)

@@ -180,7 +180,7 @@ describe("threads runtime: Executor", function()
     it("runs recursive local functions and nested helpers", function()
       local ex <close> = rt.Executor{max_workers = 2}
       local function fib(n) if n < 2 then return n end return fib(n - 1) + fib(n - 2) end
-      assert.are.same({1, 1, 2, 3, 5, 55}, ex:map(fib, {1, 2, 3, 4, 5, 10}))
+      assert.are.same({n = 6, 1, 1, 2, 3, 5, 55}, ex:map(fib, {1, 2, 3, 4, 5, 10}))
       local function square(x) return x * x end
       local M = {scale = 3, square = square}
       assert.are.equal(27, ex:submit(function(x) return M.scale * M.square(x) end, 3)
@@ -216,7 +216,7 @@ describe("threads runtime: Executor", function()
     it("runs C functions of the standard library by name", function()
       local ex <close> = rt.Executor{max_workers = 1}
       assert.are.equal(7, ex:submit(math.max, 3, 7, 5):result(LONG))
-      assert.are.same({"a", "b"}, ex:map(string.lower, {"A", "B"}))
+      assert.are.same({n = 2, "a", "b"}, ex:map(string.lower, {"A", "B"}))
     end)
 
     it("names what cannot move, and schedules nothing", function()
@@ -438,8 +438,8 @@ describe("threads runtime: Executor", function()
       local ex <close> = rt.Executor{max_workers = 4}
       local r = ex:map(function(x) rt.sleep((8 - x) * 0.001); return x * 10 end,
         {1, 2, 3, 4, 5, 6, 7})
-      assert.are.same({10, 20, 30, 40, 50, 60, 70}, r)
-      assert.are.same({1, 2}, ex:map(function(x) return x end, {n = 2, 1, 2, 3}))
+      assert.are.same({n = 7, 10, 20, 30, 40, 50, 60, 70}, r)
+      assert.are.same({n = 2, 1, 2}, ex:map(function(x) return x end, {n = 2, 1, 2, 3}))
     end)
 
     it("raises the first error in list order and cancels the tasks after it", function()

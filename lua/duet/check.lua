@@ -178,6 +178,17 @@ function check.opt_func(fname, n, v)
   return v
 end
 
+-- The length of list `v`, argument n of fname: its field n when set, as
+-- table.pack sets it, else #v. An n that is not a non-negative integer
+-- (1.0 counts as 1) is a bad argument, as in C (util.c's duet_list_len).
+function check.list_len(fname, n, v)
+  local len = v.n
+  if len == nil then return #v end
+  local i = type(len) == "number" and math.tointeger(len)
+  if not i or i < 0 then argerror(fname, n, messages.list_n) end
+  return i
+end
+
 function check.table(fname, n, v)
   if type(v) ~= "table" then typeerror(fname, n, "table", v) end
   return v

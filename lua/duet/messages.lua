@@ -11,6 +11,7 @@ return {
   duration = "duration must be a non-negative number",
   field_type = "field '%s': %s expected, got %s",
   field_positive = "field '%s' must be positive",
+  list_n = "field 'n' must be a non-negative integer",
   max_workers = "max_workers must be at least 1",
   broken_executor = "broken executor: the initializer raised: ",
   after_shutdown = "cannot schedule new futures after shutdown",

@@ -228,7 +228,7 @@ local function map(self, fn, items, timeout)
   check.func("map", 1, fn)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
-  local n = items.n or #items
+  local n = check.list_len("map", 2, items)
   local futs = {}
   for i = 1, n do futs[i] = self:submit(fn, items[i]) end
   local dl = timeout and now() + timeout
@@ -242,6 +242,7 @@ local function map(self, fn, items, timeout)
     end
     out[i] = r
   end
+  out.n = n   -- a nil result leaves a hole
   return out
 end
 

@@ -588,6 +588,17 @@ return function(rt)
         end)
       end)
 
+      it("counts its results in results.n, so that a nil result leaves a hole", function()
+        H.run(rt, function()
+          local ex <close> = rt.Executor{max_workers = 2}
+          local r = ex:map(function(x) if x ~= 4 then return nil end return x end,
+            {1, 2, 3, 4})
+          assert.are.same({n = 4, nil, nil, nil, 4}, r)
+          r = ex:map(function(x) return x end, {7, nil, 9, n = 3})
+          assert.are.same({n = 3, 7, nil, 9}, r)
+        end)
+      end)
+
       it("returns an empty list for an empty list", function()
         H.run(rt, function()
           local ex <close> = rt.Executor{max_workers = 1}

@@ -401,7 +401,7 @@ function Executor:map(fn, items, timeout)
   check.func("map", 1, fn)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
-  local n = items.n or #items
+  local n = check.list_len("map", 2, items)
   -- map waits for the work it submits: refuse before submitting any
   if n > 0 then S.check_block(self, "map") end
   local futs = {}
@@ -423,6 +423,7 @@ function Executor:map(fn, items, timeout)
     end
     out[i] = fut[1]
   end
+  out.n = n   -- a nil result leaves a hole
   return out
 end
 

@@ -332,7 +332,7 @@ end
 local function check_many(self, items, timeout)
   check.table("put_many", 1, items)
   timeout = timeout_check("put_many", 2, timeout)
-  local n = items.n or #items
+  local n = check.list_len("put_many", 1, items)
   local prio = self._keys ~= nil   -- only a PriorityQueue has priority keys
   for i = 1, n do
     local item = items[i]

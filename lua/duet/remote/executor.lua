@@ -109,7 +109,7 @@ function RemoteExecutor:map(name, items, timeout)
   check.table("map", 2, items)
   timeout = check.timeout("map", 3, timeout)
   local rt = self._rt
-  local n = items.n or #items
+  local n = check.list_len("map", 2, items)
   local futs = {}
   for i = 1, n do futs[i] = self:submit(name, items[i]) end
   local dl = timeout and rt.now() + timeout
@@ -123,6 +123,7 @@ function RemoteExecutor:map(name, items, timeout)
     end
     out[i] = v
   end
+  out.n = n   -- a nil result leaves a hole
   return out
 end
 
