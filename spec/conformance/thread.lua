@@ -191,6 +191,23 @@ return function(rt)
           assert.are_not.equal(a.name, c.name)
         end)
       end)
+
+      it("counts N over the threads made without a name only, as Python", function()
+        H.run(rt, function()
+          local function n_of(th) return tonumber(th.name:match("^Thread%-(%d+)$")) end
+          local a = rt.spawn(function() end)
+          local named = rt.Thread{target = function() end, name = "named"}
+          local ex <close> = rt.Executor{max_workers = 2}
+          ex:submit(function() end):result()   -- starts a worker
+          ex:submit(function() end):result()
+          local b = rt.Thread{target = function() end}
+          local c = rt.spawn(function() end)
+          assert.are.equal(n_of(a) + 1, n_of(b))
+          assert.are.equal(n_of(a) + 2, n_of(c))
+          named:start(); b:start()
+          for _, th in ipairs({ a, named, b, c }) do th:join() end
+        end)
+      end)
     end)
 
     describe("rt.spawn()", function()

@@ -9,7 +9,6 @@ local core = require "duet.core"
 local check = require "duet.check"
 local messages = require "duet.messages"
 local S = require "duet.coroutines.scheduler"
-local thread = require "duet.coroutines.thread"
 local class = require "duet.coroutines.class"
 local options = require "duet.executor_options"
 
@@ -392,7 +391,7 @@ function Executor:submit(fn, ...)
     self._workers = workers + 1
     local k = self._k
     self._k = k + 1
-    thread.spawn(worker, self)._name = self._prefix .. "_" .. k
+    S.spawn_named(self._prefix .. "_" .. k, worker, self)
   end
   return fut
 end

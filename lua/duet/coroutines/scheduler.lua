@@ -28,7 +28,7 @@
 -- none.
 --
 -- Fields the scheduler keeps on a task (see thread.lua for the public ones).
--- The hot ones are the nine slots of the task's array part, named by the
+-- The hot ones are the ten slots of the task's array part, named by the
 -- constants below: a table constructor fills an array part without hashing
 -- a key, and an integer index is read and written without a lookup, which
 -- made a spawn + join 7% cheaper than with named fields. The slots
@@ -45,6 +45,9 @@
 --             run, or true when it has no timer; false otherwise
 --   ID        its ident
 --   JOIN      the wait list of the tasks joining it (false: none yet)
+--   NUM       the N of its default name "Thread-N" (false: it was made
+--             with a name); only tasks made without one count, as Python's
+--             and the threads runtime's names do
 -- A wait list is a table of its own whose slots PREV and NEXT are the ring's
 -- (the same slots as a task's: a ring joins both). Rarer fields are named
 -- ones, which Thread's __newindex lets through for "_" names:
@@ -60,7 +63,7 @@ local core = require "duet.core"
 -- A task's slots; the eighth is its ident (thread.lua, queue.lua and
 -- sync.lua use the same numbers).
 local PREV <const>, NEXT <const>, SUS <const>, CO <const>, STATE <const>,
-  AI <const>, VALS <const>, JOIN <const> = 1, 2, 3, 4, 5, 6, 7, 9
+  AI <const>, VALS <const>, JOIN <const>, NUM <const> = 1, 2, 3, 4, 5, 6, 7, 9, 10
 local check = require "duet.check"
 local messages = require "duet.messages"
 
@@ -666,15 +669,21 @@ end
 
 local Thread             -- the tasks' metatable (thread.lua)
 local idents = 0
+local nameless = 0     -- tasks made without a name: their "Thread-N"
 local executors = 0    -- numbers the Executors' default thread name prefixes
 local executors_outside = 0   -- of them, made outside any rt.run
 
 -- A new task, not started. The fields read on the hot paths are present
 -- from the start, so they never go through Thread's __index function.
-function S.new(target, vals)
+function S.new(target, vals, named)
   idents = idents + 1
+  local num = false
+  if not named then
+    nameless = nameless + 1
+    num = nameless
+  end
   return setmetatable({ target, false, false, false, NEW, false, vals,
-    idents, false }, Thread)
+    idents, false, num }, Thread)
 end
 
 -- Start task `th` (a new Thread): it runs when the scheduler gets to it.
@@ -703,9 +712,11 @@ function S.spawn(fn, ...)
     check.error("duet.coroutines: cannot start a task outside rt.run")
   end
   idents = idents + 1
+  nameless = nameless + 1
   local n = nalive + 1
   local th = setmetatable({ fn, false, false, false, ALIVE, n,
-    select("#", ...) > 0 and pack(...) or false, idents, false }, Thread)
+    select("#", ...) > 0 and pack(...) or false, idents, false, nameless },
+    Thread)
   if current[STATE] == DAEMON then
     th[STATE] = DAEMON
     th._daemon = true
@@ -717,6 +728,16 @@ function S.spawn(fn, ...)
   n = nready + 1
   nready = n
   ready[n] = th
+  return th
+end
+
+-- rt.spawn, for a task named `name` (an executor's worker): it takes no
+-- "Thread-N" (nothing runs between the two steps, so the count is exact).
+function S.spawn_named(name, fn, ...)
+  local th = S.spawn(fn, ...)
+  th[NUM] = false
+  nameless = nameless - 1
+  th._name = name
   return th
 end
 
@@ -971,7 +992,7 @@ function S.run(main, ...)
     -- A seeded run replays exactly: its trace, task idents and names too.
     -- Finalizers written in Lua run in whichever task is running and count
     -- against its hook: collect earlier garbage now, not during the run.
-    tracewho, tracewhere, ntrace, idents = {}, {}, 0, 0
+    tracewho, tracewhere, ntrace, idents, nameless = {}, {}, 0, 0, 0
     executors = executors_outside
   end
   start(m, false)

@@ -11,7 +11,7 @@ local setmetatable, unpack, rawset, rawget, type, tostring = setmetatable,
 local format, byte = string.format, string.byte
 local NEW, ALIVE, DAEMON, DONE = S.NEW, S.ALIVE, S.DAEMON, S.DONE
 -- The task slots this file reads (their layout is in scheduler.lua).
-local STATE <const>, VALS <const>, ID <const> = 5, 7, 8
+local STATE <const>, VALS <const>, ID <const>, NUM <const> = 5, 7, 8, 10
 
 local Thread = { __name = "duet.Thread",
   __fields = { name = true, ident = true, daemon = true, traceback = true } }
@@ -20,15 +20,15 @@ local methods = {}
 -- The public fields are served from private ones, so that every write to
 -- them comes through __newindex (a table field that exists would not):
 -- name (_name, made "Thread-N" on first read, since building that string
--- for every spawn would cost a fifth of it), daemon (_daemon), ident (the
--- slot ID), traceback (_tb).
+-- for every spawn would cost a fifth of it; N is the slot NUM), daemon
+-- (_daemon), ident (the slot ID), traceback (_tb).
 function Thread.__index(th, k)
   local m = methods[k]
   if m ~= nil then return m end
   if k == "name" then
     local name = rawget(th, "_name")
     if not name then
-      name = "Thread-" .. th[ID]
+      name = "Thread-" .. th[NUM]
       rawset(th, "_name", name)
     end
     return name
@@ -88,7 +88,7 @@ function M.Thread(opts)
     check.argerror("Thread", 1, "field 'name': string expected, got "
       .. check.typename(name))
   end
-  local th = S.new(target, args or false)
+  local th = S.new(target, args or false, name ~= nil)
   if name then th._name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
   if daemon == nil then daemon = S.current()[STATE] == DAEMON end
@@ -101,7 +101,7 @@ M.spawn = S.spawn
 -- The task that stands for the caller of rt.run (and for the code outside
 -- it): ident 0, so spawned tasks count from Thread-1 like Python's.
 local main = setmetatable({ false, false, false, false, ALIVE, false, false,
-  0, false, _name = "MainThread" }, Thread)
+  0, false, false, _name = "MainThread" }, Thread)
 S.setup(Thread, main)
 
 function methods:start()
