@@ -189,13 +189,23 @@ function check.list_len(fname, n, v)
   return i
 end
 
+-- Whether v is not a plain table: the coroutines runtime's objects are
+-- tables too, but where a table is wanted they are refused as the threads
+-- runtime's (userdata) are: "table expected, got duet.Event".
+local function not_table(v)
+  if type(v) ~= "table" then return true end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return type(name) == "string" and sub(name, 1, 5) == "duet."
+end
+
 function check.table(fname, n, v)
-  if type(v) ~= "table" then typeerror(fname, n, "table", v) end
+  if not_table(v) then typeerror(fname, n, "table", v) end
   return v
 end
 
 function check.opt_table(fname, n, v)
-  if v ~= nil and type(v) ~= "table" then typeerror(fname, n, "table", v) end
+  if v ~= nil and not_table(v) then typeerror(fname, n, "table", v) end
   return v
 end
 
