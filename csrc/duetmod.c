@@ -33,10 +33,10 @@ static int mod_runtime(lua_State *L) {
   int i;
   if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TSTRING)
     return luaL_error(L, "bad argument #1 to 'runtime' (string expected, got %s)",
-                      luaL_typename(L, 1));
+                      duet_type_name(L, 1));
   if (!lua_isnoneornil(L, 2) && !lua_istable(L, 2))
     return luaL_error(L, "bad argument #2 to 'runtime' (table expected, got %s)",
-                      luaL_typename(L, 2));
+                      duet_type_name(L, 2));
   name = lua_tostring(L, 1);
   if (name != NULL && strlen(name) != lua_rawlen(L, 1))
     return luaL_error(L, "bad argument #1 to 'runtime' (invalid runtime '%s')",
@@ -159,7 +159,7 @@ static int mod_newindex(lua_State *L) {
   }
   if (!lua_isnil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
     return luaL_error(L, "bad argument #3 to '__newindex' (function expected, got %s)",
-                      luaL_typename(L, 3));
+                      duet_type_name(L, 3));
   if (lua_tocfunction(L, 3) == default_excepthook) {
     lua_pushnil(L);
     lua_replace(L, 3);

@@ -638,7 +638,7 @@ static int futures_wait(lua_State *L) {
       timeout = lua_tonumberx(L, 4, &isnum);
       if (!isnum)
         luaL_argerror(L, 2, lua_pushfstring(L, "number expected, got %s",
-                                            luaL_typename(L, 4)));
+                                            duet_type_name(L, 4)));
       luaL_argcheck(L, timeout >= 0, 2,
                     "timeout must be a non-negative number");
     }
@@ -646,7 +646,7 @@ static int futures_wait(lua_State *L) {
       const char *s = lua_tostring(L, 5);
       if (lua_type(L, 5) != LUA_TSTRING)
         luaL_argerror(L, 2, lua_pushfstring(L, "string expected, got %s",
-                                            luaL_typename(L, 5)));
+                                            duet_type_name(L, 5)));
       for (when = 0; modes[when] && strcmp(modes[when], s) != 0; when++) {}
       if (modes[when] == NULL)
         luaL_argerror(L, 2, lua_pushfstring(L, "invalid option '%s'", s));

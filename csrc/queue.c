@@ -47,12 +47,12 @@ static int check_priority(lua_State *L, int idx, int arg, const char *where) {
     if (lua_type(L, p) != LUA_TNUMBER && lua_type(L, p) != LUA_TSTRING)
       luaL_argerror(L, arg, lua_pushfstring(L, "priority (%s[1]) must be a "
                                             "number or a string, got %s",
-                                            where, luaL_typename(L, p)));
+                                            where, duet_type_name(L, p)));
   }
   else if (lua_type(L, p) != LUA_TNUMBER && lua_type(L, p) != LUA_TSTRING)
     luaL_argerror(L, arg, lua_pushfstring(L, "number, string or table "
                                           "expected, got %s",
-                                          luaL_typename(L, p)));
+                                          duet_type_name(L, p)));
   if (lua_type(L, p) == LUA_TNUMBER && !lua_isinteger(L, p)
       && lua_tonumber(L, p) != lua_tonumber(L, p))
     luaL_argerror(L, arg, "priority is NaN");

@@ -596,7 +596,7 @@ static int st_new(lua_State *L) {
       if (to_key(L, -2, &k) != KEY_OK)    /* NaN cannot be a Lua key */
         luaL_argerror(L, 1, lua_pushfstring(L, "string, number or boolean "
                                             "key expected, got %s",
-                                            luaL_typename(L, -2)));
+                                            duet_type_name(L, -2)));
       duet_value_set(L, -1, "value", &v);
       pthread_mutex_lock(&t->mu);
       ok = store(t, &k, &v, &old);

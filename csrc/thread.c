@@ -456,7 +456,7 @@ static const char *opt_field_string(lua_State *L, const char *k) {
   if (t == LUA_TSTRING) s = lua_tostring(L, -1);
   else if (t != LUA_TNIL)
     luaL_argerror(L, 1, lua_pushfstring(L, "field '%s': string expected, "
-                                        "got %s", k, luaL_typename(L, -1)));
+                                        "got %s", k, duet_type_name(L, -1)));
   return s;                               /* stays on the stack */
 }
 
@@ -471,7 +471,7 @@ static int thread_new(lua_State *L) {
   if (lua_getfield(L, 1, "target") != LUA_TFUNCTION)     /* 2 */
     luaL_argerror(L, 1, lua_pushfstring(L, "field 'target': function "
                                         "expected, got %s",
-                                        luaL_typename(L, 2)));
+                                        duet_type_name(L, 2)));
   name = opt_field_string(L, "name");                     /* 3 */
   if (lua_getfield(L, 1, "daemon") == LUA_TNIL)           /* 4 */
     daemon = self_thread(L)->daemon;      /* inherited, as in Python */
@@ -490,7 +490,7 @@ static int thread_new(lua_State *L) {
     default:
       luaL_argerror(L, 1, lua_pushfstring(L, "field 'args': table "
                                           "expected, got %s",
-                                          luaL_typename(L, -1)));
+                                          duet_type_name(L, -1)));
   }
   if (lua_getfield(L, 1, "memory_limit") != LUA_TNIL) {
     int exact = 0;                        /* 10e6 is 10000000 */

@@ -134,7 +134,8 @@ static int rt_run(lua_State *L) {
   int status;
   if (lua_type(L, 1) != LUA_TFUNCTION)    /* named 'run' even under pcall */
     return luaL_error(L, "bad argument #1 to 'run' (function expected, got %s)",
-                      lua_isnoneornil(L, 1) ? "no value" : luaL_typename(L, 1));
+                      lua_isnoneornil(L, 1) ? "no value"
+                                            : duet_type_name(L, 1));
   lua_pushcfunction(L, add_traceback);
   lua_insert(L, 1);
   status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);

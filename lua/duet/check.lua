@@ -199,6 +199,10 @@ local function not_table(v)
   return type(name) == "string" and sub(name, 1, 5) == "duet."
 end
 
+function check.is_plain_table(v)
+  return not not_table(v)
+end
+
 function check.table(fname, n, v)
   if not_table(v) then typeerror(fname, n, "table", v) end
   return v

@@ -12,6 +12,7 @@ return {
   field_type = "field '%s': %s expected, got %s",
   field_positive = "field '%s' must be positive",
   list_n = "field 'n' must be a non-negative integer",
+  memory_limit = "field 'memory_limit': positive integer expected",
   max_workers = "max_workers must be at least 1",
   broken_executor = "broken executor: the initializer raised: ",
   after_shutdown = "cannot schedule new futures after shutdown",

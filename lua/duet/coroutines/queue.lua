@@ -142,7 +142,7 @@ end
 -- Refuse an item PriorityQueue cannot order (before anything changes).
 local function check_priority(fname, n, item)
   local key, t = item, type(item)
-  if t == "table" then
+  if t == "table" and check.is_plain_table(item) then
     key = item[1]
     t = type(key)
     if t ~= "number" and t ~= "string" then
@@ -272,6 +272,12 @@ function PriorityQueue:put(item, timeout)
   if item == nil then nil_item("put") end
   check_priority("put", 1, item)
   return put(self, item, timeout)
+end
+
+function PriorityQueue:put_nowait(item)
+  if item == nil then nil_item("put_nowait") end
+  check_priority("put_nowait", 1, item)
+  return put(self, item, 0)
 end
 
 -- Queue's own put/get: the same, with the FIFO storage written inline. A

@@ -88,6 +88,15 @@ function M.Thread(opts)
     check.argerror("Thread", 1, "field 'name': string expected, got "
       .. check.typename(name))
   end
+  -- checked as on the threads runtime, then ignored: a task has no state
+  -- of its own to cap
+  local limit = opts.memory_limit
+  if limit ~= nil then
+    limit = type(limit) == "number" and math.tointeger(limit)
+    if not limit or limit <= 0 then
+      check.argerror("Thread", 1, messages.memory_limit)
+    end
+  end
   local th = S.new(target, args or false, name ~= nil)
   if name then th._name = name end
   -- as in Python, a thread inherits daemon-ness from its creator
