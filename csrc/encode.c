@@ -229,6 +229,16 @@ static void encode_table(Enc *e, int idx, const Path *p, int depth) {
     lua_pop(L, 1);
     return;
   }
+  /* duet's objects written in Lua (all of the coroutines runtime's) are
+  ** tables: like the C ones, none means anything in another process */
+  if ((e->flags & DUET_PORTABLE) && lua_getmetatable(L, idx)) {
+    lua_pushliteral(L, "__name");
+    if (lua_rawget(L, -2) == LUA_TSTRING
+        && strncmp(lua_tostring(L, -1), "duet.", 5) == 0)
+      refuse(e, p, lua_pushfstring(L, "%s out of the process",
+                                   lua_tostring(L, -1)));
+    lua_pop(L, 2);
+  }
   put_byte(e, T_TABLE);
   at = e->len;                            /* size hints, patched below */
   put_bytes(e, "\0\0", 2);

@@ -220,6 +220,21 @@ describe("transfer", function()
           "cannot move duet.Thread out of the process at value[1]")
       end)
 
+      it("refuse the coroutines runtime's objects too, which are Lua tables", function()
+        local crt = duet.runtime("coroutines")
+        assert.has_error(function() encode({crt.Queue()}) end,
+          "cannot move duet.Queue out of the process at value[1]")
+        assert.has_error(function() encode({q = {crt.Lock()}}) end,
+          "cannot move duet.Lock out of the process at value.q[1]")
+        local pe = rt.ProcessExecutor{max_workers = 1}
+        finally(function() pe:shutdown() end)
+        assert.has_error(function() encode(pe) end,
+          "cannot move duet.ProcessExecutor out of the process at value")
+        -- a table of the user's own, named or not, still moves
+        local named = setmetatable({1}, {__name = "mine"})
+        assert.are.equal(1, decode(encode(named))[1])
+      end)
+
       it("refuse what cannot move anywhere, naming where it sits", function()
         assert.has_error(function() encode(io.stdout) end,
           "cannot move userdata (FILE*) at value")
