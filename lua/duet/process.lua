@@ -257,8 +257,9 @@ local function shutdown_options(opts)
 end
 
 local function describe(self, nworkers, nqueued, shut)
-  return format("duet.ProcessExecutor (%d/%d workers, %d queued%s): %p",
-    nworkers, self.max_workers, nqueued, shut and ", shut down" or "", self)
+  return format("duet.ProcessExecutor (%d worker%s, %d pending%s): %p",
+    nworkers, nworkers == 1 and "" or "s", nqueued,
+    shut and ", shut down" or "", self)
 end
 
 ------------------------------------------------------- threads runtime

@@ -50,6 +50,15 @@ return function(rt)
       end)
     end)
 
+    it("prints its workers and pending tasks: 'duet.Executor (0 workers, 0 pending): 0x...'", function()
+      H.run(rt, function()
+        local ex = rt.Executor{max_workers = 2}
+        assert.matches("^duet%.%a*Executor %(0 workers, 0 pending%): ", tostring(ex))
+        ex:shutdown()
+        assert.matches("^duet%.%a*Executor %(0 workers, 0 pending, shut down%): ", tostring(ex))
+      end)
+    end)
+
     describe("rt.Executor{}", function()
       it("works with the default max_workers", function()
         H.run(rt, function()

@@ -36,6 +36,15 @@ return function(rt)
       end)
     end)
 
+    it("prints its size, as 'duet.SharedTable (size 2): 0x...'", function()
+      H.run(rt, function()
+        local t = rt.SharedTable{a = 1, snapshot = 2}   -- a method's name too
+        t.b = 3
+        t.b = nil
+        assert.matches("^duet%.SharedTable %(size 2%): ", tostring(t))
+      end)
+    end)
+
     describe("t[k] / t[k] = v", function()
       it("stores and reads string, integer, float and boolean keys", function()
         H.run(rt, function()

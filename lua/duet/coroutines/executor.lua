@@ -289,8 +289,10 @@ end
 -- wait list for shutdown{wait=true}; _opts (duet.executor_options);
 -- _prefix, _k for worker names; _broken, the error of a raising
 -- initializer.
+-- "2 workers, 5 pending, shut down", as on the threads runtime
 local Executor = class.new("duet.Executor", function(self)
-  return ("%d/%d workers, %d queued%s"):format(self._workers, self.max_workers,
+  local n = self._workers
+  return ("%d worker%s, %d pending%s"):format(n, n == 1 and "" or "s",
     self._wt - self._wh + 1, self._broken and ", broken"
     or self._shutdown and ", shut down" or "")
 end)

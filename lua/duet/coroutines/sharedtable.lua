@@ -56,8 +56,15 @@ function SharedTable.__pairs(self)
   return next, methods.snapshot(self), nil
 end
 
+-- "duet.SharedTable (size 2): 0x...", as on the threads runtime
 function SharedTable.__tostring(self)
-  return format("duet.SharedTable: %p", self)
+  local n = 0
+  for _ in next, self do n = n + 1 end
+  local h = hidden[self]
+  if h then
+    for _ in next, h do n = n + 1 end
+  end
+  return format("duet.SharedTable (size %d): %p", n, self)
 end
 
 local M = {}
