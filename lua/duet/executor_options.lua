@@ -50,6 +50,7 @@ function M.check(fname, opts, default_max, limit)
     if type(args) ~= "table" then field_error(fname, "initargs", "table", args) end
     local n = args.n
     if mathtype(n) ~= "integer" then n = #args end
+    if n >= 65536 then check.argerror(fname, 1, messages.initargs_many) end
     args = pack(table.unpack(args, 1, n))
   end
   if prefix ~= nil and type(prefix) ~= "string" then

@@ -13,6 +13,7 @@ return {
   field_positive = "field '%s' must be positive",
   list_n = "field 'n' must be a non-negative integer",
   memory_limit = "field 'memory_limit': positive integer expected",
+  initargs_many = "field 'initargs': too many values",
   max_workers = "max_workers must be at least 1",
   broken_executor = "broken executor: the initializer raised: ",
   after_shutdown = "cannot schedule new futures after shutdown",

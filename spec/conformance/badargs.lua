@@ -164,6 +164,8 @@ local CASES = {
   { nil, "rt.SharedTable(42)",          "bad argument #1 to 'SharedTable' (" .. T .. "number)" },
   { nil, "rt.Executor(42)",             "bad argument #1 to 'Executor' (" .. T .. "number)" },
   { nil, "rt.Executor{max_workers = 0}",   "bad argument #1 to 'Executor' (...)" },
+  { nil, "rt.Executor{initializer = print, initargs = {n = math.maxinteger}}",
+    "bad argument #1 to 'Executor' (field 'initargs': too many values)" },
   { nil, "rt.Executor{max_workers = 'x'}", "bad argument #1 to 'Executor' (...)" },
   { nil, "rt.Executor{max_workers = math.huge}", "bad argument #1 to 'Executor' (...)" },
   { nil, "rt.Executor{initializer = 42}", "bad argument #1 to 'Executor' (field 'initializer': function expected, got number)" },
