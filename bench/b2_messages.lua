@@ -8,24 +8,31 @@
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local bench = require "benchlib"
 
+local least_queue = require "leastqueue"
+
+-- The producer's and the consumer's loops, the same for every queue.
+local function produce(q, n)
+  for i = 1, n do q:put({ id = i, name = "item" .. i, values = { 1, 2, 3 } }) end
+end
+
+local function consume(q, n)
+  local ids, values = 0, 0
+  for _ = 1, n do
+    local m = q:get()
+    ids = ids + m.id
+    values = values + m.values[3]
+    assert(m.name == "item" .. m.id, "message garbled")
+  end
+  return ids + values
+end
+
 local cases = {
   tables = { fn = function(rt, quick, id)
     local n = quick and 20000 or 200000
     local q = rt.Queue()
     local t0 = rt.now()
-    local producer = rt.spawn(function()
-      for i = 1, n do q:put({ id = i, name = "item" .. i, values = { 1, 2, 3 } }) end
-    end)
-    local consumer = rt.spawn(function()
-      local ids, values = 0, 0
-      for _ = 1, n do
-        local m = q:get()
-        ids = ids + m.id
-        values = values + m.values[3]
-        assert(m.name == "item" .. m.id, "message garbled")
-      end
-      return ids + values
-    end)
+    local producer = rt.spawn(produce, q, n)
+    local consumer = rt.spawn(consume, q, n)
     bench.join(producer)
     local sum = bench.join(consumer)
     local dt = rt.now() - t0
@@ -58,38 +65,17 @@ cases.floor = { plain = true, fn = function(_, quick, id)
   bench.result(id, "rate", n / dt, "msgs/s")
 end }
 
--- The least queue: the same, through the least Lua queue class (put and
--- get methods over _items/_h/_t, no waiting, no checks), in one loop after
--- the other: the cost of a method call per put and per get, no duet.
+-- The least queue: the same, through the least Lua queue class
+-- (bench/leastqueue.lua), in one loop after the other: the cost of a
+-- method call per put and per get, no duet.
 cases.floor_queue = { plain = true, fn = function(_, quick, id)
   local n = quick and 20000 or 200000
-  local Q = {}
-  Q.__index = Q
-  function Q:put(item)
-    local t = self._t + 1
-    self._t = t
-    self._items[t] = item
-    return true
-  end
-  function Q:get()
-    local h, t, items = self._h, self._t, self._items
-    local item = items[h]
-    items[h] = nil
-    if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
-    return item
-  end
-  local q = setmetatable({ _items = {}, _h = 1, _t = 0 }, Q)
+  local q = least_queue()
   local t0 = bench.now()
-  for i = 1, n do q:put({ id = i, name = "item" .. i, values = { 1, 2, 3 } }) end
-  local ids, values = 0, 0
-  for _ = 1, n do
-    local m = q:get()
-    ids = ids + m.id
-    values = values + m.values[3]
-    assert(m.name == "item" .. m.id, "message garbled")
-  end
+  produce(q, n)
+  local sum = consume(q, n)
   local dt = bench.now() - t0
-  bench.check("sum", ids + values, n * (n + 1) // 2 + 3 * n)
+  bench.check("sum", sum, n * (n + 1) // 2 + 3 * n)
   bench.result(id, "rate", n / dt, "msgs/s")
 end }
 

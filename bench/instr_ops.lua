@@ -83,22 +83,9 @@ function ops.call_floor()
   for _ = 1, n do lock:acquire(); lock:release() end
 end
 function ops.queue_floor()
-  local Q = {}
-  Q.__index = Q
-  function Q:put(item)
-    local t = self._t + 1
-    self._t = t
-    self._items[t] = item
-    return true
-  end
-  function Q:get()
-    local h, t, items = self._h, self._t, self._items
-    local item = items[h]
-    items[h] = nil
-    if h == t then self._h, self._t = 1, 0 else self._h = h + 1 end
-    return item
-  end
-  local q = setmetatable({ _items = {}, _h = 1, _t = 0 }, Q)
+  local here = arg[0]:match("^(.*)/[^/]*$") or "."
+  package.path = here .. "/?.lua;" .. package.path
+  local q = require("leastqueue")()
   for i = 1, n do q:put(i); assert(q:get() == i) end
 end
 function ops.spawn_floor()
