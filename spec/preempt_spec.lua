@@ -7,6 +7,7 @@ local ipairs, table, math, setmetatable, coroutine, assert, error, pcall =
   ipairs, table, math, setmetatable, coroutine, assert, error, pcall
 local tonumber, debug = tonumber, debug
 local duet = require "duet"
+local H = require "helpers"
 local rt = duet.runtime("coroutines")
 
 -- Put options in force for one case, then back to the plain runtime.
@@ -67,6 +68,49 @@ describe("coroutines runtime, seeded", function()
           assert.are.equal(first_trace, tr)
         end)
       end
+    end)
+
+    it("replays in every rt.run under the same options, not only the first, clock from 0", function()
+      with({ preempt = { seed = 7 } }, function()
+        local function run()
+          return rt.run(function()
+            local out = cutlery(5, 50)
+            rt.sleep(2)
+            return out, rt.now()
+          end)
+        end
+        local out, clock = run()
+        local tr = trace_text()
+        assert.are.equal(2, clock)
+        for _ = 1, 3 do
+          assert.are.same({ out, clock }, { run() })
+          assert.are.equal(tr, trace_text())
+        end
+      end)
+    end)
+
+    it("wakes the tasks in rt.wait and rt.as_completed in the same order in every process", function()
+      local code = [[
+        local duet = require "duet"
+        local rt = duet.runtime("coroutines", { preempt = { seed = 3 } })
+        print(rt.run(function()
+          local f, log, ths = rt.Future(), {}, {}
+          for i = 1, 12 do
+            ths[i] = rt.spawn(function()
+              if i % 2 == 0 then rt.wait({ f }, { return_when = "FIRST_COMPLETED" })
+              else for _ in rt.as_completed({ f }) do end end
+              log[#log + 1] = i
+            end)
+          end
+          rt.sleep(0.1)
+          f:set_result(1)
+          for i = 1, 12 do ths[i]:join() end
+          return table.concat(log, ",")
+        end))
+      ]]
+      local first = H.subprocess(code)
+      assert.matches("^%d+,", first)
+      for _ = 1, 4 do assert.are.equal(first, (H.subprocess(code))) end
     end)
 
     it("shows at least two outcomes of the unlocked cutlery over 20 seeds", function()

@@ -32,8 +32,9 @@ local state_names = { [PENDING] = "pending", [RUNNING] = "running",
 -- runs (_n arguments), then the results (_n of them), so a submit costs a
 -- single allocation. Other fields: _state; _err and _tb (the traceback)
 -- once FAILED; _waiters (tasks in wait/result), _cbs (callbacks) and
--- _watch (the set of functions of rt.wait and rt.as_completed, which leave
--- it when they are done with the future), made when needed; _user for a
+-- _watch (the functions of rt.wait and rt.as_completed, in the order they
+-- began watching, which a seeded run needs: they leave it when they are
+-- done with the future), made when needed; _user for a
 -- future made by rt.Future(), which its holders settle. Those, and array
 -- slots that may be empty, are written with rawset, past __newindex (which
 -- refuses the user's assignments).
@@ -76,7 +77,7 @@ local function complete(fut, state)
   local watch = fut._watch
   if watch then
     fut._watch = nil
-    for fn in pairs(watch) do fn(fut) end
+    for i = 1, #watch do watch[i](fut) end
   end
   local cbs = fut._cbs
   if cbs then
@@ -482,7 +483,7 @@ local function watch(futs, fn)
     if f._state < FINISHED then
       local w = f._watch
       if not w then w = {}; rawset(f, "_watch", w) end
-      w[fn] = true
+      w[#w + 1] = fn
     end
   end
 end
@@ -490,7 +491,11 @@ end
 local function unwatch(futs, fn)
   for k, v in pairs(futs) do
     local w = (v == true and k or v)._watch
-    if w then w[fn] = nil end
+    if w then
+      for i = #w, 1, -1 do
+        if w[i] == fn then table.remove(w, i) end
+      end
+    end
   end
 end
 

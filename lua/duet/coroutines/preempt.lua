@@ -113,6 +113,11 @@ local function apply(cfg)
   config = cfg
 end
 
+-- Each seeded rt.run starts as the first did (scheduler.lua calls this).
+function S.replay()
+  apply(config)
+end
+
 local OPTION_KEYS = { preempt = true, clock = true }
 
 --- duet.runtime("coroutines", options): check and put in force.

@@ -983,18 +983,22 @@ end
 -- every non-daemon task are done. Returns main's results.
 function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
+  if preempter then
+    -- A seeded run replays exactly, as the first after its options did: a
+    -- fresh generator from its seed and the virtual clock from 0 (preempt.lua
+    -- puts the options in force again), its trace, task idents and names.
+    -- Finalizers written in Lua run in whichever task is running and count
+    -- against its hook: collect earlier garbage now, not during the run.
+    S.replay()
+    collectgarbage()
+    tracewho, tracewhere, ntrace, idents, nameless = {}, {}, 0, 0, 0
+    executors = executors_outside
+  end
   local m = mainthread
   m[PREV] = main
   m[VALS] = select("#", ...) > 0 and pack(...) or false
   m._err, m._tb = false, false
   active = true
-  if preempter then
-    -- A seeded run replays exactly: its trace, task idents and names too.
-    -- Finalizers written in Lua run in whichever task is running and count
-    -- against its hook: collect earlier garbage now, not during the run.
-    tracewho, tracewhere, ntrace, idents, nameless = {}, {}, 0, 0, 0
-    executors = executors_outside
-  end
   start(m, false)
   local ok, err = pcall(loop)
   cleanup()
