@@ -411,6 +411,8 @@ describe("coroutines runtime, seeded", function()
         "bad argument #2 to 'explore' (field 'runs': must be at least 1)")
       assert.has_error(function() duet.explore(function() end, { seed = 0.5 }) end,
         "bad argument #2 to 'explore' (field 'seed': integer expected, got non-integer number)")
+      assert.has_error(function() duet.explore(function() end, { preempt = { seed = 3 } }) end,
+        "bad argument #2 to 'explore' (field 'preempt.seed': explore draws the seeds (give 'seed', the first))")
     end)
   end)
 end)

@@ -160,6 +160,10 @@ function P.explore(fn, options)
   no_unknown("explore", 2, options, EXPLORE_KEYS, "")
   local runs = field_integer("explore", 2, options, "runs", DEFAULT_RUNS, 1)
   local first = field_integer("explore", 2, options, "seed", 1)
+  if type(options.preempt) == "table" and options.preempt.seed ~= nil then
+    check.argerror("explore", 2,
+      "field 'preempt.seed': explore draws the seeds (give 'seed', the first)")
+  end
   local p = check_preempt("explore", 2, options.preempt or {}, first)
   local clock = check_clock("explore", 2, options.clock, "virtual")
   if S.active() then check.error("duet.explore: cannot run inside rt.run") end
