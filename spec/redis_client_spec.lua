@@ -76,6 +76,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
         ok, e = pcall(c.call, c, "NOSUCHCOMMAND")
         assert.is_false(ok)
         assert.matches("^redis: ERR unknown command", strip(e))
+        local line = debug.getinfo(1, "l").currentline
+        ok, e = pcall(function() return c:eval("return redis.call('LPUSH', KEYS[1], 'y')", { k }) end)
+        assert.is_false(ok)
+        assert.matches("^spec/redis_client_spec%.lua:" .. (line + 1) .. ": redis: .*WRONGTYPE", e)
         assert.equal("x", c:call("GET", k))
         c:call("DEL", k)
         c:close()

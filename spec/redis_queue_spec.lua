@@ -51,11 +51,30 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("points a server's error at the user's line, not at duet's", function()
+      H.run(rt, function()
+        local q, o = newq()
+        local c = redis.connect(o.redis)
+        local key = "duet:{" .. o.name .. "}:items"
+        c:call("DEL", key)
+        c:call("SET", key, "not a stream")
+        local line = debug.getinfo(1, "l").currentline
+        local ok, e = pcall(function() return q:put(1) end)
+        assert.is_false(ok)
+        assert.matches("^spec/redis_queue_spec%.lua:" .. (line + 1) .. ": redis: .*WRONGTYPE", e)
+        c:call("DEL", key)
+      end)
+    end)
+
     it("puts many all or nothing and gets up to max", function()
       H.run(rt, function()
         local q = newq()
         assert.is_true(q:put_many({ 1, 2, 3, n = 3 }))
         assert.is_true(q:put_many({}))
+        q:close()   -- then even an empty list is a put on a closed queue
+        local ok, e = pcall(function() return q:put_many({}) end)
+        assert.is_false(ok)
+        assert.equal("put on a closed queue", strip(e))
         assert.same({ 1, 2 }, q:get_many(2))
         assert.same({ 3 }, q:get_many(5))
       end)
@@ -155,6 +174,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
           { function() return q:put(print) end, "bad argument #1 to 'put' (...)" },
           { function() return q:put_many({ 1, 2, 3, 4 }) end,
             "bad argument #1 to 'put_many' (more items than maxsize)" },
+          { function() return q:put_many({ 1, n = 1.5 }) end,
+            "bad argument #1 to 'put_many' (field 'n' must be a non-negative integer)" },
+          { function() return q:put_many({ 1, n = -1 }) end,
+            "bad argument #1 to 'put_many' (field 'n' must be a non-negative integer)" },
           { function() return q:get_many(0) end,
             "bad argument #1 to 'get_many' (max must be at least 1)" },
           { function() q.maxsize = 10 end, "field 'maxsize' is read-only" },

@@ -178,7 +178,7 @@ function Connection:call(cmd, ...)
     if not good and val:match("^LOADING") then link_error(val) end
     return good, val
   end)
-  if not ok then error("redis: " .. v, 2) end
+  if not ok then check.error("redis: " .. v) end   -- at the user's line
   return v
 end
 
@@ -237,7 +237,10 @@ function Connection:eval(script, keys, args)
     argv[2] = sha
     local ok, v = pcall(self.call, self, unpack(argv))
     if ok then return v end
-    if type(v) ~= "string" or not v:find("NOSCRIPT", 1, true) then error(v, 2) end
+    if type(v) ~= "string" or not v:find("NOSCRIPT", 1, true) then
+      if type(v) == "string" then check.error(v) end   -- at the user's line
+      error(v, 0)
+    end
     sha = nil
   end
   check.error("redis: the server keeps forgetting the script")

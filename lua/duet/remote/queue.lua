@@ -120,8 +120,13 @@ end
 function methods:put_many(list, timeout)
   check.table("put_many", 1, list)
   timeout = opt_timeout("put_many", 2, timeout)
-  local n = list.n or #list
-  if n == 0 then return true end
+  local n = check.list_len("put_many", 1, list)
+  if n == 0 then   -- nothing to put, but a closed queue refuses even that
+    if conn(self):call("EXISTS", self._closed) == 1 then
+      check.error(messages.put_closed)
+    end
+    return true
+  end
   if self._maxsize > 0 and n > self._maxsize then
     check.argerror("put_many", 1, messages.over_maxsize)
   end
