@@ -94,6 +94,23 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("fails a future whose task the server refused, and still shuts down", function()
+      H.run(rt, function()
+        local queue = R.unique("ex")
+        local ex = rt.RemoteExecutor{ redis = R.url(), queue = queue }
+        local c = redis.connect(R.url())
+        local tasks = "duet:{" .. queue .. "}:tasks"
+        c:call("DEL", tasks)
+        c:call("SET", tasks, "not a stream")   -- every XADD is refused now
+        local fut = ex:submit("redis_tasks.double", 1)
+        local err = fut:exception(H.LONG)
+        assert.matches("^redis: WRONGTYPE", tostring(err))
+        ex:shutdown()   -- waits for no result of the refused task
+        c:call("DEL", tasks)
+        c:close()
+      end)
+    end)
+
     it("refuses bad arguments at the constructor and at submit", function()
       H.run(rt, function()
         local ex = rt.RemoteExecutor{ redis = R.url(), queue = R.unique("ex") }

@@ -190,10 +190,20 @@ function M.sender(rtname, url, queue, reply, send_q, reg_q)
     end
     if #regs > 0 then
       reg_q:put_many(regs)
-      local ok, err = pcall(conn.pipeline, conn, cmds)
-      if not ok then
-        for _, r in ipairs(regs) do pcall(r[2].set_exception, r[2], err) end
+      -- a task the server refused (an error reply, or no link) fails its
+      -- future at once, and the reader waits for its result no more
+      local ok, replies = pcall(conn.pipeline, conn, cmds)
+      local dropped = {}
+      for i, r in ipairs(regs) do
+        local reply = ok and replies[i]
+        local why = not ok and replies
+          or type(reply) == "table" and reply.err and "redis: " .. reply.err
+        if why then
+          pcall(r[2].set_exception, r[2], why)
+          dropped[#dropped + 1] = { r[1], false }
+        end
       end
+      if #dropped > 0 then reg_q:put_many(dropped) end
     end
   end
   conn:call("XADD", reply, "*", "stop", "1")
@@ -207,9 +217,14 @@ function M.reader(rtname, url, _, reply, _, reg_q)
   while not (stopping and waiting == 0) do
     local r = conn:call("XREAD", "COUNT", 1000, "BLOCK", 0, "STREAMS", reply, last)
     local regs = reg_q:get_many(1 << 30, 0)
-    for _, reg in ipairs(regs or {}) do
-      futures[reg[1]] = reg[2]
-      waiting = waiting + 1
+    for _, reg in ipairs(regs or {}) do   -- {id, future}, or {id, false}
+      if reg[2] then
+        futures[reg[1]] = reg[2]
+        waiting = waiting + 1
+      elseif futures[reg[1]] then         -- the sender failed it
+        futures[reg[1]] = nil
+        waiting = waiting - 1
+      end
     end
     local seen = {}
     for _, e in ipairs(r and r[1] and r[1][2] or {}) do
