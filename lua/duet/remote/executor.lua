@@ -195,9 +195,9 @@ function M.sender(rtname, url, queue, reply, send_q, reg_q)
       local ok, replies = pcall(conn.pipeline, conn, cmds)
       local dropped = {}
       for i, r in ipairs(regs) do
-        local reply = ok and replies[i]
+        local answer = ok and replies[i]
         local why = not ok and replies
-          or type(reply) == "table" and reply.err and "redis: " .. reply.err
+          or type(answer) == "table" and answer.err and "redis: " .. answer.err
         if why then
           pcall(r[2].set_exception, r[2], why)
           dropped[#dropped + 1] = { r[1], false }
