@@ -49,6 +49,19 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("comes back full once its key has gone, as after expiring when full", function()
+      H.run(rt, function()
+        local key = R.unique("tb")
+        local tb = rt.TokenBucket{ redis = R.url(), key = key, capacity = 2, rate = 1e-6,
+          tokens = 0 }
+        assert.is_false(tb:take())   -- a new bucket starts with `tokens`
+        local c = redis.connect(R.url())
+        c:call("DEL", "duet:bucket:{" .. key .. "}")   -- what expiry does
+        c:close()
+        assert.is_true(tb:take(2))
+      end)
+    end)
+
     it("refuses bad arguments, taking nothing", function()
       H.run(rt, function()
         local tb = rt.TokenBucket{ redis = R.url(), key = R.unique("tb"), capacity = 2,

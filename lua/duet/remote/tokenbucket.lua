@@ -108,6 +108,9 @@ local function run(self, n)
   local r = conn:eval(M.TAKE, { self._key }, { self._form, ("%.17g"):format(self._cap),
     ("%.17g"):format(self._rate), ("%.17g"):format(self._period),
     ("%.17g"):format(self._start), ("%.17g"):format(n) })
+  -- the key now holds the bucket; if it goes, it went once full again
+  -- (its time to live runs from then), so it comes back full
+  self._start = self._cap
   return r[1] == "1", tonumber(r[2]), tonumber(r[3])
 end
 
