@@ -137,6 +137,24 @@ for _, name in ipairs{ "threads", "coroutines" } do
       end)
     end)
 
+    it("lets no reclaim take the tasks a live worker holds in a batch longer than the visibility timeout", function()
+      H.run(rt, function()
+        local queue = R.unique("ex")
+        -- max_retries 0: a task taken from a live worker would fail as lost
+        local ex <close> = rt.RemoteExecutor{ redis = R.url(), queue = queue,
+          visibility_timeout = 1, max_retries = 0 }
+        local futs = {}
+        for i = 1, 8 do futs[i] = ex:submit("redis_tasks.slow", i, 0.3) end
+        local ws = workers(2, queue)
+        for i = 1, 8 do
+          local ok, v = pcall(futs[i].result, futs[i], H.LONG * 4)
+          assert.is_true(ok, tostring(v))
+          assert.equal(i, v)
+        end
+        stop_all(rt, ws)
+      end)
+    end)
+
     it("sends a task whose worker dies each time to the dead-letter stream", function()
       H.run(rt, function()
         local queue = R.unique("dead")

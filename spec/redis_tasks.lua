@@ -10,6 +10,11 @@ function M.work(x)
   for i = 1, 2000 do s = s + i % 7 end
   return x * 2, s
 end
+-- holds its worker for `seconds`, as a slow task does
+function M.slow(x, seconds)
+  require("socket").sleep(seconds)
+  return x
+end
 -- takes its worker down, every time
 function M.crash() os.exit(3) end
 return M

@@ -43,10 +43,16 @@ local function run_task(f, cache)
   return "error", rpack(("cannot send the results of task '%s': %s"):format(f.fn, data))
 end
 
--- Run a batch of entries and store what they gave.
-local function run_batch(conn, keys, cfg, entries, cache)
-  local argv = { P.GROUP, keys.result, cfg.result_ttl }
-  for _, e in ipairs(entries) do
+-- Run a batch of entries and store what they gave. The entries not run
+-- yet stay this worker's: whenever a tenth of the visibility timeout has
+-- passed since they were claimed or last renewed, it stores the results so
+-- far and claims the rest again (JUSTID: no delivery counted), so that no
+-- other worker's reclaim takes them from a worker that is alive. Only a
+-- task that itself runs for most of the visibility timeout risks that.
+local function run_batch(rt, conn, keys, cfg, entries, cache, consumer)
+  local function fresh() return { P.GROUP, keys.result, cfg.result_ttl } end
+  local argv, renew_at = fresh(), rt.now() + cfg.visibility_timeout / 10
+  for i, e in ipairs(entries) do
     local f = P.fields(e[2])
     local status, data = run_task(f, cache)
     if status == "error" then
@@ -57,8 +63,16 @@ local function run_batch(conn, keys, cfg, entries, cache)
     argv[#argv + 1] = f.reply or (keys.reply .. "lost")
     argv[#argv + 1] = status
     argv[#argv + 1] = data
+    if i < #entries and rt.now() >= renew_at then
+      conn:eval(P.STORE, { keys.tasks }, argv)
+      local claim = { keys.tasks, P.GROUP, consumer, 0 }
+      for j = i + 1, #entries do claim[#claim + 1] = entries[j][1] end
+      claim[#claim + 1] = "JUSTID"
+      conn:call("XCLAIM", unpack(claim))
+      argv, renew_at = fresh(), rt.now() + cfg.visibility_timeout / 10
+    end
   end
-  conn:eval(P.STORE, { keys.tasks }, argv)
+  if #argv > 3 then conn:eval(P.STORE, { keys.tasks }, argv) end
 end
 
 -- Serve queue until a stop signal, counting the tasks run in count.n.
@@ -97,7 +111,7 @@ local function serve(url, queue, opts, count)
       entries = r and r[1] and r[1][2] or {}
     end
     if #entries > 0 then
-      run_batch(conn, keys, cfg, entries, cache)
+      run_batch(rt, conn, keys, cfg, entries, cache, consumer)
       count.n = count.n + #entries
     end
   end
