@@ -89,7 +89,7 @@ describe("coroutines runtime, seeded", function()
       end)
     end)
 
-    it("wakes the tasks in rt.wait and rt.as_completed in the same order in every process", function()
+    it("wakes the tasks in rt.wait and rt.as_completed in the same order in every process #notsan", function()
       local code = [[
         local duet = require "duet"
         local rt = duet.runtime("coroutines", { preempt = { seed = 3 } })
