@@ -14,6 +14,10 @@ local R = require "redis_helpers"
 
 local function strip(e) return (tostring(e):gsub("^.-:%d+: ", "", 1)) end
 
+-- The workers started and not stopped yet: a spec that fails before it
+-- stops its own leaves them to after_each, which kills them.
+local running = {}
+
 -- Start n workers and wait until each says it is serving (a worker still
 -- loading when a spec stops it would leave no log line).
 local function workers(n, queue, extra)
@@ -21,6 +25,7 @@ local function workers(n, queue, extra)
   for i = 1, n do
     list[i] = R.start_worker(("--redis %s --queue %s --concurrency 1 %s")
       :format(R.url(), queue, extra or ""))
+    running[list[i]] = true
   end
   for i = 1, n do assert.is_true(R.wait_serving(list[i]), "worker " .. i .. " never started") end
   return list
@@ -28,9 +33,20 @@ end
 
 local function stop_all(rt, list)
   local logs = {}
-  for i, w in ipairs(list) do logs[i] = R.stop_worker(rt, w) end
+  for i, w in ipairs(list) do
+    logs[i] = R.stop_worker(rt, w)
+    running[w] = nil
+  end
   return logs
 end
+
+busted.after_each(function()
+  for w in pairs(running) do
+    R.kill(w.pid, "KILL")
+    os.remove(w.log)
+    running[w] = nil
+  end
+end)
 
 -- How many of futs are done.
 local function done_count(futs)
@@ -146,12 +162,10 @@ for _, name in ipairs{ "threads", "coroutines" } do
         local futs = {}
         for i = 1, 8 do futs[i] = ex:submit("redis_tasks.slow", i, 0.3) end
         local ws = workers(2, queue)
-        for i = 1, 8 do
-          local ok, v = pcall(futs[i].result, futs[i], H.LONG * 4)
-          assert.is_true(ok, tostring(v))
-          assert.equal(i, v)
-        end
-        stop_all(rt, ws)
+        local got = {}
+        for i = 1, 8 do got[i] = { pcall(futs[i].result, futs[i], H.LONG * 4) } end
+        stop_all(rt, ws)   -- before any assert, so that a failure leaves no worker
+        for i = 1, 8 do assert.same({ true, i }, got[i]) end
       end)
     end)
 
