@@ -184,32 +184,29 @@ end
 function check.list_len(fname, n, v)
   local len = v.n
   if len == nil then return #v end
-  local i = type(len) == "number" and math.tointeger(len)
+  local i = check.integral(len)
   if not i or i < 0 then argerror(fname, n, messages.list_n) end
   return i
 end
 
--- Whether v is not a plain table: the coroutines runtime's objects are
--- tables too, but where a table is wanted they are refused as the threads
+-- Whether v is a plain table: the coroutines runtime's objects are tables
+-- too, but where a table is wanted they are refused as the threads
 -- runtime's (userdata) are: "table expected, got duet.Event".
-local function not_table(v)
-  if type(v) ~= "table" then return true end
+local function plain_table(v)
+  if type(v) ~= "table" then return false end
   local mt = getmetatable(v)
   local name = type(mt) == "table" and rawget(mt, "__name")
-  return type(name) == "string" and sub(name, 1, 5) == "duet."
+  return not (type(name) == "string" and sub(name, 1, 5) == "duet.")
 end
-
-function check.is_plain_table(v)
-  return not not_table(v)
-end
+check.is_plain_table = plain_table
 
 function check.table(fname, n, v)
-  if not_table(v) then typeerror(fname, n, "table", v) end
+  if not plain_table(v) then typeerror(fname, n, "table", v) end
   return v
 end
 
 function check.opt_table(fname, n, v)
-  if v ~= nil and not_table(v) then typeerror(fname, n, "table", v) end
+  if v ~= nil and not plain_table(v) then typeerror(fname, n, "table", v) end
   return v
 end
 

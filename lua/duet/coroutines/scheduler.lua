@@ -984,14 +984,15 @@ end
 function S.run(main, ...)
   if active then check.error("duet.coroutines: rt.run is already running") end
   if preempter then
-    -- A seeded run replays exactly, as the first after its options did: a
-    -- fresh generator from its seed and the virtual clock from 0 (preempt.lua
-    -- puts the options in force again), its trace, task idents and names.
+    -- A seeded run replays exactly, as the first after its options did:
+    -- preempt.lua puts the options in force again (S.configure: a fresh
+    -- generator from its seed, the virtual clock from 0, an empty trace);
+    -- task idents and names count from 1 again.
     -- Finalizers written in Lua run in whichever task is running and count
     -- against its hook: collect earlier garbage now, not during the run.
     S.replay()
     collectgarbage()
-    tracewho, tracewhere, ntrace, idents, nameless = {}, {}, 0, 0, 0
+    idents, nameless = 0, 0
     executors = executors_outside
   end
   local m = mainthread

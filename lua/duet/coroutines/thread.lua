@@ -92,7 +92,7 @@ function M.Thread(opts)
   -- of its own to cap
   local limit = opts.memory_limit
   if limit ~= nil then
-    limit = type(limit) == "number" and math.tointeger(limit)
+    limit = check.integral(limit)
     if not limit or limit <= 0 then
       check.argerror("Thread", 1, messages.memory_limit)
     end

@@ -72,7 +72,7 @@ local function run_batch(rt, conn, keys, cfg, entries, cache, consumer)
       argv, renew_at = fresh(), rt.now() + cfg.visibility_timeout / 10
     end
   end
-  if #argv > 3 then conn:eval(P.STORE, { keys.tasks }, argv) end
+  conn:eval(P.STORE, { keys.tasks }, argv)   -- the last entry is in it
 end
 
 -- Serve queue until a stop signal, counting the tasks run in count.n.
